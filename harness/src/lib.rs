@@ -1,0 +1,25 @@
+//! # pipe-harness
+//!
+//! A security test harness and fuzzer for pipe servers: Windows named pipes, and Unix-domain
+//! sockets for the same products on Linux and macOS. Scenarios start the server under test
+//! under different identities and attack it the way real attackers do (instance squatting,
+//! DACL drift across instance churn, impersonation-level abuse, cross-session exposure, hostile
+//! frames), and every verdict is pass, fail with evidence, or unverifiable with the reason.
+//!
+//! This crate is the library: the platform layers, the platform [`probe`], and (as they land)
+//! the framing codecs and the scenario engine. `unsafe` code lives only in the platform
+//! modules ([`windows`]).
+
+#![deny(unsafe_code)]
+
+pub mod cmdline;
+pub mod error;
+pub mod probe;
+pub mod sd_layout;
+pub mod sddl;
+
+#[cfg(windows)]
+#[allow(unsafe_code)]
+pub mod windows;
+
+pub use error::{Error, OsCode, Result};

@@ -1,0 +1,198 @@
+//! Starting processes under a chosen token, inside a job object that kills them when the
+//! harness ends.
+//!
+//! Every child goes into one process-wide job created with `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`.
+//! The harness holds the job's only handle, so when the harness exits (or is killed) the handle
+//! closes and Windows kills every process still in the job, grandchildren included. A
+//! [`Child`] also kills its own process on drop.
+
+use super::sys::{last_error, millis, os, own, raw, wide};
+use super::token::Token;
+use crate::cmdline::command_line;
+use crate::error::{Error, Result};
+use std::ffi::OsString;
+use std::os::windows::io::OwnedHandle;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+use windows::core::PWSTR;
+use windows::Win32::Foundation::{WAIT_OBJECT_0, WAIT_TIMEOUT};
+use windows::Win32::System::JobObjects::{
+    AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation, SetInformationJobObject,
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+};
+use windows::Win32::System::Threading::{
+    CreateProcessAsUserW, CreateProcessW, GetExitCodeProcess, OpenProcess, ResumeThread, TerminateProcess,
+    WaitForSingleObject, CREATE_NEW_PROCESS_GROUP, CREATE_SUSPENDED, CREATE_UNICODE_ENVIRONMENT, PROCESS_INFORMATION,
+    PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE, STARTUPINFOW,
+};
+
+/// The process-wide kill-on-close job.
+struct Job(OwnedHandle);
+
+fn job() -> Result<&'static Job> {
+    static JOB: OnceLock<std::result::Result<Job, String>> = OnceLock::new();
+    JOB.get_or_init(|| {
+        // SAFETY: an unnamed job with default security.
+        let h = unsafe { CreateJobObjectW(None, windows::core::PCWSTR::null()) }.map_err(|e| os("CreateJobObjectW", "creating the harness's job", e).to_string())?;
+        let job = Job(own(h));
+        let mut info = JOBOBJECT_EXTENDED_LIMIT_INFORMATION::default();
+        info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+        // SAFETY: `info` outlives the call and has the size passed.
+        unsafe {
+            SetInformationJobObject(
+                raw(&job.0),
+                JobObjectExtendedLimitInformation,
+                (&info as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+                std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+            )
+        }
+        .map_err(|e| os("SetInformationJobObject", "setting kill-on-close", e).to_string())?;
+        Ok(job)
+    })
+    .as_ref()
+    .map_err(|e| Error::Unsupported(format!("no job object for children: {e}")))
+}
+
+/// What to start.
+#[derive(Clone, Debug, Default)]
+pub struct ProcessSpec {
+    /// The executable.
+    pub program: PathBuf,
+    /// Its arguments (quoted for `CommandLineToArgvW`).
+    pub args: Vec<String>,
+    /// Working directory; the harness's own when `None`.
+    pub cwd: Option<PathBuf>,
+    /// Variables set on top of the harness's environment.
+    pub env: Vec<(String, String)>,
+}
+
+impl ProcessSpec {
+    /// `program` with `args`.
+    pub fn new(program: impl Into<PathBuf>, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        ProcessSpec { program: program.into(), args: args.into_iter().map(Into::into).collect(), ..Default::default() }
+    }
+
+    fn env_block(&self) -> Result<Option<Vec<u16>>> {
+        if self.env.is_empty() {
+            return Ok(None);
+        }
+        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        for (k, v) in &self.env {
+            if k.is_empty() || k.contains(['=', '\0']) || v.contains('\0') {
+                return Err(Error::invalid("environment variable", format!("{k:?}={v:?}")));
+            }
+            vars.retain(|(ek, _)| !ek.eq_ignore_ascii_case(k));
+            vars.push((k.into(), v.into()));
+        }
+        let mut block = Vec::new();
+        for (k, v) in vars {
+            let line = format!("{}={}", k.to_string_lossy(), v.to_string_lossy());
+            block.extend(line.encode_utf16());
+            block.push(0);
+        }
+        block.push(0);
+        Ok(Some(block))
+    }
+}
+
+/// A started process in the harness's job; killed and reaped on drop.
+#[derive(Debug)]
+pub struct Child {
+    process: OwnedHandle,
+    pid: u32,
+}
+
+/// Starts `spec` under `token` (`CreateProcessAsUserW`), or as the harness itself when `token`
+/// is `None` (`CreateProcessW`), suspended, puts it in the job, then lets it run.
+pub fn spawn(spec: &ProcessSpec, token: Option<&Token>) -> Result<Child> {
+    let job = job()?;
+    let program = spec.program.to_string_lossy().into_owned();
+    let mut line = wide("command line", &command_line(&program, &spec.args)?)?;
+    let cwd = spec.cwd.as_ref().map(|c| wide("working directory", &c.to_string_lossy())).transpose()?;
+    let env = spec.env_block()?;
+    let si = STARTUPINFOW { cb: std::mem::size_of::<STARTUPINFOW>() as u32, ..Default::default() };
+    let mut pi = PROCESS_INFORMATION::default();
+    let flags = CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT | CREATE_NEW_PROCESS_GROUP;
+    let cwd_p = cwd.as_ref().map_or(windows::core::PCWSTR::null(), |c| super::sys::pcwstr(c));
+    let env_p = env.as_ref().map(|e| e.as_ptr().cast::<core::ffi::c_void>());
+    let context = || format!("starting {program}");
+    // SAFETY: every buffer (command line, cwd, environment, startup info) outlives the call;
+    // the command line is mutable as CreateProcess requires; handles are not inherited.
+    let started = unsafe {
+        match token {
+            Some(t) => CreateProcessAsUserW(Some(raw(t.handle())), windows::core::PCWSTR::null(), Some(PWSTR(line.as_mut_ptr())), None, None, false, flags, env_p, cwd_p, &si, &mut pi)
+                .map_err(|e| os("CreateProcessAsUserW", context(), e)),
+            None => CreateProcessW(windows::core::PCWSTR::null(), Some(PWSTR(line.as_mut_ptr())), None, None, false, flags, env_p, cwd_p, &si, &mut pi)
+                .map_err(|e| os("CreateProcessW", context(), e)),
+        }
+    };
+    started?;
+    let process = own(pi.hProcess);
+    let thread = own(pi.hThread);
+    let child = Child { process, pid: pi.dwProcessId };
+    // SAFETY: both handles are valid; a failure here drops `child`, which kills the process.
+    unsafe { AssignProcessToJobObject(raw(&job.0), raw(&child.process)) }.map_err(|e| os("AssignProcessToJobObject", context(), e))?;
+    // SAFETY: the suspended main thread of the process just created.
+    if unsafe { ResumeThread(raw(&thread)) } == u32::MAX {
+        return Err(last_error("ResumeThread", context()));
+    }
+    Ok(child)
+}
+
+/// Waits for the process behind `handle`; `Ok(Some(code))` when it exited within `timeout`.
+fn wait_handle(handle: &OwnedHandle, timeout: Duration, what: &str) -> Result<Option<u32>> {
+    // SAFETY: valid process handle.
+    let w = unsafe { WaitForSingleObject(raw(handle), millis(timeout)) };
+    if w == WAIT_TIMEOUT {
+        return Ok(None);
+    }
+    if w != WAIT_OBJECT_0 {
+        return Err(last_error("WaitForSingleObject", format!("waiting for {what}")));
+    }
+    let mut code = 0u32;
+    // SAFETY: valid process handle that has exited.
+    unsafe { GetExitCodeProcess(raw(handle), &mut code) }.map_err(|e| os("GetExitCodeProcess", format!("reading {what}'s exit code"), e))?;
+    Ok(Some(code))
+}
+
+impl Child {
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits at most `timeout`; `Some(exit code)` once it has exited.
+    pub fn wait(&mut self, timeout: Duration) -> Result<Option<u32>> {
+        wait_handle(&self.process, timeout, &format!("process {}", self.pid))
+    }
+
+    /// Terminates the process (exit code 1) and waits for it to be gone.
+    pub fn kill(&mut self) -> Result<()> {
+        // SAFETY: valid process handle; terminating an already-exited process is harmless.
+        let _ = unsafe { TerminateProcess(raw(&self.process), 1) };
+        match self.wait(Duration::from_secs(10))? {
+            Some(_) => Ok(()),
+            None => Err(Error::Timeout { context: format!("process {} to die after TerminateProcess", self.pid), after: Duration::from_secs(10) }),
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if matches!(self.wait(Duration::ZERO), Ok(None)) {
+            let _ = self.kill();
+        }
+    }
+}
+
+/// Waits at most `timeout` for process `pid` (not necessarily ours) to exit; `Ok(true)` when it
+/// has, or is already gone.
+pub fn wait_for_pid_exit(pid: u32, timeout: Duration) -> Result<bool> {
+    // SAFETY: opens a process by id for waiting only.
+    let h = match unsafe { OpenProcess(PROCESS_SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, false, pid) } {
+        Ok(h) => own(h),
+        Err(_) => return Ok(true), // no such process any more
+    };
+    Ok(wait_handle(&h, timeout, &format!("process {pid}"))?.is_some())
+}
