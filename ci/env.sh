@@ -13,7 +13,7 @@ export WINESERVER=/usr/lib/wine/wineserver
 export PH_WIN_TARGET=x86_64-pc-windows-gnu
 export PH_WIN_TARGET_DIR="$PH_ROOT/target/windows"
 win_env() {
-  env RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
+  env RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 \
     CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
     CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$WINE_LOADER" \
     "$@"

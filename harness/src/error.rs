@@ -54,6 +54,7 @@ impl OsCode {
             OsCode(6) => "ERROR_INVALID_HANDLE",
             OsCode(50) => "ERROR_NOT_SUPPORTED",
             OsCode(53) => "ERROR_BAD_NETPATH",
+            OsCode(66) => "ERROR_BAD_DEV_TYPE",
             OsCode(87) => "ERROR_INVALID_PARAMETER",
             OsCode::BROKEN_PIPE => "ERROR_BROKEN_PIPE",
             OsCode::SEM_TIMEOUT => "ERROR_SEM_TIMEOUT",

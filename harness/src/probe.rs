@@ -48,11 +48,14 @@ pub enum Rule {
     /// `PIPE_REJECT_REMOTE_CLIENTS` refuses a client that arrives over the network redirector
     /// (`\\localhost\pipe\...`), where the same open succeeds without the flag.
     RemoteClientsRejected,
+    /// Listing `\\.\pipe\` shows a pipe the probe created, with its instance count (what
+    /// `pipe-harness list` and the instance-count checks need).
+    PipeEnumeration,
 }
 
 impl Rule {
     /// Every rule, in the order the probe measures and prints them.
-    pub const ALL: [Rule; 14] = [
+    pub const ALL: [Rule; 15] = [
         Rule::FirstInstanceFlagEnforced,
         Rule::ClientOpenDaclEnforced,
         Rule::InstanceCreateDaclEnforced,
@@ -67,6 +70,7 @@ impl Rule {
         Rule::LogonChecksCredentials,
         Rule::SessionIdsReal,
         Rule::RemoteClientsRejected,
+        Rule::PipeEnumeration,
     ];
 
     /// The stable identifier used in JSON and on the command line (`first_instance_flag_enforced`).
@@ -86,6 +90,7 @@ impl Rule {
             Rule::LogonChecksCredentials => "logon_checks_credentials",
             Rule::SessionIdsReal => "session_ids_real",
             Rule::RemoteClientsRejected => "remote_clients_rejected",
+            Rule::PipeEnumeration => "pipe_enumeration",
         }
     }
 
@@ -106,6 +111,7 @@ impl Rule {
             Rule::LogonChecksCredentials => "LogonUser refuses bad credentials",
             Rule::SessionIdsReal => "a token and process can be put in another session",
             Rule::RemoteClientsRejected => "PIPE_REJECT_REMOTE_CLIENTS refuses a remote open",
+            Rule::PipeEnumeration => r"\\.\pipe\ lists pipes and instance counts",
         }
     }
 

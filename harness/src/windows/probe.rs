@@ -469,6 +469,33 @@ fn remote_rejected() -> RuleResult {
     m.done(Rule::RemoteClientsRejected, status)
 }
 
+fn enumeration() -> RuleResult {
+    let mut m = Measure::new();
+    let name = PipeName::unique("ph-probe-list");
+    let made = (|| -> Result<(PipeServer, PipeServer)> { Ok((ServerOptions::new().create(&name)?, ServerOptions::new().create(&name)?)) })();
+    if let Err(e) = made {
+        m.note(format!("creating two instances failed: {e}"));
+        return m.done(Rule::PipeEnumeration, Status::Untestable);
+    }
+    let status = match super::query::list_pipes() {
+        Ok(list) => match list.iter().find(|e| e.name == name.name()) {
+            Some(e) => {
+                m.note(format!("listed {} pipes; {} appears with {} instances", list.len(), name.name(), e.instances));
+                if e.instances == 2 { Status::Holds } else { Status::DoesNotHold }
+            }
+            None => {
+                m.note(format!("listed {} pipes, but not {} (2 instances open)", list.len(), name.name()));
+                Status::DoesNotHold
+            }
+        },
+        Err(e) => {
+            m.note(format!("listing failed: {e}"));
+            Status::DoesNotHold
+        }
+    };
+    m.done(Rule::PipeEnumeration, status)
+}
+
 /// Measures every rule on the running machine.
 pub fn run() -> ProbeReport {
     let user = Token::current_process().and_then(|t| t.info()).map(|i| i.user).ok();
@@ -495,6 +522,7 @@ pub fn run() -> ProbeReport {
             Rule::LogonChecksCredentials => logon_checks(),
             Rule::SessionIdsReal => sessions_real(),
             Rule::RemoteClientsRejected => remote_rejected(),
+            Rule::PipeEnumeration => enumeration(),
         })
         .collect();
     ProbeReport { schema_version: 1, platform, results }
