@@ -176,10 +176,7 @@ mod tests {
         let busy = Error::Os { call: "CreateNamedPipeW", code: OsCode(231), context: "x".into() };
         assert!(denied.is_access_denied() && !denied.is_pipe_busy());
         assert!(busy.is_pipe_busy() && !busy.is_access_denied());
-        assert_eq!(
-            denied.to_string(),
-            "CreateNamedPipeW failed with ERROR_ACCESS_DENIED (5) while x"
-        );
+        assert_eq!(denied.to_string(), "CreateNamedPipeW failed with ERROR_ACCESS_DENIED (5) while x");
         assert_eq!(OsCode(4242).to_string(), "error 4242");
     }
 }

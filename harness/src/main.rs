@@ -54,8 +54,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Format::Json => report.to_json() + "\n",
             };
             match out {
-                Some(path) => std::fs::write(&path, text).with_context(|| format!("writing the report to {}", path.display()))?,
-                None => std::io::stdout().write_all(text.as_bytes()).context("writing the report to standard output")?,
+                Some(path) => {
+                    std::fs::write(&path, text).with_context(|| format!("writing the report to {}", path.display()))?
+                }
+                None => {
+                    std::io::stdout().write_all(text.as_bytes()).context("writing the report to standard output")?
+                }
             }
             Ok(())
         }

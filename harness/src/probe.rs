@@ -293,9 +293,18 @@ mod tests {
     fn table_and_json_carry_every_result_and_its_evidence() {
         let report = ProbeReport {
             schema_version: 1,
-            platform: PlatformInfo { os: "windows".into(), wine_version: Some("8.0".into()), user: None, session_id: Some(1) },
+            platform: PlatformInfo {
+                os: "windows".into(),
+                wine_version: Some("8.0".into()),
+                user: None,
+                session_id: Some(1),
+            },
             results: vec![
-                RuleResult { rule: Rule::FirstInstanceFlagEnforced, status: Status::DoesNotHold, evidence: vec!["second create: ok".into()] },
+                RuleResult {
+                    rule: Rule::FirstInstanceFlagEnforced,
+                    status: Status::DoesNotHold,
+                    evidence: vec!["second create: ok".into()],
+                },
                 RuleResult { rule: Rule::SdSharedAcrossInstances, status: Status::Holds, evidence: vec![] },
             ],
         };

@@ -26,7 +26,8 @@ fn bad(why: String) -> Error {
 
 /// Length of the SID at `at`, checked to lie inside `b`.
 fn sid_len(b: &[u8], at: usize, what: &str) -> Result<usize> {
-    let revision = *b.get(at).ok_or_else(|| bad(format!("{what} SID offset {at} is past the end ({} bytes)", b.len())))?;
+    let revision =
+        *b.get(at).ok_or_else(|| bad(format!("{what} SID offset {at} is past the end ({} bytes)", b.len())))?;
     let count = *b.get(at + 1).ok_or_else(|| bad(format!("{what} SID at {at} is truncated")))?;
     if revision != 1 {
         return Err(bad(format!("{what} SID at {at} has revision {revision}, expected 1")));
@@ -50,7 +51,11 @@ fn check_acl(b: &[u8], at: usize, what: &str) -> Result<()> {
     }
     let mut ace = at + 8;
     for i in 0..count {
-        let ace_size = usize::from(u16_at(b, ace + 2).filter(|_| ace + 4 <= at + size).ok_or_else(|| bad(format!("{what} ACE {i} header at {ace} is outside the ACL")))?);
+        let ace_size = usize::from(
+            u16_at(b, ace + 2)
+                .filter(|_| ace + 4 <= at + size)
+                .ok_or_else(|| bad(format!("{what} ACE {i} header at {ace} is outside the ACL")))?,
+        );
         if ace_size < 4 || ace + ace_size > at + size {
             return Err(bad(format!("{what} ACE {i} at {ace} claims {ace_size} bytes, outside the ACL")));
         }

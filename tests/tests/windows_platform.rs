@@ -13,7 +13,11 @@ use std::time::Duration;
 
 const IO: Duration = Duration::from_secs(10);
 
-fn pair(name: &PipeName, server: ServerOptions, client: ClientOptions) -> (PipeServer, pipe_harness::windows::PipeClient) {
+fn pair(
+    name: &PipeName,
+    server: ServerOptions,
+    client: ClientOptions,
+) -> (PipeServer, pipe_harness::windows::PipeClient) {
     let mut s = server.create(name).expect("create");
     let c = client.open(name).expect("open");
     s.connect(IO).expect("connect");
@@ -126,12 +130,11 @@ fn second_instance_shares_the_first_instances_descriptor_read_from_the_client_si
     let name = PipeName::unique("t-shared");
     let first_sddl = "D:P(A;;GA;;;WD)";
     let _first = ServerOptions::new().security(SecuritySpec::Sddl(first_sddl.into())).create(&name).expect("first");
-    let mut second = ServerOptions::new()
+    let second = ServerOptions::new()
         .security(SecuritySpec::Sddl("D:P(A;;GA;;;WD)(A;;GR;;;AN)".into()))
         .create(&name)
         .expect("second");
     let client = ClientOptions::new().read_control(true).open(&name).expect("client with READ_CONTROL");
-    second.connect(IO).ok();
     let want = SecurityDescriptor::from_sddl(first_sddl).expect("sddl").dacl_sddl().expect("dacl");
     assert_eq!(client.security().expect("client-side SD").dacl_sddl().expect("dacl"), want);
     assert_eq!(second.security().expect("server-side SD").dacl_sddl().expect("dacl"), want);
@@ -141,7 +144,8 @@ fn second_instance_shares_the_first_instances_descriptor_read_from_the_client_si
 #[test]
 fn descriptor_and_name_are_gone_after_the_last_instance_closes() {
     let name = PipeName::unique("t-gone");
-    let first = ServerOptions::new().security(SecuritySpec::Sddl("D:P(A;;GA;;;WD)".into())).create(&name).expect("first");
+    let first =
+        ServerOptions::new().security(SecuritySpec::Sddl("D:P(A;;GA;;;WD)".into())).create(&name).expect("first");
     assert_eq!(first.instance_count().expect("instances"), 1);
     drop(first);
     let gone = ClientOptions::new().open(&name).expect_err("the name is gone with its last instance");
@@ -214,7 +218,8 @@ fn child_under_a_restricted_token_dies_with_the_process_that_started_it() {
     let mut supervisor_pipe = opts.create(&name).expect("pipe for the supervisor");
     let mut report_pipe = opts.create(&name).expect("pipe for the grandchild");
     let exe = env!("CARGO_BIN_EXE_ph-test-child");
-    let mut supervisor = process::spawn(&process::ProcessSpec::new(exe, ["supervise", name.as_str()]), None).expect("spawn");
+    let mut supervisor =
+        process::spawn(&process::ProcessSpec::new(exe, ["supervise", name.as_str()]), None).expect("spawn");
     supervisor_pipe.connect(Duration::from_secs(60)).expect("supervisor connects");
     let msg = supervisor_pipe.read_message(4096, Duration::from_secs(60)).expect("grandchild pid");
     let msg: serde_json::Value = serde_json::from_slice(&msg).expect("json");

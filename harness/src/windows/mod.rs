@@ -18,7 +18,10 @@ pub mod security;
 mod sys;
 pub mod token;
 
-pub use pipe::{ClientOptions, PipeAccess, PipeClient, PipeName, PipeServer, PipeType, ReadMode, ReadOutcome, SecuritySpec, ServerOptions, Sqos};
+pub use pipe::{
+    ClientOptions, PipeAccess, PipeClient, PipeName, PipeServer, PipeType, ReadMode, ReadOutcome, SecuritySpec,
+    ServerOptions, Sqos,
+};
 pub use process::{Child, ProcessSpec};
 pub use security::SecurityDescriptor;
 pub use token::{ImpersonationLevel, IntegrityLevel, Token, TokenInfo, TokenKind};

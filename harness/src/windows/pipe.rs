@@ -21,10 +21,10 @@ use windows::Win32::Storage::FileSystem::{
     WRITE_DAC,
 };
 use windows::Win32::System::Pipes::{
-    ConnectNamedPipe, CreateNamedPipeW, DisconnectNamedPipe, GetNamedPipeClientProcessId,
-    GetNamedPipeClientSessionId, GetNamedPipeHandleStateW, GetNamedPipeServerProcessId, GetNamedPipeServerSessionId,
-    ImpersonateNamedPipeClient, SetNamedPipeHandleState, WaitNamedPipeW, NAMED_PIPE_MODE, PIPE_READMODE_BYTE,
-    PIPE_READMODE_MESSAGE, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE, PIPE_TYPE_MESSAGE, PIPE_WAIT,
+    ConnectNamedPipe, CreateNamedPipeW, DisconnectNamedPipe, GetNamedPipeClientProcessId, GetNamedPipeClientSessionId,
+    GetNamedPipeHandleStateW, GetNamedPipeServerProcessId, GetNamedPipeServerSessionId, ImpersonateNamedPipeClient,
+    SetNamedPipeHandleState, WaitNamedPipeW, NAMED_PIPE_MODE, PIPE_READMODE_BYTE, PIPE_READMODE_MESSAGE,
+    PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE, PIPE_TYPE_MESSAGE, PIPE_WAIT,
 };
 
 /// A pipe path: `\\.\pipe\NAME` on this machine, or `\\HOST\pipe\NAME` through the redirector.
@@ -45,9 +45,16 @@ impl PipeName {
 
     /// Parses a full path (`\\.\pipe\x` or `\\host\pipe\x`).
     pub fn from_path(path: &str) -> Result<Self> {
-        let rest = path.strip_prefix(r"\\").ok_or_else(|| Error::invalid("pipe path", format!("{path:?} does not start with \\\\")))?;
-        let (host, name) = rest.split_once('\\').ok_or_else(|| Error::invalid("pipe path", format!("{path:?} has no \\pipe\\ part")))?;
-        let name = name.strip_prefix("pipe\\").or_else(|| name.strip_prefix("PIPE\\")).ok_or_else(|| Error::invalid("pipe path", format!("{path:?}: expected \\\\{host}\\pipe\\NAME")))?;
+        let rest = path
+            .strip_prefix(r"\\")
+            .ok_or_else(|| Error::invalid("pipe path", format!("{path:?} does not start with \\\\")))?;
+        let (host, name) = rest
+            .split_once('\\')
+            .ok_or_else(|| Error::invalid("pipe path", format!("{path:?} has no \\pipe\\ part")))?;
+        let name = name
+            .strip_prefix("pipe\\")
+            .or_else(|| name.strip_prefix("PIPE\\"))
+            .ok_or_else(|| Error::invalid("pipe path", format!("{path:?}: expected \\\\{host}\\pipe\\NAME")))?;
         let local = PipeName::new(name)?;
         Ok(if host == "." { local } else { local.via_host(host) })
     }
@@ -249,7 +256,10 @@ impl ServerOptions {
 
     fn check(&self) -> Result<()> {
         if !(1..=255).contains(&self.max_instances) {
-            return Err(Error::invalid("max_instances", format!("{} (must be 1..=255, 255 = unlimited)", self.max_instances)));
+            return Err(Error::invalid(
+                "max_instances",
+                format!("{} (must be 1..=255, 255 = unlimited)", self.max_instances),
+            ));
         }
         if self.read_mode == ReadMode::Message && self.pipe_type == PipeType::Byte {
             return Err(Error::invalid("read_mode", "message read mode needs PipeType::Message"));
@@ -371,7 +381,11 @@ fn write_all_on(h: &OwnedHandle, what: &dyn Fn() -> String, mut data: &[u8], tim
     Ok(())
 }
 
-fn pid_query(h: &OwnedHandle, call: &'static str, f: unsafe fn(windows::Win32::Foundation::HANDLE, *mut u32) -> windows::core::Result<()>) -> Result<u32> {
+fn pid_query(
+    h: &OwnedHandle,
+    call: &'static str,
+    f: unsafe fn(windows::Win32::Foundation::HANDLE, *mut u32) -> windows::core::Result<()>,
+) -> Result<u32> {
     let mut v = 0u32;
     // SAFETY: `h` is a valid pipe handle and `v` a valid out-pointer for the call.
     unsafe { f(raw(h), &mut v) }.map_err(|e| os(call, "querying the pipe's other end", e))?;
@@ -432,7 +446,8 @@ impl PipeServer {
     /// Ends the current client's connection (`DisconnectNamedPipe`); the instance can connect again.
     pub fn disconnect(&mut self) -> Result<()> {
         // SAFETY: valid pipe handle owned by self.
-        unsafe { DisconnectNamedPipe(raw(&self.handle)) }.map_err(|e| os("DisconnectNamedPipe", format!("disconnecting {}", self.name), e))
+        unsafe { DisconnectNamedPipe(raw(&self.handle)) }
+            .map_err(|e| os("DisconnectNamedPipe", format!("disconnecting {}", self.name), e))
     }
 
     /// One read, at most `timeout`.
@@ -463,7 +478,8 @@ impl PipeServer {
     /// Waits until the client has read everything written (`FlushFileBuffers`).
     pub fn flush(&mut self) -> Result<()> {
         // SAFETY: valid pipe handle owned by self.
-        unsafe { FlushFileBuffers(raw(&self.handle)) }.map_err(|e| os("FlushFileBuffers", format!("flushing {}", self.name), e))
+        unsafe { FlushFileBuffers(raw(&self.handle)) }
+            .map_err(|e| os("FlushFileBuffers", format!("flushing {}", self.name), e))
     }
 
     /// Impersonates the connected client on this thread (`ImpersonateNamedPipeClient`) until

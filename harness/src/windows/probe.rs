@@ -205,7 +205,10 @@ fn sd_shared() -> RuleResult {
         }
     };
     let sd = b.security();
-    m.note(format!("instance 1 asked for {OPEN_SDDL:?}, instance 2 for {OTHER_SDDL:?}; instance 2 reads {}", sddl_of(&sd)));
+    m.note(format!(
+        "instance 1 asked for {OPEN_SDDL:?}, instance 2 for {OTHER_SDDL:?}; instance 2 reads {}",
+        sddl_of(&sd)
+    ));
     let got = sd.ok().and_then(|s| s.dacl_sddl().ok().flatten());
     let status = if got.is_some() && got == canonical_dacl(OPEN_SDDL) {
         Status::Holds
@@ -257,7 +260,10 @@ fn impersonation_requires_read() -> RuleResult {
     m.note(format!("client wrote 1 byte, server has not read; ImpersonateNamedPipeClient {}", describe(&imp)));
     let status = match &imp {
         Ok(guard) => {
-            m.note(format!("the thread token then reads {}", guard.info().map_or_else(|e| e.to_string(), |i| format!("user {}, {:?}", i.user, i.kind))));
+            m.note(format!(
+                "the thread token then reads {}",
+                guard.info().map_or_else(|e| e.to_string(), |i| format!("user {}, {:?}", i.user, i.kind))
+            ));
             Status::DoesNotHold
         }
         Err(e) if e.os_code() == Some(OsCode::CANNOT_IMPERSONATE) => Status::Holds,
@@ -290,7 +296,13 @@ fn sqos_honoured() -> RuleResult {
             }
         }
     }
-    let status = if any_error { Status::Untestable } else if all { Status::Holds } else { Status::DoesNotHold };
+    let status = if any_error {
+        Status::Untestable
+    } else if all {
+        Status::Holds
+    } else {
+        Status::DoesNotHold
+    };
     m.done(Rule::SqosLevelHonoured, status)
 }
 
@@ -298,8 +310,13 @@ fn distinct_identity() -> RuleResult {
     let mut m = Measure::new();
     let own = Token::current_process().and_then(|t| t.info()).map(|i| i.user);
     let anon = Token::anonymous();
-    let anon_user = anon.as_ref().map_err(|e| e.to_string()).and_then(|t| t.info().map(|i| i.user).map_err(|e| e.to_string()));
-    m.note(format!("harness user {}; anonymous token user {}", own.as_deref().unwrap_or("?"), anon_user.as_deref().unwrap_or_else(|e| e)));
+    let anon_user =
+        anon.as_ref().map_err(|e| e.to_string()).and_then(|t| t.info().map(|i| i.user).map_err(|e| e.to_string()));
+    m.note(format!(
+        "harness user {}; anonymous token user {}",
+        own.as_deref().unwrap_or("?"),
+        anon_user.as_deref().unwrap_or_else(|e| e)
+    ));
     let (Ok(own), Ok(anon), Ok(anon_user)) = (own, anon, anon_user) else {
         return m.done(Rule::DistinctIdentityReachesServer, Status::Untestable);
     };
@@ -381,7 +398,11 @@ fn integrity_settable() -> RuleResult {
     let status = match r {
         Ok((before, after)) => {
             m.note(format!("own token integrity {before:?}; after SetTokenInformation(TokenIntegrityLevel, Low) the copy reads {after:?}"));
-            if after == Some(IntegrityLevel::Low) { Status::Holds } else { Status::DoesNotHold }
+            if after == Some(IntegrityLevel::Low) {
+                Status::Holds
+            } else {
+                Status::DoesNotHold
+            }
         }
         Err(e) => {
             m.note(format!("measurement failed: {e}"));
@@ -439,7 +460,11 @@ fn sessions_real() -> RuleResult {
             let s = session_of(child.id());
             m.note(format!("cmd.exe started with that token runs in session {s:?}"));
             let _ = child.kill();
-            if s == Some(target) { Status::Holds } else { Status::DoesNotHold }
+            if s == Some(target) {
+                Status::Holds
+            } else {
+                Status::DoesNotHold
+            }
         }
         Err(e) => {
             m.note(format!("starting a process with that token failed: {e}"));
@@ -458,7 +483,11 @@ fn remote_rejected() -> RuleResult {
         (server, client)
     };
     let (control_server, control) = open_remote(false);
-    m.note(format!("control: instance without PIPE_REJECT_REMOTE_CLIENTS {}, open via \\\\localhost\\pipe\\ {}", describe(&control_server), describe(&control)));
+    m.note(format!(
+        "control: instance without PIPE_REJECT_REMOTE_CLIENTS {}, open via \\\\localhost\\pipe\\ {}",
+        describe(&control_server),
+        describe(&control)
+    ));
     if control.is_err() {
         m.note("no network path to a local pipe here (no SMB loopback), so a remote client cannot be made");
         return m.done(Rule::RemoteClientsRejected, Status::Untestable);
@@ -472,7 +501,9 @@ fn remote_rejected() -> RuleResult {
 fn enumeration() -> RuleResult {
     let mut m = Measure::new();
     let name = PipeName::unique("ph-probe-list");
-    let made = (|| -> Result<(PipeServer, PipeServer)> { Ok((ServerOptions::new().create(&name)?, ServerOptions::new().create(&name)?)) })();
+    let made = (|| -> Result<(PipeServer, PipeServer)> {
+        Ok((ServerOptions::new().create(&name)?, ServerOptions::new().create(&name)?))
+    })();
     if let Err(e) = made {
         m.note(format!("creating two instances failed: {e}"));
         return m.done(Rule::PipeEnumeration, Status::Untestable);
@@ -481,7 +512,11 @@ fn enumeration() -> RuleResult {
         Ok(list) => match list.iter().find(|e| e.name == name.name()) {
             Some(e) => {
                 m.note(format!("listed {} pipes; {} appears with {} instances", list.len(), name.name(), e.instances));
-                if e.instances == 2 { Status::Holds } else { Status::DoesNotHold }
+                if e.instances == 2 {
+                    Status::Holds
+                } else {
+                    Status::DoesNotHold
+                }
             }
             None => {
                 m.note(format!("listed {} pipes, but not {} (2 instances open)", list.len(), name.name()));

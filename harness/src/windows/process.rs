@@ -34,7 +34,8 @@ fn job() -> Result<&'static Job> {
     static JOB: OnceLock<std::result::Result<Job, String>> = OnceLock::new();
     JOB.get_or_init(|| {
         // SAFETY: an unnamed job with default security.
-        let h = unsafe { CreateJobObjectW(None, windows::core::PCWSTR::null()) }.map_err(|e| os("CreateJobObjectW", "creating the harness's job", e).to_string())?;
+        let h = unsafe { CreateJobObjectW(None, windows::core::PCWSTR::null()) }
+            .map_err(|e| os("CreateJobObjectW", "creating the harness's job", e).to_string())?;
         let job = Job(own(h));
         let mut info = JOBOBJECT_EXTENDED_LIMIT_INFORMATION::default();
         info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
@@ -121,10 +122,33 @@ pub fn spawn(spec: &ProcessSpec, token: Option<&Token>) -> Result<Child> {
     // the command line is mutable as CreateProcess requires; handles are not inherited.
     let started = unsafe {
         match token {
-            Some(t) => CreateProcessAsUserW(Some(raw(t.handle())), windows::core::PCWSTR::null(), Some(PWSTR(line.as_mut_ptr())), None, None, false, flags, env_p, cwd_p, &si, &mut pi)
-                .map_err(|e| os("CreateProcessAsUserW", context(), e)),
-            None => CreateProcessW(windows::core::PCWSTR::null(), Some(PWSTR(line.as_mut_ptr())), None, None, false, flags, env_p, cwd_p, &si, &mut pi)
-                .map_err(|e| os("CreateProcessW", context(), e)),
+            Some(t) => CreateProcessAsUserW(
+                Some(raw(t.handle())),
+                windows::core::PCWSTR::null(),
+                Some(PWSTR(line.as_mut_ptr())),
+                None,
+                None,
+                false,
+                flags,
+                env_p,
+                cwd_p,
+                &si,
+                &mut pi,
+            )
+            .map_err(|e| os("CreateProcessAsUserW", context(), e)),
+            None => CreateProcessW(
+                windows::core::PCWSTR::null(),
+                Some(PWSTR(line.as_mut_ptr())),
+                None,
+                None,
+                false,
+                flags,
+                env_p,
+                cwd_p,
+                &si,
+                &mut pi,
+            )
+            .map_err(|e| os("CreateProcessW", context(), e)),
         }
     };
     started?;
@@ -132,7 +156,8 @@ pub fn spawn(spec: &ProcessSpec, token: Option<&Token>) -> Result<Child> {
     let thread = own(pi.hThread);
     let child = Child { process, pid: pi.dwProcessId };
     // SAFETY: both handles are valid; a failure here drops `child`, which kills the process.
-    unsafe { AssignProcessToJobObject(raw(&job.0), raw(&child.process)) }.map_err(|e| os("AssignProcessToJobObject", context(), e))?;
+    unsafe { AssignProcessToJobObject(raw(&job.0), raw(&child.process)) }
+        .map_err(|e| os("AssignProcessToJobObject", context(), e))?;
     // SAFETY: the suspended main thread of the process just created.
     if unsafe { ResumeThread(raw(&thread)) } == u32::MAX {
         return Err(last_error("ResumeThread", context()));
@@ -152,7 +177,8 @@ fn wait_handle(handle: &OwnedHandle, timeout: Duration, what: &str) -> Result<Op
     }
     let mut code = 0u32;
     // SAFETY: valid process handle that has exited.
-    unsafe { GetExitCodeProcess(raw(handle), &mut code) }.map_err(|e| os("GetExitCodeProcess", format!("reading {what}'s exit code"), e))?;
+    unsafe { GetExitCodeProcess(raw(handle), &mut code) }
+        .map_err(|e| os("GetExitCodeProcess", format!("reading {what}'s exit code"), e))?;
     Ok(Some(code))
 }
 
@@ -173,7 +199,10 @@ impl Child {
         let _ = unsafe { TerminateProcess(raw(&self.process), 1) };
         match self.wait(Duration::from_secs(10))? {
             Some(_) => Ok(()),
-            None => Err(Error::Timeout { context: format!("process {} to die after TerminateProcess", self.pid), after: Duration::from_secs(10) }),
+            None => Err(Error::Timeout {
+                context: format!("process {} to die after TerminateProcess", self.pid),
+                after: Duration::from_secs(10),
+            }),
         }
     }
 }

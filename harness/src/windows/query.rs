@@ -10,8 +10,8 @@ use super::sys::{code_of, os, own, pcwstr, raw, wide};
 use crate::error::{Error, Result};
 use windows::Win32::Foundation::HANDLE;
 use windows::Win32::Storage::FileSystem::{
-    CreateFileW, FindClose, FindFirstFileW, FindNextFileW, GetFileInformationByHandleEx, FileFullDirectoryInfo,
-    FileFullDirectoryRestartInfo, FILE_FLAGS_AND_ATTRIBUTES, FILE_LIST_DIRECTORY, FILE_SHARE_READ, FILE_SHARE_WRITE,
+    CreateFileW, FileFullDirectoryInfo, FileFullDirectoryRestartInfo, FindClose, FindFirstFileW, FindNextFileW,
+    GetFileInformationByHandleEx, FILE_FLAGS_AND_ATTRIBUTES, FILE_LIST_DIRECTORY, FILE_SHARE_READ, FILE_SHARE_WRITE,
     OPEN_EXISTING, SYNCHRONIZE, WIN32_FIND_DATAW,
 };
 
@@ -28,7 +28,11 @@ pub struct PipeEntry {
 
 /// Parses a buffer of `FILE_FULL_DIR_INFO` records, every offset checked against the buffer.
 fn parse_full_dir_info(buf: &[u8], out: &mut Vec<PipeEntry>) -> Result<()> {
-    let field = |at: usize, n: usize| buf.get(at..at + n).ok_or_else(|| Error::Peer(format!("directory record field at {at} is past the {}-byte listing", buf.len())));
+    let field = |at: usize, n: usize| {
+        buf.get(at..at + n).ok_or_else(|| {
+            Error::Peer(format!("directory record field at {at} is past the {}-byte listing", buf.len()))
+        })
+    };
     let mut at = 0usize;
     loop {
         let next = u32::from_le_bytes(field(at, 4)?.try_into().unwrap_or_default()) as usize;
@@ -53,7 +57,15 @@ fn list_by_directory_handle() -> Result<Vec<PipeEntry>> {
     let root = wide("path", r"\\.\pipe\")?;
     // SAFETY: `root` is NUL-terminated; the handle is owned right after.
     let h = unsafe {
-        CreateFileW(pcwstr(&root), FILE_LIST_DIRECTORY.0 | SYNCHRONIZE.0, FILE_SHARE_READ | FILE_SHARE_WRITE, None, OPEN_EXISTING, FILE_FLAGS_AND_ATTRIBUTES(0), None)
+        CreateFileW(
+            pcwstr(&root),
+            FILE_LIST_DIRECTORY.0 | SYNCHRONIZE.0,
+            FILE_SHARE_READ | FILE_SHARE_WRITE,
+            None,
+            OPEN_EXISTING,
+            FILE_FLAGS_AND_ATTRIBUTES(0),
+            None,
+        )
     }
     .map_err(|e| os("CreateFileW", "opening \\\\.\\pipe\\ as a directory", e))?;
     let dir = own(h);
@@ -62,7 +74,8 @@ fn list_by_directory_handle() -> Result<Vec<PipeEntry>> {
     let mut class = FileFullDirectoryRestartInfo;
     loop {
         // SAFETY: `buf` has `len` writable, 8-aligned bytes for the records.
-        let r = unsafe { GetFileInformationByHandleEx(raw(&dir), class, buf.as_mut_ptr().cast(), (buf.len() * 8) as u32) };
+        let r =
+            unsafe { GetFileInformationByHandleEx(raw(&dir), class, buf.as_mut_ptr().cast(), (buf.len() * 8) as u32) };
         match r {
             Ok(()) => {}
             Err(e) if code_of(&e).0 == 18 => return Ok(out), // ERROR_NO_MORE_FILES
@@ -115,7 +128,8 @@ fn list_by_find_first_file() -> Result<Vec<PipeEntry>> {
 pub fn list_pipes() -> Result<Vec<PipeEntry>> {
     match list_by_directory_handle() {
         Ok(v) => Ok(v),
-        Err(first) => list_by_find_first_file().map_err(|second| Error::Unsupported(format!("listing pipes: {first}; and {second}"))),
+        Err(first) => list_by_find_first_file()
+            .map_err(|second| Error::Unsupported(format!("listing pipes: {first}; and {second}"))),
     }
 }
 

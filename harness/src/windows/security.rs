@@ -43,8 +43,13 @@ impl SecurityDescriptor {
         let mut psd = PSECURITY_DESCRIPTOR::default();
         let mut size = 0u32;
         // SAFETY: `w` is NUL-terminated and outlives the call; the out-pointers are valid.
-        unsafe { ConvertStringSecurityDescriptorToSecurityDescriptorW(pcwstr(&w), SDDL_REVISION_1, &mut psd, Some(&mut size)) }
-            .map_err(|e| Error::InvalidInput { what: "SDDL string", why: format!("{sddl:?}: {}", os("ConvertStringSecurityDescriptorToSecurityDescriptorW", "parsing", e)) })?;
+        unsafe {
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(pcwstr(&w), SDDL_REVISION_1, &mut psd, Some(&mut size))
+        }
+        .map_err(|e| Error::InvalidInput {
+            what: "SDDL string",
+            why: format!("{sddl:?}: {}", os("ConvertStringSecurityDescriptorToSecurityDescriptorW", "parsing", e)),
+        })?;
         let _free = LocalBuf(psd.0);
         // SAFETY: on success `psd` points at `size` bytes of self-relative descriptor.
         let bytes = unsafe { std::slice::from_raw_parts(psd.0 as *const u8, size as usize) };
@@ -70,10 +75,15 @@ impl SecurityDescriptor {
         let mut psd = PSECURITY_DESCRIPTOR::default();
         let info = OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION;
         // SAFETY: the handle is valid; `psd` receives a LocalAlloc'd descriptor freed below.
-        let rc = unsafe { GetSecurityInfo(raw(handle), SE_KERNEL_OBJECT, info, None, None, None, None, Some(&mut psd)) };
+        let rc =
+            unsafe { GetSecurityInfo(raw(handle), SE_KERNEL_OBJECT, info, None, None, None, None, Some(&mut psd)) };
         let _free = LocalBuf(psd.0);
         if rc != WIN32_ERROR(0) {
-            return Err(Error::Os { call: "GetSecurityInfo", code: crate::error::OsCode(rc.0), context: "reading a pipe's security descriptor".into() });
+            return Err(Error::Os {
+                call: "GetSecurityInfo",
+                code: crate::error::OsCode(rc.0),
+                context: "reading a pipe's security descriptor".into(),
+            });
         }
         if psd.0.is_null() {
             return Ok(Self::from_valid_bytes(&[]));
@@ -105,12 +115,16 @@ impl SecurityDescriptor {
         if self.is_empty() {
             return Ok(String::new());
         }
-        let info: OBJECT_SECURITY_INFORMATION =
-            OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION | LABEL_SECURITY_INFORMATION;
+        let info: OBJECT_SECURITY_INFORMATION = OWNER_SECURITY_INFORMATION
+            | GROUP_SECURITY_INFORMATION
+            | DACL_SECURITY_INFORMATION
+            | LABEL_SECURITY_INFORMATION;
         let mut out = PWSTR::null();
         // SAFETY: `as_psd` points at a valid descriptor; `out` receives a LocalAlloc'd string.
-        unsafe { ConvertSecurityDescriptorToStringSecurityDescriptorW(self.as_psd(), SDDL_REVISION_1, info, &mut out, None) }
-            .map_err(|e| os("ConvertSecurityDescriptorToStringSecurityDescriptorW", "formatting SDDL", e))?;
+        unsafe {
+            ConvertSecurityDescriptorToStringSecurityDescriptorW(self.as_psd(), SDDL_REVISION_1, info, &mut out, None)
+        }
+        .map_err(|e| os("ConvertSecurityDescriptorToStringSecurityDescriptorW", "formatting SDDL", e))?;
         Ok(take_local_wstr(out))
     }
 

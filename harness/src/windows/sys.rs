@@ -8,8 +8,8 @@ use windows::core::PCWSTR;
 use windows::Win32::Foundation::{
     GetLastError, LocalFree, ERROR_IO_PENDING, ERROR_MORE_DATA, HANDLE, HLOCAL, WAIT_OBJECT_0, WAIT_TIMEOUT,
 };
-use windows::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
 use windows::Win32::System::Threading::{CreateEventW, WaitForSingleObject};
+use windows::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
 
 /// A NUL-terminated UTF-16 copy of `s`; an interior NUL is refused.
 pub(crate) fn wide(what: &'static str, s: &str) -> Result<Vec<u16>> {
@@ -109,7 +109,8 @@ pub(crate) fn overlapped(
     start: impl FnOnce(*mut OVERLAPPED) -> windows::core::Result<()>,
 ) -> Result<IoDone> {
     // SAFETY: plain event creation with no name and default security.
-    let event = unsafe { CreateEventW(None, true, false, PCWSTR::null()) }.map_err(|e| os("CreateEventW", context(), e))?;
+    let event =
+        unsafe { CreateEventW(None, true, false, PCWSTR::null()) }.map_err(|e| os("CreateEventW", context(), e))?;
     let event = own(event);
     let mut ov = OVERLAPPED { hEvent: raw(&event), ..Default::default() };
     let h = raw(handle);

@@ -12,18 +12,21 @@ use windows::Win32::Foundation::{HANDLE, LUID};
 use windows::Win32::Security::Authorization::ConvertSidToStringSidW;
 use windows::Win32::Security::{
     AccessCheck, AdjustTokenPrivileges, CreateRestrictedToken, CreateWellKnownSid, DuplicateTokenEx,
-    GetTokenInformation, ImpersonateAnonymousToken, LogonUserW, LookupPrivilegeValueW, RevertToSelf,
-    SetTokenInformation, SecurityAnonymous, SecurityDelegation, SecurityIdentification, SecurityImpersonation,
-    TokenImpersonation, TokenPrimary, WinBuiltinAdministratorsSid, DISABLE_MAX_PRIVILEGE, GENERIC_MAPPING,
-    LOGON32_LOGON_INTERACTIVE, LOGON32_PROVIDER_DEFAULT, LUID_AND_ATTRIBUTES, PRIVILEGE_SET, PSID,
-    SECURITY_IMPERSONATION_LEVEL, SE_PRIVILEGE_ENABLED, SID_AND_ATTRIBUTES,
-    TOKEN_ALL_ACCESS, TOKEN_GROUPS, TOKEN_INFORMATION_CLASS, TOKEN_MANDATORY_LABEL,
-    TOKEN_PRIVILEGES, TOKEN_TYPE, TOKEN_USER, TokenGroups, TokenImpersonationLevel,
-    TokenIntegrityLevel, TokenSessionId, TokenType, TokenUser,
+    GetTokenInformation, ImpersonateAnonymousToken, LogonUserW, LookupPrivilegeValueW, RevertToSelf, SecurityAnonymous,
+    SecurityDelegation, SecurityIdentification, SecurityImpersonation, SetTokenInformation, TokenGroups,
+    TokenImpersonation, TokenImpersonationLevel, TokenIntegrityLevel, TokenPrimary, TokenSessionId, TokenType,
+    TokenUser, WinBuiltinAdministratorsSid, DISABLE_MAX_PRIVILEGE, GENERIC_MAPPING, LOGON32_LOGON_INTERACTIVE,
+    LOGON32_PROVIDER_DEFAULT, LUID_AND_ATTRIBUTES, PRIVILEGE_SET, PSID, SECURITY_IMPERSONATION_LEVEL,
+    SE_PRIVILEGE_ENABLED, SID_AND_ATTRIBUTES, TOKEN_ALL_ACCESS, TOKEN_GROUPS, TOKEN_INFORMATION_CLASS,
+    TOKEN_MANDATORY_LABEL, TOKEN_PRIVILEGES, TOKEN_TYPE, TOKEN_USER,
 };
-use windows::Win32::Storage::FileSystem::{FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, FILE_GENERIC_WRITE};
+use windows::Win32::Storage::FileSystem::{
+    FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, FILE_GENERIC_WRITE,
+};
 use windows::Win32::System::SystemServices::{SE_GROUP_INTEGRITY, SE_GROUP_USE_FOR_DENY_ONLY};
-use windows::Win32::System::Threading::{GetCurrentProcess, GetCurrentThread, OpenProcessToken, OpenThreadToken, SetThreadToken};
+use windows::Win32::System::Threading::{
+    GetCurrentProcess, GetCurrentThread, OpenProcessToken, OpenThreadToken, SetThreadToken,
+};
 
 /// How far a server may use a client's identity (`SECURITY_IMPERSONATION_LEVEL`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -261,8 +264,10 @@ impl Token {
         };
         let size = std::mem::size_of::<TOKEN_MANDATORY_LABEL>() as u32 + 12;
         // SAFETY: `label` and the SID it points to outlive the call; the size covers both.
-        unsafe { SetTokenInformation(t.raw(), TokenIntegrityLevel, (&label as *const TOKEN_MANDATORY_LABEL).cast(), size) }
-            .map_err(|e| os("SetTokenInformation", format!("setting integrity {level:?}"), e))?;
+        unsafe {
+            SetTokenInformation(t.raw(), TokenIntegrityLevel, (&label as *const TOKEN_MANDATORY_LABEL).cast(), size)
+        }
+        .map_err(|e| os("SetTokenInformation", format!("setting integrity {level:?}"), e))?;
         Ok(t)
     }
 
@@ -288,8 +293,10 @@ impl Token {
         let (u, d, p) = (wide("user name", user)?, wide("domain", domain)?, wide("password", password)?);
         let mut h = HANDLE::default();
         // SAFETY: NUL-terminated strings outlive the call; `h` receives a new owned handle.
-        unsafe { LogonUserW(pcwstr(&u), pcwstr(&d), pcwstr(&p), LOGON32_LOGON_INTERACTIVE, LOGON32_PROVIDER_DEFAULT, &mut h) }
-            .map_err(|e| os("LogonUserW", format!("logging on {domain}\\{user}"), e))?;
+        unsafe {
+            LogonUserW(pcwstr(&u), pcwstr(&d), pcwstr(&p), LOGON32_LOGON_INTERACTIVE, LOGON32_PROVIDER_DEFAULT, &mut h)
+        }
+        .map_err(|e| os("LogonUserW", format!("logging on {domain}\\{user}"), e))?;
         Ok(token_from(h))
     }
 
@@ -297,7 +304,9 @@ impl Token {
     /// LocalSystem), which this enables on the harness's own token first.
     pub fn in_session(&self, session_id: u32) -> Result<Token> {
         if !enable_privilege("SeTcbPrivilege")? {
-            return Err(Error::Unsupported("moving a token to another session needs SeTcbPrivilege, which the harness does not hold".into()));
+            return Err(Error::Unsupported(
+                "moving a token to another session needs SeTcbPrivilege, which the harness does not hold".into(),
+            ));
         }
         let t = self.duplicate(TokenKind::Primary)?;
         // SAFETY: `session_id` outlives the call and has the size passed.
@@ -369,7 +378,9 @@ impl Token {
     pub fn access_check(&self, sd: &SecurityDescriptor, desired: u32) -> Result<bool> {
         let imp = match self.info()?.kind {
             TokenKind::Primary => self.duplicate(TokenKind::Impersonation(ImpersonationLevel::Identification))?,
-            TokenKind::Impersonation(_) => self.duplicate(TokenKind::Impersonation(ImpersonationLevel::Identification))?,
+            TokenKind::Impersonation(_) => {
+                self.duplicate(TokenKind::Impersonation(ImpersonationLevel::Identification))?
+            }
         };
         let mut privs = [0u64; 8];
         let mut privs_len = (privs.len() * 8) as u32;
@@ -396,7 +407,8 @@ impl Token {
     pub fn impersonate_on_this_thread(&self) -> Result<Impersonation<'_>> {
         let imp = self.duplicate(TokenKind::Impersonation(ImpersonationLevel::Impersonation))?;
         // SAFETY: sets the current thread's token; the guard reverts it.
-        unsafe { SetThreadToken(None, Some(imp.raw())) }.map_err(|e| os("SetThreadToken", "impersonating a token", e))?;
+        unsafe { SetThreadToken(None, Some(imp.raw())) }
+            .map_err(|e| os("SetThreadToken", "impersonating a token", e))?;
         Ok(Impersonation::new())
     }
 }
@@ -409,7 +421,10 @@ pub fn enable_privilege(name: &str) -> Result<bool> {
     // SAFETY: `w` is NUL-terminated; `luid` is a valid out-pointer.
     unsafe { LookupPrivilegeValueW(PCWSTR::null(), pcwstr(&w), &mut luid) }
         .map_err(|e| os("LookupPrivilegeValueW", format!("looking up {name}"), e))?;
-    let tp = TOKEN_PRIVILEGES { PrivilegeCount: 1, Privileges: [LUID_AND_ATTRIBUTES { Luid: luid, Attributes: SE_PRIVILEGE_ENABLED }] };
+    let tp = TOKEN_PRIVILEGES {
+        PrivilegeCount: 1,
+        Privileges: [LUID_AND_ATTRIBUTES { Luid: luid, Attributes: SE_PRIVILEGE_ENABLED }],
+    };
     // SAFETY: `tp` outlives the call; AdjustTokenPrivileges sets the last error even on success.
     unsafe { AdjustTokenPrivileges(t.raw(), false, Some(&tp), 0, None, None) }
         .map_err(|e| os("AdjustTokenPrivileges", format!("enabling {name}"), e))?;
