@@ -14,6 +14,7 @@
 
 pub mod cmdline;
 pub mod error;
+pub mod framing;
 pub mod probe;
 pub mod sd_layout;
 pub mod sddl;
