@@ -15,6 +15,8 @@
 pub mod cmdline;
 pub mod error;
 pub mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod probe;
 pub mod sd_layout;
 pub mod sddl;

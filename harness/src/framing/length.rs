@@ -137,6 +137,10 @@ impl Codec for LengthPrefixed {
         let len = i128::from(field) + i128::from(self.adjustment);
         let len = usize::try_from(len).map_err(|_| FrameError::BadLength { field, adjustment: self.adjustment })?;
         let total = skip.checked_add(len).ok_or(FrameError::BadLength { field, adjustment: self.adjustment })?;
+        if total == 0 {
+            // With num_skip 0, a zero-length frame would consume nothing and repeat forever.
+            return Err(FrameError::BadLength { field, adjustment: self.adjustment });
+        }
         if buf.len() < total {
             buf.reserve(total - buf.len());
             return Ok(None);
@@ -173,7 +177,8 @@ impl Codec for LengthPrefixed {
     }
 
     fn max_header(&self) -> usize {
-        self.head().max(self.skip())
+        // A positive adjustment lets a frame run past the field's maximum by that much.
+        self.head().max(self.skip()) + usize::try_from(self.adjustment.max(0)).unwrap_or(usize::MAX)
     }
 }
 
@@ -212,6 +217,15 @@ mod tests {
         let codec = LengthPrefixed::new(4).unwrap().length_includes_header(true);
         let (_, err) = decode_all(codec, &[0, 0, 0, 2]);
         assert_eq!(err, Some(FrameError::BadLength { field: 2, adjustment: -4 }));
+    }
+
+    #[test]
+    fn a_frame_that_consumes_no_input_is_an_error_not_an_endless_stream() {
+        // Found by the differential fuzz target: tokio-util returns empty frames forever here.
+        let codec = LengthPrefixed::new(2).unwrap().num_skip(0).adjustment(-2);
+        let (frames, err) = decode_all(codec, &[0, 2, 0, 2]);
+        assert!(frames.is_empty());
+        assert_eq!(err, Some(FrameError::BadLength { field: 2, adjustment: -2 }));
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub enum FrameError {
     /// A frame cannot be encoded with this codec's settings.
     #[error("cannot encode: {0}")]
     Unencodable(String),
+    /// The codec returned a frame without consuming any input (it would repeat forever).
+    #[error("the codec returned a frame without consuming input")]
+    NoProgress,
     /// A decoder is used again after it reported an error.
     #[error("decoder already failed: {0}")]
     Poisoned(Box<FrameError>),
@@ -136,7 +139,12 @@ impl<C: Codec> FrameDecoder<C> {
         if let Some(e) = &self.failed {
             return Err(FrameError::Poisoned(Box::new(e.clone())));
         }
-        self.codec.decode(&mut self.buf).inspect_err(|e| self.failed = Some(e.clone()))
+        let before = self.buf.len();
+        let r = match self.codec.decode(&mut self.buf) {
+            Ok(Some(_)) if self.buf.len() == before => Err(FrameError::NoProgress),
+            other => other,
+        };
+        r.inspect_err(|e| self.failed = Some(e.clone()))
     }
 
     /// The stream has ended: an error when a partial frame is left over.
