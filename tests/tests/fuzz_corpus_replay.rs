@@ -42,3 +42,17 @@ fn corpora_and_saved_reproducers_replay_cleanly() {
     }
     assert!(replayed >= TARGETS.len(), "replayed only {replayed} inputs");
 }
+
+#[test]
+fn every_dictionary_mapping_names_a_target_and_an_existing_dictionary() {
+    let map = std::fs::read_to_string(fuzz_dir().join("dicts").join("by-target")).expect("dicts/by-target");
+    let mut mapped = 0;
+    for line in map.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        let mut cols = line.split_whitespace();
+        let (target, dict) = (cols.next().expect("target"), cols.next().expect("dictionary"));
+        assert!(TARGETS.iter().any(|(n, _)| *n == target), "dicts/by-target names unknown target {target}");
+        assert!(fuzz_dir().join("dicts").join(dict).is_file(), "{dict} does not exist");
+        mapped += 1;
+    }
+    assert!(mapped >= 4);
+}

@@ -3,7 +3,7 @@
 //! `Content-Length` bytes of payload.
 
 use super::{Codec, FrameError};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// The longest header section accepted (the LSP sends two short headers).
 pub const MAX_HEADER_SECTION: usize = 8192;
@@ -74,7 +74,7 @@ impl Codec for ContentLength {
             return Ok(None);
         }
         self.scanned = 0;
-        let _ = buf.split_to(end + 4);
+        buf.advance(end + 4);
         Ok(Some(buf.split_to(len as usize).freeze()))
     }
 

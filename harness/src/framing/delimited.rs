@@ -1,7 +1,7 @@
 //! Frames ended by a delimiter (newline-delimited JSON and the like).
 
 use super::{Codec, FrameError};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// A delimiter codec: each frame is the bytes before the next delimiter (which is dropped).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,7 +49,7 @@ impl Codec for Delimited {
                 let end = from + i;
                 self.scanned = 0;
                 let mut frame = buf.split_to(end);
-                let _ = buf.split_to(d);
+                buf.advance(d);
                 if self.strip_cr && frame.last() == Some(&b'\r') {
                     frame.truncate(frame.len() - 1);
                 }

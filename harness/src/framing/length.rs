@@ -8,7 +8,7 @@
 //! the frame.
 
 use super::{Codec, FrameError};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Byte order of the length field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +28,9 @@ pub struct LengthPrefixed {
     adjustment: i64,
     num_skip: Option<usize>,
     max_frame: usize,
+    /// Length of the frame whose header was read but whose body is still incomplete, so each
+    /// further partial read does not parse the header again.
+    pending: Option<usize>,
 }
 
 impl LengthPrefixed {
@@ -37,12 +40,28 @@ impl LengthPrefixed {
         if !matches!(width, 1 | 2 | 4 | 8) {
             return Err(FrameError::Unencodable(format!("length field width {width} (must be 1, 2, 4 or 8)")));
         }
-        Ok(LengthPrefixed { width, endian: Endian::Big, offset: 0, adjustment: 0, num_skip: None, max_frame: 8 << 20 })
+        Ok(LengthPrefixed {
+            width,
+            endian: Endian::Big,
+            offset: 0,
+            adjustment: 0,
+            num_skip: None,
+            max_frame: 8 << 20,
+            pending: None,
+        })
     }
 
     /// A 4-byte big-endian length (infallible form of `new(4)`).
     pub(crate) fn be32() -> Self {
-        LengthPrefixed { width: 4, endian: Endian::Big, offset: 0, adjustment: 0, num_skip: None, max_frame: 8 << 20 }
+        LengthPrefixed {
+            width: 4,
+            endian: Endian::Big,
+            offset: 0,
+            adjustment: 0,
+            num_skip: None,
+            max_frame: 8 << 20,
+            pending: None,
+        }
     }
 
     /// Byte order of the field.
@@ -125,8 +144,16 @@ impl Codec for LengthPrefixed {
     type Frame = Bytes;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
-        let head = self.head();
         let skip = self.skip();
+        if let Some(len) = self.pending {
+            if buf.len() < skip + len {
+                return Ok(None);
+            }
+            self.pending = None;
+            buf.advance(skip);
+            return Ok(Some(buf.split_to(len).freeze()));
+        }
+        let head = self.head();
         if buf.len() < head.max(skip) {
             return Ok(None);
         }
@@ -143,9 +170,10 @@ impl Codec for LengthPrefixed {
         }
         if buf.len() < total {
             buf.reserve(total - buf.len());
+            self.pending = Some(len);
             return Ok(None);
         }
-        let _ = buf.split_to(skip);
+        buf.advance(skip);
         Ok(Some(buf.split_to(len).freeze()))
     }
 

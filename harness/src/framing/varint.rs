@@ -1,7 +1,7 @@
 //! Frames prefixed by an LEB128 varint length (protobuf's length-delimited streams).
 
 use super::{read_varint, write_varint, Codec, FrameError};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// A varint-length codec: up to 10 bytes of LEB128, then that many payload bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,7 +29,7 @@ impl Codec for Varint {
             buf.reserve(used + len - buf.len());
             return Ok(None);
         }
-        let _ = buf.split_to(used);
+        buf.advance(used);
         Ok(Some(buf.split_to(len).freeze()))
     }
 
