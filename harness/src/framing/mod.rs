@@ -17,6 +17,15 @@
 //! | Thrift framed transport | [`ThriftFramed`] | service/desktop-process IPC |
 //! | .NET Message Framing records | [`Nmf`] | WCF `net.pipe` |
 //! | one pipe message = one frame | [`MessageAssembler`] | message-mode pipes |
+//!
+//! ```
+//! use pipe_harness::framing::{ContentLength, FrameDecoder};
+//! let mut d = FrameDecoder::new(ContentLength::new(1 << 20));
+//! d.push(b"Content-Length: 2\r\n\r"); // a pipe read can stop anywhere
+//! assert_eq!(d.next_frame().unwrap(), None);
+//! d.push(b"\n{}");
+//! assert_eq!(d.next_frame().unwrap().as_deref(), Some(&b"{}"[..]));
+//! ```
 
 mod content_length;
 mod delimited;
