@@ -13,10 +13,12 @@
 #![deny(unsafe_code)]
 
 pub mod cmdline;
+pub mod engine;
 pub mod error;
 pub mod framing;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod identity;
 pub mod probe;
 pub mod sd_layout;
 pub mod sddl;

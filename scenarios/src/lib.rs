@@ -1,8 +1,107 @@
-//! The attack scenarios of pipe-harness, one module per attack, written against the backend
-//! trait of the `pipe-harness` library so they run unchanged on Windows named pipes and on
-//! Unix-domain sockets.
+//! The attack scenarios of pipe-harness, one module per attack, written against the
+//! [`Backend`] traits so they run unchanged on Windows named pipes and Unix-domain sockets.
 //!
-//! The scenarios land with the scenario engine; this crate holds them so that each attack stays
-//! a small module a reader can review on its own.
+//! Each module has `NAME`, `RESTS_ON` (the platform rules its verdict depends on), a `run`
+//! that records observations against a live target, and a pure `judge` that turns them into a
+//! verdict (unit tested on recorded observations). [`run`] dispatches by name and returns
+//! *unverifiable*, with the probe's evidence, when a rule the scenario rests on does not hold.
 
 #![forbid(unsafe_code)]
+
+pub mod client_impersonation;
+pub mod dacl_churn;
+pub mod first_instance_defence;
+pub mod impersonation_limits;
+pub mod instance_squatting;
+pub mod remote_exposure;
+
+use pipe_harness::engine::{unverifiable_for, Backend, CheckResult, Policy, ServerUnderTest, Started, Target, Verdict};
+use pipe_harness::probe::Rule;
+use std::time::{Duration, Instant};
+
+/// Everything a scenario needs.
+pub struct Context<'a, B: Backend> {
+    /// The platform.
+    pub backend: &'a B,
+    /// The server under test.
+    pub target: &'a Target,
+    /// What its owner intends.
+    pub policy: &'a Policy,
+    /// Drives every seeded schedule.
+    pub seed: u64,
+}
+
+impl<B: Backend> Context<'_, B> {
+    /// Starts the target on a fresh endpoint and waits until it is ready.
+    pub fn start_ready(&self) -> Result<ServerUnderTest, Verdict> {
+        let endpoint = self.backend.endpoint(&self.target.endpoint);
+        let mut server = ServerUnderTest::start(self.backend, self.target, &endpoint)
+            .map_err(|e| Verdict::error("starting the target", e))?;
+        match server.wait_ready(self.backend, &self.target.readiness, self.target.ready_timeout) {
+            Started::Ready => Ok(server),
+            other => Err(Verdict::Error {
+                reason: format!(
+                    "the target did not get ready on a free name ({other:?}); its output: {:?}",
+                    server.output()
+                ),
+            }),
+        }
+    }
+}
+
+/// Every scenario: name, the rules it rests on, one line on what it checks.
+pub const SCENARIOS: &[(&str, &[Rule], &str)] = &[
+    (instance_squatting::NAME, instance_squatting::RESTS_ON, instance_squatting::SUMMARY),
+    (first_instance_defence::NAME, first_instance_defence::RESTS_ON, first_instance_defence::SUMMARY),
+    (dacl_churn::NAME, dacl_churn::RESTS_ON, dacl_churn::SUMMARY),
+    (impersonation_limits::NAME, impersonation_limits::RESTS_ON, impersonation_limits::SUMMARY),
+    (client_impersonation::NAME, client_impersonation::RESTS_ON, client_impersonation::SUMMARY),
+    (remote_exposure::NAME, remote_exposure::RESTS_ON, remote_exposure::SUMMARY),
+];
+
+/// What to do when a rule the scenario rests on does not hold here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unmet {
+    /// Report unverifiable without running (the default).
+    Skip,
+    /// Run anyway and report what was observed, still marked unverifiable (exercises the
+    /// recording against real endpoints on platforms that cannot judge).
+    RunAnyway,
+}
+
+/// Runs scenario `name` against the target; `None` for an unknown name.
+pub fn run<B: Backend>(name: &str, cx: &Context<'_, B>, unmet: Unmet) -> Option<CheckResult> {
+    let (_, rests_on, _) = SCENARIOS.iter().find(|(n, _, _)| *n == name)?;
+    let t0 = Instant::now();
+    let gate = unverifiable_for(cx.backend.probe(), rests_on);
+    let verdict = match (gate, unmet) {
+        (Some(v), Unmet::Skip) => v,
+        (gate, _) => {
+            let observed = match name {
+                instance_squatting::NAME => instance_squatting::run(cx),
+                first_instance_defence::NAME => first_instance_defence::run(cx),
+                dacl_churn::NAME => dacl_churn::run(cx),
+                impersonation_limits::NAME => impersonation_limits::run(cx),
+                client_impersonation::NAME => client_impersonation::run(cx),
+                remote_exposure::NAME => remote_exposure::run(cx),
+                _ => return None,
+            };
+            match gate {
+                Some(Verdict::Unverifiable { reason, rules, mut evidence }) => {
+                    evidence.insert(0, format!("ran anyway; observed verdict: {} {:?}", observed.kind(), observed));
+                    Verdict::Unverifiable { reason, rules, evidence }
+                }
+                _ => observed,
+            }
+        }
+    };
+    Some(CheckResult {
+        scenario: name.into(),
+        target: cx.target.name.clone(),
+        verdict,
+        duration_ms: t0.elapsed().as_millis() as u64,
+    })
+}
+
+/// How long a client waits for the server in the scenarios.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);

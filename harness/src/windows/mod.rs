@@ -10,6 +10,7 @@
 //! Every function maps a Win32 failure to [`crate::Error::Os`] with the exact code, so
 //! `ERROR_ACCESS_DENIED` and `ERROR_PIPE_BUSY` stay apart.
 
+pub mod backend;
 pub mod pipe;
 pub mod probe;
 pub mod process;
@@ -18,6 +19,8 @@ pub mod security;
 mod sys;
 pub mod token;
 
+pub use backend::WindowsBackend;
+pub use pipe::PipeInfo;
 pub use pipe::{
     ClientOptions, PipeAccess, PipeClient, PipeName, PipeServer, PipeType, ReadMode, ReadOutcome, SecuritySpec,
     ServerOptions, Sqos,

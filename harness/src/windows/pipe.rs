@@ -22,9 +22,9 @@ use windows::Win32::Storage::FileSystem::{
 };
 use windows::Win32::System::Pipes::{
     ConnectNamedPipe, CreateNamedPipeW, DisconnectNamedPipe, GetNamedPipeClientProcessId, GetNamedPipeClientSessionId,
-    GetNamedPipeHandleStateW, GetNamedPipeServerProcessId, GetNamedPipeServerSessionId, ImpersonateNamedPipeClient,
-    SetNamedPipeHandleState, WaitNamedPipeW, NAMED_PIPE_MODE, PIPE_READMODE_BYTE, PIPE_READMODE_MESSAGE,
-    PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE, PIPE_TYPE_MESSAGE, PIPE_WAIT,
+    GetNamedPipeHandleStateW, GetNamedPipeInfo, GetNamedPipeServerProcessId, GetNamedPipeServerSessionId,
+    ImpersonateNamedPipeClient, SetNamedPipeHandleState, WaitNamedPipeW, NAMED_PIPE_MODE, PIPE_READMODE_BYTE,
+    PIPE_READMODE_MESSAGE, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE, PIPE_TYPE_MESSAGE, PIPE_WAIT,
 };
 
 /// A pipe path: `\\.\pipe\NAME` on this machine, or `\\HOST\pipe\NAME` through the redirector.
@@ -402,6 +402,27 @@ fn current_instances(h: &OwnedHandle) -> Result<u32> {
     Ok(n)
 }
 
+/// An instance's fixed settings (`GetNamedPipeInfo`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PipeInfo {
+    /// Message type (else byte).
+    pub message: bool,
+    /// `nMaxInstances` (255: unlimited).
+    pub max_instances: u32,
+    /// `nOutBufferSize` of the server end.
+    pub out_buffer: u32,
+    /// `nInBufferSize` of the server end.
+    pub in_buffer: u32,
+}
+
+fn pipe_info(h: &OwnedHandle) -> Result<PipeInfo> {
+    let (mut flags, mut out, mut inb, mut max) = (NAMED_PIPE_MODE(0), 0u32, 0u32, 0u32);
+    // SAFETY: valid pipe handle; every out-pointer is valid for the call.
+    unsafe { GetNamedPipeInfo(raw(h), Some(&mut flags), Some(&mut out), Some(&mut inb), Some(&mut max)) }
+        .map_err(|e| os("GetNamedPipeInfo", "reading the pipe's settings", e))?;
+    Ok(PipeInfo { message: flags.0 & PIPE_TYPE_MESSAGE.0 != 0, max_instances: max, out_buffer: out, in_buffer: inb })
+}
+
 /// The server end: one pipe instance, owned; closed on drop.
 #[derive(Debug)]
 pub struct PipeServer {
@@ -668,6 +689,11 @@ impl ClientOptions {
     }
 }
 
+/// The settings of the instance a client is connected to.
+pub(crate) fn client_info(c: &PipeClient) -> Result<PipeInfo> {
+    pipe_info(&c.handle)
+}
+
 /// The client end of a pipe, owned; closed on drop.
 #[derive(Debug)]
 pub struct PipeClient {
@@ -734,5 +760,10 @@ impl PipeClient {
     /// How many instances of the name exist now.
     pub fn instance_count(&self) -> Result<u32> {
         current_instances(&self.handle)
+    }
+
+    /// The instance's settings (type, max instances, buffers), as the server created it.
+    pub fn info(&self) -> Result<PipeInfo> {
+        pipe_info(&self.handle)
     }
 }

@@ -24,7 +24,7 @@ use windows::Win32::System::JobObjects::{
 use windows::Win32::System::Threading::{
     CreateProcessAsUserW, CreateProcessW, GetExitCodeProcess, OpenProcess, ResumeThread, TerminateProcess,
     WaitForSingleObject, CREATE_NEW_PROCESS_GROUP, CREATE_SUSPENDED, CREATE_UNICODE_ENVIRONMENT, PROCESS_INFORMATION,
-    PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE, STARTUPINFOW,
+    PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SET_QUOTA, PROCESS_SYNCHRONIZE, PROCESS_TERMINATE, STARTUPINFOW,
 };
 
 /// The process-wide kill-on-close job.
@@ -213,6 +213,19 @@ impl Drop for Child {
             let _ = self.kill();
         }
     }
+}
+
+/// Puts an already started process (by id) into the harness's kill-on-close job, so it dies
+/// with the harness. A process started by someone else's `Command` is adopted this way.
+pub fn adopt(pid: u32) -> Result<()> {
+    let job = job()?;
+    // SAFETY: opens a process by id with the rights AssignProcessToJobObject needs.
+    let h = unsafe { OpenProcess(PROCESS_SET_QUOTA | PROCESS_TERMINATE, false, pid) }
+        .map_err(|e| os("OpenProcess", format!("adopting process {pid}"), e))?;
+    let h = own(h);
+    // SAFETY: both handles are valid.
+    unsafe { AssignProcessToJobObject(raw(&job.0), raw(&h)) }
+        .map_err(|e| os("AssignProcessToJobObject", format!("adopting process {pid}"), e))
 }
 
 /// Waits at most `timeout` for process `pid` (not necessarily ours) to exit; `Ok(true)` when it

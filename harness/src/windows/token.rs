@@ -28,21 +28,15 @@ use windows::Win32::System::Threading::{
     GetCurrentProcess, GetCurrentThread, OpenProcessToken, OpenThreadToken, SetThreadToken,
 };
 
-/// How far a server may use a client's identity (`SECURITY_IMPERSONATION_LEVEL`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ImpersonationLevel {
-    /// The server cannot even identify the client.
-    Anonymous = 0,
-    /// The server can read the client's SIDs and run access checks, but not act as it.
-    Identification = 1,
-    /// The server can act as the client on this machine.
-    Impersonation = 2,
-    /// The server can act as the client on other machines too.
-    Delegation = 3,
+pub use crate::identity::ImpersonationLevel;
+
+/// Conversions to and from the Win32 value.
+trait ImpersonationLevelRaw {
+    fn from_raw(v: SECURITY_IMPERSONATION_LEVEL) -> Self;
+    fn to_raw(self) -> SECURITY_IMPERSONATION_LEVEL;
 }
 
-impl ImpersonationLevel {
+impl ImpersonationLevelRaw for ImpersonationLevel {
     fn from_raw(v: SECURITY_IMPERSONATION_LEVEL) -> Self {
         match v.0 {
             0 => ImpersonationLevel::Anonymous,

@@ -1,0 +1,144 @@
+//! The verbs every scenario needs, named by what they do, implemented once per platform
+//! (`windows::backend` for named pipes; the Unix-socket backend beside it). Scenarios are
+//! written against these traits and never look at the OS.
+
+use crate::error::Result;
+use crate::identity::ImpersonationLevel;
+use crate::probe::ProbeReport;
+use std::time::Duration;
+
+/// The shape of the endpoint a listener mimics: an attacker's instance must match the server's
+/// own settings, so that a refusal can only come from the first-instance rule (or the DACL) and
+/// not from a mismatch (`windows-semantics.md`, rule 2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PipeShape {
+    /// Message type (else byte).
+    pub message: bool,
+    /// `nMaxInstances` (255: unlimited).
+    pub max_instances: u32,
+}
+
+/// How the harness creates an endpoint of its own (an attacker's instance, a rogue server).
+#[derive(Clone, Debug, Default)]
+pub struct ListenSpec {
+    /// Settings to mimic (from [`Conn::shape`] on the server's own endpoint).
+    pub shape: Option<PipeShape>,
+    /// Protection for the endpoint (SDDL / mode); `None`: the platform default.
+    pub protection: Option<String>,
+    /// Let anyone join the endpoint (create instances, connect): an attacker's instance set up
+    /// so that only the server's own defences can keep it out.
+    pub open_to_all: bool,
+}
+
+/// How the harness connects as a client.
+#[derive(Clone, Debug)]
+pub struct ConnectSpec {
+    /// The level the client allows the server (SQOS); `None`: no SQOS flags at all.
+    pub level: Option<ImpersonationLevel>,
+    /// Ask for the right to read the endpoint's protection (`READ_CONTROL`).
+    pub read_protection: bool,
+    /// Arrive as a remote client (`\\localhost\pipe\...`).
+    pub remote: bool,
+    /// How long to wait for a free instance.
+    pub timeout: Duration,
+}
+
+impl Default for ConnectSpec {
+    fn default() -> Self {
+        ConnectSpec {
+            level: Some(ImpersonationLevel::Identification),
+            read_protection: false,
+            remote: false,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Who a listener's peer is, as the listener could use it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// The level the listener got (`None`: it could not impersonate at all).
+    pub level: Option<ImpersonationLevel>,
+    /// The peer's user (SID / uid).
+    pub user: Option<String>,
+}
+
+/// A client connection.
+pub trait Conn {
+    /// Sends all of `data`.
+    fn send(&mut self, data: &[u8], timeout: Duration) -> Result<()>;
+    /// Receives some bytes; 0 at end of stream.
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize>;
+    /// The endpoint's protection as the platform prints it (DACL SDDL / mode and owner).
+    fn protection(&self) -> Result<String>;
+    /// The process id of whoever serves this connection.
+    fn server_pid(&self) -> Result<u32>;
+    /// The endpoint's settings.
+    fn shape(&self) -> Result<PipeShape>;
+}
+
+/// An endpoint the harness itself serves.
+pub trait Listener {
+    /// Waits for a client.
+    fn accept(&mut self, timeout: Duration) -> Result<()>;
+    /// Receives some bytes from the client; 0 at end of stream.
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize>;
+    /// Sends to the client.
+    fn send(&mut self, data: &[u8], timeout: Duration) -> Result<()>;
+    /// What the listener can do with the client's identity (impersonates and reverts).
+    fn peer_identity(&self) -> Result<PeerIdentity>;
+}
+
+/// One platform's implementation.
+pub trait Backend {
+    /// An endpoint the harness serves.
+    type Listener: Listener + Send + 'static;
+    /// A client connection.
+    type Client: Conn;
+
+    /// `windows` or `unix`.
+    fn platform(&self) -> &'static str;
+    /// What the platform probe measured on this machine.
+    fn probe(&self) -> &ProbeReport;
+    /// A concrete endpoint name for a template (`{unique}` replaced).
+    fn endpoint(&self, template: &str) -> String;
+    /// Creates an endpoint of the harness's own on `endpoint`.
+    fn listen(&self, endpoint: &str, spec: &ListenSpec) -> Result<Self::Listener>;
+    /// Connects as a client.
+    fn connect(&self, endpoint: &str, spec: &ConnectSpec) -> Result<Self::Client>;
+    /// Puts an already started process under the harness's supervision (killed with it).
+    fn adopt(&self, pid: u32) -> Result<()>;
+    /// Waits at most `timeout` for process `pid` to exit; `true` once it has.
+    fn wait_exit(&self, pid: u32, timeout: Duration) -> Result<bool>;
+    /// The platform's canonical form of a protection string, for comparing with what an
+    /// endpoint reports (SDDL re-printed by the OS; a mode normalised).
+    fn canonical_protection(&self, protection: &str) -> Result<String>;
+    /// The harness's own process id (to tell a client that reached the harness's endpoint).
+    fn own_pid(&self) -> u32 {
+        std::process::id()
+    }
+}
+
+/// Sends `request` framed with `framing` and reads one framed reply.
+pub fn exchange<C: Conn + ?Sized>(
+    c: &mut C,
+    framing: &super::FramingSpec,
+    request: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>> {
+    let wire = framing.encode(request).map_err(|e| crate::Error::invalid("request", e.to_string()))?;
+    c.send(&wire, timeout)?;
+    let mut d = framing.decoder().map_err(|e| crate::Error::invalid("framing", e.to_string()))?;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(reply) = d.next_reply().map_err(|e| crate::Error::Peer(format!("bad reply: {e}")))? {
+            return Ok(reply.to_vec());
+        }
+        let n = c.recv(&mut buf, deadline.saturating_duration_since(std::time::Instant::now()))?;
+        if n == 0 {
+            return Err(crate::Error::Peer("the server closed the connection before replying".into()));
+        }
+        d.push(&buf[..n]);
+    }
+}

@@ -1,0 +1,310 @@
+//! Reports of an audit: human (terminal), JSON (schema `report-v1`, in `harness/schemas/`),
+//! SARIF 2.1.0 (code-scanning dashboards) and JUnit XML (CI test views). Reports only read
+//! verdicts; they never touch the platform.
+
+use super::verdict::{CheckResult, Severity, Verdict};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// Version of the JSON report shape (`harness/schemas/report-v1.schema.json`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything one audit found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditReport {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `pipe-harness` and its version.
+    pub tool: String,
+    /// `windows` / `unix`, and Wine's version when under Wine.
+    pub platform: String,
+    /// The seed every seeded scenario used.
+    pub seed: u64,
+    /// One result per scenario and target.
+    pub results: Vec<CheckResult>,
+}
+
+impl AuditReport {
+    /// A report of `results`.
+    pub fn new(platform: String, seed: u64, results: Vec<CheckResult>) -> Self {
+        AuditReport {
+            schema_version: SCHEMA_VERSION,
+            tool: format!("pipe-harness {}", env!("CARGO_PKG_VERSION")),
+            platform,
+            seed,
+            results,
+        }
+    }
+
+    /// Exit code for CI: 0 all pass (unverifiable counts as not failing), 1 findings, 2 the
+    /// harness failed.
+    pub fn exit_code(&self) -> u8 {
+        if self.results.iter().any(|r| matches!(r.verdict, Verdict::Error { .. })) {
+            2
+        } else if self.results.iter().any(|r| matches!(r.verdict, Verdict::Fail(_))) {
+            1
+        } else {
+            0
+        }
+    }
+
+    fn count(&self, kind: &str) -> usize {
+        self.results.iter().filter(|r| r.verdict.kind() == kind).count()
+    }
+
+    /// One line a check, details under each finding.
+    pub fn to_human(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{} on {} (seed {})", self.tool, self.platform, self.seed);
+        for r in &self.results {
+            let _ = writeln!(out, "{:<13} {:<26} {}", r.verdict.kind().to_uppercase(), r.scenario, r.target);
+            match &r.verdict {
+                Verdict::Fail(f) => {
+                    let _ = writeln!(out, "              {:?}: {}", f.severity, f.title);
+                    for e in &f.evidence {
+                        let _ = writeln!(out, "                - {e}");
+                    }
+                    if let Some(seed) = f.seed {
+                        let _ = writeln!(out, "                seed {seed}");
+                    }
+                    if let Some(cmd) = &f.replay {
+                        let _ = writeln!(out, "                replay: {cmd}");
+                    }
+                }
+                Verdict::Unverifiable { reason, .. } => {
+                    let _ = writeln!(out, "              {reason}");
+                }
+                Verdict::Error { reason } => {
+                    let _ = writeln!(out, "              {reason}");
+                }
+                Verdict::Pass { .. } => {}
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{} checks: {} pass, {} fail, {} unverifiable, {} error",
+            self.results.len(),
+            self.count("pass"),
+            self.count("fail"),
+            self.count("unverifiable"),
+            self.count("error")
+        );
+        out
+    }
+
+    /// The report as JSON (`report-v1`).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// SARIF 2.1.0: one rule per scenario, one result per finding (and a `note` per
+    /// unverifiable check, so dashboards show what could not be shown).
+    pub fn to_sarif(&self) -> String {
+        let mut scenarios: Vec<&str> = self.results.iter().map(|r| r.scenario.as_str()).collect();
+        scenarios.sort_unstable();
+        scenarios.dedup();
+        let rules: Vec<serde_json::Value> = scenarios
+            .iter()
+            .map(|s| serde_json::json!({ "id": s, "name": s, "shortDescription": { "text": format!("pipe-harness scenario {s}") } }))
+            .collect();
+        let results: Vec<serde_json::Value> = self
+            .results
+            .iter()
+            .filter_map(|r| {
+                let (level, text, props) = match &r.verdict {
+                    Verdict::Fail(f) => (
+                        match f.severity {
+                            Severity::Low => "note",
+                            Severity::Medium => "warning",
+                            Severity::High | Severity::Critical => "error",
+                        },
+                        format!("{}: {}", r.target, f.title),
+                        serde_json::json!({ "evidence": f.evidence, "seed": f.seed, "replay": f.replay, "severity": f.severity }),
+                    ),
+                    Verdict::Unverifiable { reason, .. } => ("note", format!("{}: unverifiable on this platform: {reason}", r.target), serde_json::json!({})),
+                    _ => return None,
+                };
+                Some(serde_json::json!({
+                    "ruleId": r.scenario,
+                    "ruleIndex": scenarios.iter().position(|s| *s == r.scenario).unwrap_or(0),
+                    "level": level,
+                    "message": { "text": text },
+                    "locations": [{ "logicalLocations": [{ "name": r.target, "kind": "resource" }] }],
+                    "properties": props,
+                }))
+            })
+            .collect();
+        let sarif = serde_json::json!({
+            "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+            "version": "2.1.0",
+            "runs": [{
+                "tool": { "driver": { "name": "pipe-harness", "version": env!("CARGO_PKG_VERSION"), "informationUri": "https://example.invalid/pipe-harness", "rules": rules } },
+                "results": results,
+                "properties": { "platform": self.platform, "seed": self.seed },
+            }],
+        });
+        serde_json::to_string_pretty(&sarif).unwrap_or_default()
+    }
+
+    /// JUnit XML: a test suite per target, a test case per scenario; a finding is a
+    /// `<failure>`, an error an `<error>`, unverifiable a `<skipped>` with the reason.
+    pub fn to_junit(&self) -> String {
+        let mut targets: Vec<&str> = self.results.iter().map(|r| r.target.as_str()).collect();
+        targets.dedup();
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            out,
+            "<testsuites name=\"pipe-harness\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
+            self.results.len(),
+            self.count("fail"),
+            self.count("error"),
+            self.count("unverifiable")
+        );
+        for t in targets {
+            let rs: Vec<&CheckResult> = self.results.iter().filter(|r| r.target == t).collect();
+            let n = |k: &str| rs.iter().filter(|r| r.verdict.kind() == k).count();
+            let _ = writeln!(
+                out,
+                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
+                xml(t),
+                rs.len(),
+                n("fail"),
+                n("error"),
+                n("unverifiable")
+            );
+            for r in rs {
+                let _ = write!(
+                    out,
+                    "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+                    xml(t),
+                    xml(&r.scenario),
+                    r.duration_ms as f64 / 1000.0
+                );
+                match &r.verdict {
+                    Verdict::Pass { .. } => out.push_str("/>\n"),
+                    Verdict::Fail(f) => {
+                        let _ = writeln!(
+                            out,
+                            ">\n      <failure message=\"{}\" type=\"{:?}\">{}</failure>\n    </testcase>",
+                            xml(&f.title),
+                            f.severity,
+                            xml(&f.evidence.join("\n"))
+                        );
+                    }
+                    Verdict::Error { reason } => {
+                        let _ = writeln!(out, ">\n      <error message=\"{}\"/>\n    </testcase>", xml(reason));
+                    }
+                    Verdict::Unverifiable { reason, .. } => {
+                        let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", xml(reason));
+                    }
+                }
+            }
+            out.push_str("  </testsuite>\n");
+        }
+        out.push_str("</testsuites>\n");
+        out
+    }
+}
+
+/// Escapes text for XML attributes and content; drops characters XML 1.0 cannot carry.
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::verdict::Finding;
+    use super::*;
+    use crate::probe::Rule;
+
+    pub(crate) fn sample() -> AuditReport {
+        AuditReport::new(
+            "windows (Wine 8.0)".into(),
+            42,
+            vec![
+                CheckResult {
+                    scenario: "dacl_churn".into(),
+                    target: "heirloom-dacl".into(),
+                    duration_ms: 120,
+                    verdict: Verdict::Fail(Finding {
+                        title: "instance 2 carries DACL \"\" instead of the policy's".into(),
+                        severity: Severity::High,
+                        evidence: vec!["cycle 1: D:P(A;;GA;;;SY)".into(), "cycle 2: <none> & \"quoted\"".into()],
+                        seed: Some(42),
+                        replay: Some("pipe-harness audit plan.toml --scenario dacl_churn --seed 42".into()),
+                    }),
+                },
+                CheckResult {
+                    scenario: "dacl_churn".into(),
+                    target: "hardened".into(),
+                    duration_ms: 80,
+                    verdict: Verdict::Pass { evidence: vec!["5 cycles".into()] },
+                },
+                CheckResult {
+                    scenario: "first_instance_defence".into(),
+                    target: "hardened".into(),
+                    duration_ms: 1,
+                    verdict: Verdict::Unverifiable {
+                        reason: "first_instance_flag_enforced DOES NOT HOLD".into(),
+                        rules: vec![Rule::FirstInstanceFlagEnforced],
+                        evidence: vec![],
+                    },
+                },
+                CheckResult {
+                    scenario: "impersonation_limits".into(),
+                    target: "hardened".into(),
+                    duration_ms: 1,
+                    verdict: Verdict::Error { reason: "the plan has no privileged request\u{1}".into() },
+                },
+            ],
+        )
+    }
+
+    #[test]
+    fn exit_codes_follow_the_worst_verdict() {
+        let mut r = sample();
+        assert_eq!(r.exit_code(), 2);
+        r.results.retain(|c| c.verdict.kind() != "error");
+        assert_eq!(r.exit_code(), 1);
+        r.results.retain(|c| c.verdict.kind() != "fail");
+        assert_eq!(r.exit_code(), 0, "unverifiable is not a failure");
+    }
+
+    #[test]
+    fn human_report_has_a_line_per_check_and_details_for_findings() {
+        let text = sample().to_human();
+        assert!(text.contains("FAIL          dacl_churn                 heirloom-dacl"), "{text}");
+        assert!(text.contains("seed 42") && text.contains("replay: pipe-harness audit"));
+        assert!(text.contains("4 checks: 1 pass, 1 fail, 1 unverifiable, 1 error"));
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let r = sample();
+        let back: AuditReport = serde_json::from_str(&r.to_json()).expect("valid JSON");
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn junit_is_escaped_and_counts_match() {
+        let x = sample().to_junit();
+        assert!(
+            x.contains("<testsuites name=\"pipe-harness\" tests=\"4\" failures=\"1\" errors=\"1\" skipped=\"1\">"),
+            "{x}"
+        );
+        assert!(x.contains("&lt;none&gt; &amp; &quot;quoted&quot;") && x.contains("request\u{FFFD}"), "{x}");
+    }
+}

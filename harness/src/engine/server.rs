@@ -1,0 +1,160 @@
+//! Starting the server under test, knowing when it is ready, keeping its output as evidence,
+//! and making sure it is gone afterwards.
+
+use super::backend::{Backend, ConnectSpec};
+use super::target::{Readiness, Target};
+use crate::error::{Error, Result};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Lines of output kept as evidence (the newest).
+const KEPT_LINES: usize = 200;
+
+/// How a start ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Started {
+    /// Ready within the timeout.
+    Ready,
+    /// Exited before it was ready.
+    Exited(Option<i32>),
+    /// Neither within the timeout.
+    TimedOut,
+}
+
+/// A running server under test: killed and reaped on drop; stdout and stderr drained all the
+/// time (a chatty server never blocks) and the newest lines kept.
+pub struct ServerUnderTest {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    kept: Arc<Mutex<VecDeque<String>>>,
+    /// The endpoint of this run.
+    pub endpoint: String,
+}
+
+fn drain(
+    reader: impl Read + Send + 'static,
+    kept: Arc<Mutex<VecDeque<String>>>,
+    tx: Option<mpsc::Sender<String>>,
+    tag: &'static str,
+) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(std::result::Result::ok) {
+            if let Ok(mut k) = kept.lock() {
+                if k.len() == KEPT_LINES {
+                    k.pop_front();
+                }
+                k.push_back(format!("{tag}: {line}"));
+            }
+            if let Some(tx) = &tx {
+                let _ = tx.send(line);
+            }
+        }
+    });
+}
+
+impl ServerUnderTest {
+    /// Starts `target` on `endpoint` and puts it under the backend's supervision.
+    pub fn start<B: Backend>(backend: &B, target: &Target, endpoint: &str) -> Result<Self> {
+        let mut cmd = Command::new(&target.program);
+        cmd.args(target.args_for(endpoint)).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (k, v) in &target.env {
+            cmd.env(k, v);
+        }
+        if let Some(dir) = &target.cwd {
+            cmd.current_dir(dir);
+        }
+        let mut child =
+            cmd.spawn().map_err(|e| Error::invalid("target program", format!("{}: {e}", target.program.display())))?;
+        if let Err(e) = backend.adopt(child.id()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+        let kept = Arc::new(Mutex::new(VecDeque::new()));
+        let (tx, lines) = mpsc::channel();
+        if let Some(out) = child.stdout.take() {
+            drain(out, kept.clone(), Some(tx), "stdout");
+        }
+        if let Some(err) = child.stderr.take() {
+            drain(err, kept.clone(), None, "stderr");
+        }
+        Ok(ServerUnderTest { child, lines, kept, endpoint: endpoint.to_string() })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until the server is ready, exits, or `timeout` passes. With [`Readiness::Line`], text
+    /// after the prefix on the ready line, if any, becomes the run's endpoint.
+    pub fn wait_ready<B: Backend>(&mut self, backend: &B, readiness: &Readiness, timeout: Duration) -> Started {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Started::Exited(status.code());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Started::TimedOut;
+            }
+            let step = left.min(Duration::from_millis(100));
+            match readiness {
+                Readiness::Line(prefix) => match self.lines.recv_timeout(step) {
+                    Ok(l) if l.starts_with(prefix.as_str()) => {
+                        // "READY <endpoint>": a server that generates its endpoint names it here.
+                        let rest = l[prefix.len()..].trim();
+                        if !rest.is_empty() {
+                            self.endpoint = rest.to_string();
+                        }
+                        return Started::Ready;
+                    }
+                    Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        // stdout closed: the process is exiting.
+                        let code = backend
+                            .wait_exit(self.pid(), left)
+                            .ok()
+                            .and_then(|_| self.child.try_wait().ok().flatten())
+                            .and_then(|s| s.code());
+                        return Started::Exited(code);
+                    }
+                },
+                Readiness::Endpoint => {
+                    let spec = ConnectSpec { timeout: step, ..ConnectSpec::default() };
+                    if backend.connect(&self.endpoint, &spec).is_ok() {
+                        return Started::Ready;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits at most `timeout` for the server to exit; its exit code once it has.
+    pub fn wait_exit<B: Backend>(&mut self, backend: &B, timeout: Duration) -> Option<Option<i32>> {
+        match backend.wait_exit(self.pid(), timeout) {
+            Ok(true) => self.child.wait().ok().map(|s| s.code()),
+            _ => None,
+        }
+    }
+
+    /// Still running?
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The newest lines of its output.
+    pub fn output(&self) -> Vec<String> {
+        self.kept.lock().map(|k| k.iter().cloned().collect()).unwrap_or_default()
+    }
+}
+
+impl Drop for ServerUnderTest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

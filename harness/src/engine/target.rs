@@ -1,0 +1,208 @@
+//! What is tested ([`Target`]) and what its owner intends ([`Policy`]).
+
+use crate::framing::{Codec, ContentLength, Delimited, Endian, FrameDecoder, FrameError, LengthPrefixed, ThriftFramed};
+use crate::identity::ImpersonationLevel;
+use bytes::Bytes;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the harness knows the server under test is ready.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// A line on the server's stdout starting with this text.
+    Line(String),
+    /// The endpoint exists (a client can open it).
+    Endpoint,
+}
+
+/// The framing a target speaks, for the ping, the privileged request and the fuzzer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FramingSpec {
+    /// A length prefix of `width` bytes.
+    Length {
+        /// 1, 2, 4 or 8.
+        width: usize,
+        /// Little endian when true.
+        little_endian: bool,
+    },
+    /// Thrift framed transport.
+    Thrift,
+    /// `Content-Length` headers.
+    ContentLength,
+    /// Newline-delimited.
+    Lines,
+}
+
+impl FramingSpec {
+    /// Frames `payload`.
+    pub fn encode(&self, payload: &[u8]) -> Result<Vec<u8>, FrameError> {
+        let mut out = Vec::new();
+        let p = Bytes::copy_from_slice(payload);
+        match self {
+            FramingSpec::Length { width, little_endian } => LengthPrefixed::new(*width)?
+                .endian(if *little_endian { Endian::Little } else { Endian::Big })
+                .encode(&p, &mut out)?,
+            FramingSpec::Thrift => ThriftFramed::default().encode(&p, &mut out)?,
+            FramingSpec::ContentLength => ContentLength::new(16 << 20).encode(&p, &mut out)?,
+            FramingSpec::Lines => Delimited::lines(16 << 20).encode(&p, &mut out)?,
+        }
+        Ok(out)
+    }
+
+    /// A streaming decoder for replies, boxed so callers need not name the codec.
+    pub fn decoder(&self) -> Result<Box<dyn ReplyDecoder>, FrameError> {
+        Ok(match self {
+            FramingSpec::Length { width, little_endian } => Box::new(FrameDecoder::new(
+                LengthPrefixed::new(*width)?
+                    .endian(if *little_endian { Endian::Little } else { Endian::Big })
+                    .max_frame(16 << 20),
+            )),
+            FramingSpec::Thrift => Box::new(FrameDecoder::new(ThriftFramed::default())),
+            FramingSpec::ContentLength => Box::new(FrameDecoder::new(ContentLength::new(16 << 20))),
+            FramingSpec::Lines => Box::new(FrameDecoder::new(Delimited::lines(16 << 20))),
+        })
+    }
+}
+
+/// A decoder of reply frames, whatever the codec.
+pub trait ReplyDecoder {
+    /// Adds bytes read from the connection.
+    fn push(&mut self, bytes: &[u8]);
+    /// The next whole reply, if one is in.
+    fn next_reply(&mut self) -> Result<Option<Bytes>, FrameError>;
+}
+
+impl<C: Codec<Frame = Bytes>> ReplyDecoder for FrameDecoder<C> {
+    fn push(&mut self, bytes: &[u8]) {
+        FrameDecoder::push(self, bytes)
+    }
+    fn next_reply(&mut self) -> Result<Option<Bytes>, FrameError> {
+        self.next_frame()
+    }
+}
+
+/// A request/response exchange whose success the harness can observe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exchange {
+    /// The request payload (framed with the target's framing).
+    pub request: Vec<u8>,
+    /// A reply starting with this means the request succeeded.
+    pub success_prefix: Vec<u8>,
+}
+
+/// A program that is a client of the target (a client under test).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientProgram {
+    /// The executable.
+    pub program: PathBuf,
+    /// Arguments; `{pipe}` is replaced by the endpoint name.
+    pub args: Vec<String>,
+}
+
+/// The server under test: how to start it, reach it and talk to it.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// A name for reports.
+    pub name: String,
+    /// The server executable.
+    pub program: PathBuf,
+    /// Arguments; `{pipe}` is replaced by the endpoint name of the run.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Working directory.
+    pub cwd: Option<PathBuf>,
+    /// The endpoint name; `{unique}` is replaced per run so runs never collide.
+    pub endpoint: String,
+    /// How to know it is ready.
+    pub readiness: Readiness,
+    /// How long it may take to get ready.
+    pub ready_timeout: Duration,
+    /// Its framing.
+    pub framing: FramingSpec,
+    /// A liveness ping.
+    pub ping: Option<Exchange>,
+    /// A privileged request.
+    pub privileged: Option<Exchange>,
+    /// A client program under test (for `client_impersonation`).
+    pub client_under_test: Option<ClientProgram>,
+}
+
+impl Target {
+    /// A target with the given program and endpoint template, ready when the endpoint exists,
+    /// 4-byte big-endian framing, no ping or privileged request.
+    pub fn new(name: &str, program: impl Into<PathBuf>, endpoint: &str) -> Self {
+        Target {
+            name: name.into(),
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+            endpoint: endpoint.into(),
+            readiness: Readiness::Endpoint,
+            ready_timeout: Duration::from_secs(30),
+            framing: FramingSpec::Length { width: 4, little_endian: false },
+            ping: None,
+            privileged: None,
+            client_under_test: None,
+        }
+    }
+
+    /// The arguments with `{pipe}` replaced.
+    pub fn args_for(&self, endpoint: &str) -> Vec<String> {
+        self.args.iter().map(|a| a.replace("{pipe}", endpoint)).collect()
+    }
+}
+
+/// What the product intends. Each scenario judges against the parts it concerns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// The protection every endpoint must carry: a DACL as SDDL (Windows) or a mode/owner
+    /// (Unix). `None`: not checked.
+    pub protection: Option<String>,
+    /// The server must refuse to start when its endpoint name is already taken.
+    pub refuse_taken_name: bool,
+    /// The lowest level at which the server may do privileged work for a client.
+    pub min_privileged_level: ImpersonationLevel,
+    /// The most a client under test may offer an unauthenticated server.
+    pub client_max_level: ImpersonationLevel,
+    /// Every instance must refuse remote clients.
+    pub reject_remote: bool,
+}
+
+impl Default for Policy {
+    /// Refuse a taken name, privileged work only at Impersonation, clients offer at most
+    /// Identification, remote clients refused, protection unchecked.
+    fn default() -> Self {
+        Policy {
+            protection: None,
+            refuse_taken_name: true,
+            min_privileged_level: ImpersonationLevel::Impersonation,
+            client_max_level: ImpersonationLevel::Identification,
+            reject_remote: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_framed_and_replies_decoded_with_the_targets_framing() {
+        for spec in [
+            FramingSpec::Length { width: 4, little_endian: false },
+            FramingSpec::Length { width: 2, little_endian: true },
+            FramingSpec::Thrift,
+            FramingSpec::ContentLength,
+            FramingSpec::Lines,
+        ] {
+            let wire = spec.encode(b"PING").expect("encode");
+            let mut d = spec.decoder().expect("decoder");
+            d.push(&wire[..1]);
+            assert_eq!(d.next_reply().expect("partial"), None);
+            d.push(&wire[1..]);
+            assert_eq!(d.next_reply().expect("whole").as_deref(), Some(&b"PING"[..]), "{spec:?}");
+        }
+    }
+}

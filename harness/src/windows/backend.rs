@@ -1,0 +1,156 @@
+//! The [`Backend`] for Windows named pipes: the verbs the scenarios use, on the platform layer.
+
+use super::pipe::{
+    ClientOptions, PipeClient, PipeName, PipeServer, PipeType, ReadMode, SecuritySpec, ServerOptions, Sqos,
+};
+use super::security::SecurityDescriptor;
+use crate::engine::{Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape};
+use crate::error::Result;
+use crate::probe::ProbeReport;
+use std::time::Duration;
+
+/// Named pipes on this machine, with the probe's measurements.
+#[derive(Debug)]
+pub struct WindowsBackend {
+    probe: ProbeReport,
+}
+
+impl WindowsBackend {
+    /// Probes the platform (about a second) and returns the backend.
+    pub fn new() -> Self {
+        WindowsBackend { probe: crate::probe::run() }
+    }
+
+    /// A backend with a probe report already made (tests, replays).
+    pub fn with_probe(probe: ProbeReport) -> Self {
+        WindowsBackend { probe }
+    }
+}
+
+impl Default for WindowsBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn name_of(endpoint: &str) -> Result<PipeName> {
+    if endpoint.starts_with(r"\\") {
+        PipeName::from_path(endpoint)
+    } else {
+        PipeName::new(endpoint)
+    }
+}
+
+impl Conn for PipeClient {
+    fn send(&mut self, data: &[u8], timeout: Duration) -> Result<()> {
+        self.write_all(data, timeout)
+    }
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
+        match self.read(buf, timeout) {
+            Ok(r) => Ok(r.len),
+            Err(e) if e.os_code() == Some(crate::OsCode::BROKEN_PIPE) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+    fn protection(&self) -> Result<String> {
+        Ok(self.security()?.dacl_sddl()?.unwrap_or_else(|| "<no DACL>".into()))
+    }
+    fn server_pid(&self) -> Result<u32> {
+        self.server_process_id()
+    }
+    fn shape(&self) -> Result<PipeShape> {
+        let info = super::pipe::client_info(self)?;
+        Ok(PipeShape { message: info.message, max_instances: info.max_instances })
+    }
+}
+
+/// The harness's own instance (an attacker's, a rogue server's).
+#[derive(Debug)]
+pub struct WinListener {
+    server: PipeServer,
+}
+
+impl Listener for WinListener {
+    fn accept(&mut self, timeout: Duration) -> Result<()> {
+        self.server.connect(timeout)
+    }
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
+        match self.server.read(buf, timeout) {
+            Ok(r) => Ok(r.len),
+            Err(e) if e.os_code() == Some(crate::OsCode::BROKEN_PIPE) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+    fn send(&mut self, data: &[u8], timeout: Duration) -> Result<()> {
+        self.server.write_all(data, timeout)
+    }
+    fn peer_identity(&self) -> Result<PeerIdentity> {
+        match self.server.impersonate() {
+            Ok(guard) => {
+                let info = guard.info()?;
+                Ok(PeerIdentity { level: info.impersonation_level(), user: Some(info.user) })
+            }
+            Err(e) if e.os_code() == Some(crate::OsCode::CANNOT_IMPERSONATE) => {
+                Ok(PeerIdentity { level: None, user: None })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Backend for WindowsBackend {
+    type Listener = WinListener;
+    type Client = PipeClient;
+
+    fn platform(&self) -> &'static str {
+        "windows"
+    }
+
+    fn probe(&self) -> &ProbeReport {
+        &self.probe
+    }
+
+    fn endpoint(&self, template: &str) -> String {
+        let unique = PipeName::unique("ph");
+        template.replace("{unique}", unique.name())
+    }
+
+    fn listen(&self, endpoint: &str, spec: &ListenSpec) -> Result<WinListener> {
+        let mut opts = ServerOptions::new();
+        if let Some(shape) = spec.shape {
+            if shape.message {
+                opts = opts.pipe_type(PipeType::Message).read_mode(ReadMode::Message);
+            }
+            opts = opts.max_instances(shape.max_instances.clamp(1, 255));
+        }
+        if let Some(sddl) = &spec.protection {
+            opts = opts.security(SecuritySpec::Sddl(sddl.clone()));
+        } else if spec.open_to_all {
+            opts = opts.security(SecuritySpec::Sddl("D:(A;;GA;;;WD)".into()));
+        }
+        Ok(WinListener { server: opts.create(&name_of(endpoint)?)? })
+    }
+
+    fn connect(&self, endpoint: &str, spec: &ConnectSpec) -> Result<PipeClient> {
+        let mut name = name_of(endpoint)?;
+        if spec.remote {
+            name = name.via_host("localhost");
+        }
+        ClientOptions::new()
+            .sqos(spec.level.map(Sqos::level))
+            .read_control(spec.read_protection)
+            .open_wait(&name, spec.timeout)
+    }
+
+    fn adopt(&self, pid: u32) -> Result<()> {
+        super::process::adopt(pid)
+    }
+
+    fn wait_exit(&self, pid: u32, timeout: Duration) -> Result<bool> {
+        super::process::wait_for_pid_exit(pid, timeout)
+    }
+
+    fn canonical_protection(&self, protection: &str) -> Result<String> {
+        Ok(SecurityDescriptor::from_sddl(protection)?.dacl_sddl()?.unwrap_or_else(|| "<no DACL>".into()))
+    }
+}

@@ -1,0 +1,105 @@
+//! **client impersonation** (the other direction): the harness squats the name with a rogue
+//! instance, starts the client under test, and when it connects reads its first message and
+//! impersonates it. A client that offers Impersonation or Delegation to a server it has not
+//! authenticated hands its identity to whoever got the name first.
+
+use crate::Context;
+use pipe_harness::engine::{Backend, Finding, ListenSpec, Listener, PeerIdentity, Policy, Severity, Verdict};
+use pipe_harness::probe::Rule;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The scenario's name.
+pub const NAME: &str = "client_impersonation";
+/// The rogue server must get the level the client's SQOS allowed.
+pub const RESTS_ON: &[Rule] = &[Rule::SqosLevelHonoured];
+/// What it checks.
+pub const SUMMARY: &str = "does a client under test hand a rogue server more than Identification?";
+
+/// What the rogue server got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observations {
+    /// The client connected to the rogue instance.
+    pub connected: bool,
+    /// Bytes it sent before the rogue impersonated it.
+    pub bytes: usize,
+    /// What impersonation gave.
+    pub identity: Option<PeerIdentity>,
+}
+
+/// The verdict.
+pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
+    if !obs.connected {
+        return Verdict::Error { reason: "the client under test never connected to the rogue instance".into() };
+    }
+    let mut evidence =
+        vec![format!("the client connected to the harness's rogue instance and sent {} bytes", obs.bytes)];
+    match &obs.identity {
+        Some(PeerIdentity { level: Some(level), user }) => {
+            evidence.push(format!("impersonating it gave {} as {}", level.id(), user.as_deref().unwrap_or("?")));
+            if *level > policy.client_max_level {
+                return Verdict::Fail(Finding {
+                    title: format!("the client offered {} to a server it had not authenticated", level.id()),
+                    severity: Severity::High,
+                    evidence,
+                    seed: None,
+                    replay: None,
+                });
+            }
+        }
+        _ => evidence.push("the client sent nothing the rogue could impersonate".into()),
+    }
+    Verdict::Pass { evidence }
+}
+
+/// Squats, runs the client, impersonates it.
+pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+    let Some(client) = &cx.target.client_under_test else {
+        return Verdict::Error { reason: "the target has no client under test".into() };
+    };
+    let endpoint = cx.backend.endpoint(&cx.target.endpoint);
+    let mut rogue = match cx.backend.listen(&endpoint, &ListenSpec { open_to_all: true, ..ListenSpec::default() }) {
+        Ok(l) => l,
+        Err(e) => return Verdict::error("creating the rogue instance", e),
+    };
+    let args: Vec<String> = client.args.iter().map(|a| a.replace("{pipe}", &endpoint)).collect();
+    let mut child = match Command::new(&client.program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return Verdict::error("starting the client under test", e),
+    };
+    let _ = cx.backend.adopt(child.id());
+    let connected = rogue.accept(Duration::from_secs(20)).is_ok();
+    let mut buf = [0u8; 4096];
+    let bytes = if connected { rogue.recv(&mut buf, Duration::from_secs(5)).unwrap_or(0) } else { 0 };
+    let identity = if bytes > 0 { rogue.peer_identity().ok() } else { None };
+    drop(rogue);
+    let _ = child.kill();
+    let _ = child.wait();
+    judge(&Observations { connected, bytes, identity }, cx.policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipe_harness::identity::ImpersonationLevel;
+
+    #[test]
+    fn more_than_identification_to_a_rogue_is_a_finding() {
+        let p = Policy::default();
+        let seen = |level| Observations {
+            connected: true,
+            bytes: 8,
+            identity: Some(PeerIdentity { level: Some(level), user: Some("S-1-5-21-1".into()) }),
+        };
+        assert_eq!(judge(&seen(ImpersonationLevel::Identification), &p).kind(), "pass");
+        assert_eq!(judge(&seen(ImpersonationLevel::Impersonation), &p).kind(), "fail");
+        assert_eq!(judge(&Observations { connected: true, bytes: 0, identity: None }, &p).kind(), "pass");
+        assert_eq!(judge(&Observations { connected: false, bytes: 0, identity: None }, &p).kind(), "error");
+    }
+}

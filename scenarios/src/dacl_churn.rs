@@ -1,0 +1,101 @@
+//! **DACL churn**: drive connect/disconnect cycles (including moments when the server has no
+//! instance left), read the security descriptor of each instance from the client side, and
+//! compare its DACL with the policy's. Instances share one descriptor only while one of them is
+//! open; a server that sets the DACL on the first instance only, and later creates instances
+//! with a NULL descriptor, silently falls back to the default DACL after such a moment.
+
+use crate::{Context, CLIENT_TIMEOUT};
+use pipe_harness::engine::{exchange, Backend, Conn, ConnectSpec, Finding, Schedule, Severity, Verdict};
+use pipe_harness::probe::Rule;
+
+/// The scenario's name.
+pub const NAME: &str = "dacl_churn";
+/// Descriptors are shared across instances and released with the last one: what makes the
+/// client-side reading meaningful.
+pub const RESTS_ON: &[Rule] = &[Rule::SdSharedAcrossInstances, Rule::SdReleasedWithLastInstance];
+/// What it checks.
+pub const SUMMARY: &str = "after connect/disconnect churn, does every new instance carry the policy's DACL?";
+
+/// The protection read in each cycle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observations {
+    /// The policy's protection, in the platform's canonical form.
+    pub expected: String,
+    /// Cycle by cycle: what the instance reported (or why it could not be read).
+    pub seen: Vec<Result<String, String>>,
+}
+
+/// The verdict: the first cycle whose protection differs from the policy's is a finding.
+pub fn judge(obs: &Observations) -> Verdict {
+    let evidence: Vec<String> = obs
+        .seen
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match s {
+            Ok(p) => format!("cycle {}: {p}", i + 1),
+            Err(e) => format!("cycle {}: unreadable: {e}", i + 1),
+        })
+        .collect();
+    let mut evidence = evidence;
+    evidence.insert(0, format!("policy: {}", obs.expected));
+    match obs.seen.iter().position(|s| s.as_deref() != Ok(obs.expected.as_str())) {
+        None if !obs.seen.is_empty() => Verdict::Pass { evidence },
+        None => Verdict::Error { reason: "no cycle completed".into() },
+        Some(i) => Verdict::Fail(Finding {
+            title: format!("from cycle {} on, the pipe's DACL is not the policy's", i + 1),
+            severity: Severity::High,
+            evidence,
+            seed: None,
+            replay: None,
+        }),
+    }
+}
+
+/// Runs the cycles.
+pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+    let Some(policy) = &cx.policy.protection else {
+        return Verdict::Error { reason: "the policy names no protection (DACL) to compare with".into() };
+    };
+    let expected = match cx.backend.canonical_protection(policy) {
+        Ok(e) => e,
+        Err(e) => return Verdict::error("reading the policy's protection", e),
+    };
+    let server = match cx.start_ready() {
+        Ok(s) => s,
+        Err(v) => return v,
+    };
+    let cycles = 4 + Schedule::new(cx.seed).below(4) as usize;
+    let mut seen = Vec::new();
+    for _ in 0..cycles {
+        let spec = ConnectSpec { read_protection: true, timeout: CLIENT_TIMEOUT, ..ConnectSpec::default() };
+        match cx.backend.connect(&server.endpoint, &spec) {
+            Ok(mut c) => {
+                seen.push(c.protection().map_err(|e| e.to_string()));
+                if let Some(ping) = &cx.target.ping {
+                    let _ = exchange(&mut c, &cx.target.framing, &ping.request, CLIENT_TIMEOUT);
+                }
+            }
+            Err(e) => seen.push(Err(format!("connect: {e}"))),
+        }
+    }
+    judge(&Observations { expected, seen })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dacl_that_drifts_after_churn_is_a_finding_at_the_cycle_it_drifted() {
+        let expected = "D:P(A;;FA;;;SY)".to_string();
+        let ok = Observations { expected: expected.clone(), seen: vec![Ok(expected.clone()), Ok(expected.clone())] };
+        assert_eq!(judge(&ok).kind(), "pass");
+        let drift =
+            Observations { expected: expected.clone(), seen: vec![Ok(expected.clone()), Ok("<no DACL>".into())] };
+        match judge(&drift) {
+            Verdict::Fail(f) => assert!(f.title.contains("cycle 2"), "{}", f.title),
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(judge(&Observations { expected, seen: vec![] }).kind(), "error");
+    }
+}

@@ -1,0 +1,175 @@
+//! **first-instance defence**: with an attacker's instance already holding the name, does the
+//! server refuse to run (`FILE_FLAG_FIRST_PIPE_INSTANCE`, exclusive creation) and fail safe,
+//! exiting non-zero and serving nothing, instead of carrying on beside it?
+//!
+//! `ERROR_ACCESS_DENIED` on create has several causes (the flag; settings that differ from the
+//! existing instances'; a DACL without `FILE_CREATE_PIPE_INSTANCE`). To pin a refusal on the
+//! flag, the attacker's instance first learns the server's own settings (type, max instances)
+//! from a clean start and mirrors them, and grants everyone everything.
+
+use crate::{Context, CLIENT_TIMEOUT};
+use pipe_harness::engine::{
+    Backend, Conn, ConnectSpec, Finding, ListenSpec, PipeShape, Policy, ServerUnderTest, Severity, Started, Verdict,
+};
+use pipe_harness::probe::Rule;
+use std::time::Duration;
+
+/// The scenario's name.
+pub const NAME: &str = "first_instance_defence";
+/// The rules its verdict rests on.
+pub const RESTS_ON: &[Rule] = &[Rule::FirstInstanceFlagEnforced];
+/// What it checks.
+pub const SUMMARY: &str = "does the server refuse a taken name and fail safe (exit non-zero, serve nothing)?";
+
+/// What happened when the server started on a taken name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observations {
+    /// The settings the attacker mirrored.
+    pub shape: PipeShape,
+    /// How the start ended.
+    pub started: Started,
+    /// Clients that reached the server itself (not the attacker).
+    pub clients_on_server: usize,
+    /// Clients that reached the attacker's instance.
+    pub clients_on_attacker: usize,
+    /// The server's output.
+    pub output: Vec<String>,
+}
+
+/// The server's instance settings, learnt from a clean start.
+pub fn learn_shape<B: Backend>(cx: &Context<'_, B>) -> Result<PipeShape, Verdict> {
+    let server = cx.start_ready()?;
+    let c = cx
+        .backend
+        .connect(&server.endpoint, &ConnectSpec { timeout: CLIENT_TIMEOUT, ..ConnectSpec::default() })
+        .map_err(|e| Verdict::error("connecting to learn the server's settings", e))?;
+    c.shape().map_err(|e| Verdict::error("reading the server's settings", e))
+}
+
+/// Where `n` clients land: (on the server, on the attacker).
+pub fn landings<B: Backend>(cx: &Context<'_, B>, endpoint: &str, server_pid: u32, n: usize) -> (usize, usize) {
+    let (mut server, mut attacker) = (0, 0);
+    let mut held = Vec::new(); // keep them connected so each takes a different instance
+    for _ in 0..n {
+        let Ok(c) =
+            cx.backend.connect(endpoint, &ConnectSpec { timeout: Duration::from_secs(2), ..ConnectSpec::default() })
+        else {
+            break;
+        };
+        match c.server_pid() {
+            Ok(p) if p == server_pid => server += 1,
+            Ok(p) if p == cx.backend.own_pid() => attacker += 1,
+            _ => {}
+        }
+        held.push(c);
+    }
+    (server, attacker)
+}
+
+/// Starts the server while an attacker holds its name, and records what happens.
+pub fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+    let shape = learn_shape(cx)?;
+    let endpoint = cx.backend.endpoint(&cx.target.endpoint);
+    let _attacker = cx
+        .backend
+        .listen(&endpoint, &ListenSpec { shape: Some(shape), protection: None, open_to_all: true })
+        .map_err(|e| Verdict::error("creating the attacker's instance", e))?;
+    let mut server = ServerUnderTest::start(cx.backend, cx.target, &endpoint)
+        .map_err(|e| Verdict::error("starting the target", e))?;
+    let started = match &cx.target.readiness {
+        // "The endpoint exists" is already true (the attacker's): judge by exit instead.
+        pipe_harness::engine::Readiness::Endpoint => match server.wait_exit(cx.backend, cx.target.ready_timeout) {
+            Some(code) => Started::Exited(code),
+            None => Started::TimedOut,
+        },
+        r => server.wait_ready(cx.backend, r, cx.target.ready_timeout),
+    };
+    let (on_server, on_attacker) =
+        if matches!(started, Started::Exited(_)) { (0, 0) } else { landings(cx, &endpoint, server.pid(), 4) };
+    Ok(Observations {
+        shape,
+        started,
+        clients_on_server: on_server,
+        clients_on_attacker: on_attacker,
+        output: server.output(),
+    })
+}
+
+/// The verdict for what was observed.
+pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
+    let mut evidence = vec![format!(
+        "the attacker's instance mirrored the server's settings ({} type, max instances {}) and let everyone create instances, so only FILE_FLAG_FIRST_PIPE_INSTANCE (or exclusive creation) can refuse",
+        if obs.shape.message { "message" } else { "byte" },
+        obs.shape.max_instances
+    )];
+    evidence.push(format!("start on the taken name: {:?}", obs.started));
+    if !policy.refuse_taken_name {
+        evidence.push("the policy does not require refusing a taken name".into());
+        return Verdict::Pass { evidence };
+    }
+    let fail = |title: &str, severity, mut evidence: Vec<String>| {
+        evidence.extend(obs.output.iter().map(|l| format!("server {l}")));
+        Verdict::Fail(Finding { title: title.into(), severity, evidence, seed: None, replay: None })
+    };
+    match obs.started {
+        Started::Exited(Some(code)) if code != 0 => {
+            evidence.push(format!("exited with {code} and served nothing"));
+            Verdict::Pass { evidence }
+        }
+        Started::Exited(Some(_)) => {
+            fail("refused the taken name but exited 0: service managers and CI see success", Severity::Medium, evidence)
+        }
+        Started::Exited(None) => fail(
+            "died by a signal or crash on a taken name instead of exiting with an error",
+            Severity::Medium,
+            evidence,
+        ),
+        Started::Ready | Started::TimedOut => {
+            evidence.push(format!(
+                "{} test clients reached the server, {} reached the attacker's instance",
+                obs.clients_on_server, obs.clients_on_attacker
+            ));
+            fail("started beside an attacker's instance of its name instead of refusing", Severity::High, evidence)
+        }
+    }
+}
+
+/// Runs the scenario.
+pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+    match observe(cx) {
+        Ok(obs) => judge(&obs, cx.policy),
+        Err(v) => v,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(started: Started) -> Observations {
+        Observations {
+            shape: PipeShape { message: false, max_instances: 255 },
+            started,
+            clients_on_server: 1,
+            clients_on_attacker: 2,
+            output: vec![],
+        }
+    }
+
+    #[test]
+    fn refusing_with_an_error_passes_and_everything_else_fails() {
+        let p = Policy::default();
+        assert_eq!(judge(&obs(Started::Exited(Some(3))), &p).kind(), "pass");
+        assert_eq!(judge(&obs(Started::Exited(Some(0))), &p).kind(), "fail");
+        assert_eq!(judge(&obs(Started::Exited(None)), &p).kind(), "fail");
+        match judge(&obs(Started::Ready), &p) {
+            Verdict::Fail(f) => {
+                assert_eq!(f.severity, Severity::High);
+                assert!(f.evidence.iter().any(|e| e.contains("2 reached the attacker")), "{f:?}");
+            }
+            v => panic!("{v:?}"),
+        }
+        let lax = Policy { refuse_taken_name: false, ..Policy::default() };
+        assert_eq!(judge(&obs(Started::Ready), &lax).kind(), "pass");
+    }
+}

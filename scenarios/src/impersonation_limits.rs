@@ -1,0 +1,105 @@
+//! **impersonation limits**: connect at Anonymous, Identification and Impersonation and send
+//! the privileged request; the server must not act for a client whose level is below the
+//! policy's. A server that impersonates without checking the thread token's level (or before
+//! reading, so the call fails and it acts as itself) does the work anyway.
+
+use crate::{Context, CLIENT_TIMEOUT};
+use pipe_harness::engine::{exchange, Backend, ConnectSpec, Finding, Policy, Severity, Verdict};
+use pipe_harness::identity::ImpersonationLevel;
+use pipe_harness::probe::Rule;
+
+/// The scenario's name.
+pub const NAME: &str = "impersonation_limits";
+/// The server must be unable to impersonate before reading, and get the level the client chose.
+pub const RESTS_ON: &[Rule] = &[Rule::ImpersonationRequiresRead, Rule::SqosLevelHonoured];
+/// What it checks.
+pub const SUMMARY: &str = "does the server do privileged work for a client below the policy's impersonation level?";
+
+/// Per level: did the privileged request succeed (or why it could not be sent)?
+pub type Observations = Vec<(ImpersonationLevel, Result<bool, String>)>;
+
+/// The verdict.
+pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
+    let evidence: Vec<String> = obs
+        .iter()
+        .map(|(l, r)| match r {
+            Ok(true) => format!("client at {}: privileged request succeeded", l.id()),
+            Ok(false) => format!("client at {}: privileged request refused", l.id()),
+            Err(e) => format!("client at {}: {e}", l.id()),
+        })
+        .collect();
+    let below: Vec<_> =
+        obs.iter().filter(|(l, r)| *l < policy.min_privileged_level && r == &Ok(true)).map(|(l, _)| l.id()).collect();
+    if !below.is_empty() {
+        return Verdict::Fail(Finding {
+            title: format!(
+                "did privileged work for a client at {} (policy: {} or above)",
+                below.join(", "),
+                policy.min_privileged_level.id()
+            ),
+            severity: if below.contains(&"anonymous") { Severity::Critical } else { Severity::High },
+            evidence,
+            seed: None,
+            replay: None,
+        });
+    }
+    if !obs.iter().any(|(l, r)| *l >= policy.min_privileged_level && r == &Ok(true)) {
+        return Verdict::Error {
+            reason: format!("the privileged request never succeeded, even at {}: this check cannot tell refusal from a broken request ({evidence:?})", policy.min_privileged_level.id()),
+        };
+    }
+    Verdict::Pass { evidence }
+}
+
+/// Sends the privileged request at each level.
+pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+    let Some(privileged) = &cx.target.privileged else {
+        return Verdict::Error { reason: "the target has no privileged request".into() };
+    };
+    let server = match cx.start_ready() {
+        Ok(s) => s,
+        Err(v) => return v,
+    };
+    let obs: Observations =
+        [ImpersonationLevel::Anonymous, ImpersonationLevel::Identification, ImpersonationLevel::Impersonation]
+            .into_iter()
+            .map(|level| {
+                let spec = ConnectSpec { level: Some(level), timeout: CLIENT_TIMEOUT, ..ConnectSpec::default() };
+                let r = cx
+                    .backend
+                    .connect(&server.endpoint, &spec)
+                    .and_then(|mut c| exchange(&mut c, &cx.target.framing, &privileged.request, CLIENT_TIMEOUT))
+                    .map(|reply| reply.starts_with(&privileged.success_prefix))
+                    .map_err(|e| e.to_string());
+                (level, r)
+            })
+            .collect();
+    judge(&obs, cx.policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ImpersonationLevel::*;
+
+    #[test]
+    fn work_below_the_policy_level_fails_and_a_request_that_never_works_is_an_error() {
+        let p = Policy::default();
+        assert_eq!(
+            judge(&vec![(Anonymous, Ok(false)), (Identification, Ok(false)), (Impersonation, Ok(true))], &p).kind(),
+            "pass"
+        );
+        match judge(&vec![(Anonymous, Ok(true)), (Identification, Ok(true)), (Impersonation, Ok(true))], &p) {
+            Verdict::Fail(f) => assert_eq!(f.severity, Severity::Critical),
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(
+            judge(&vec![(Anonymous, Ok(false)), (Identification, Ok(true)), (Impersonation, Ok(true))], &p).kind(),
+            "fail"
+        );
+        assert_eq!(
+            judge(&vec![(Anonymous, Ok(false)), (Identification, Ok(false)), (Impersonation, Ok(false))], &p).kind(),
+            "error"
+        );
+    }
+}
