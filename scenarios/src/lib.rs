@@ -105,3 +105,34 @@ pub fn run<B: Backend>(name: &str, cx: &Context<'_, B>, unmet: Unmet) -> Option<
 
 /// How long a client waits for the server in the scenarios.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the named scenarios (all of them when `names` is empty) and collects an
+/// [`AuditReport`](pipe_harness::engine::report::AuditReport).
+pub fn audit<B: Backend>(
+    backend: &B,
+    target: &Target,
+    policy: &Policy,
+    seed: u64,
+    names: &[&str],
+) -> pipe_harness::engine::report::AuditReport {
+    let cx = Context { backend, target, policy, seed };
+    let chosen: Vec<&str> =
+        if names.is_empty() { SCENARIOS.iter().map(|(n, _, _)| *n).collect() } else { names.to_vec() };
+    let results = chosen
+        .into_iter()
+        .map(|n| {
+            run(n, &cx, Unmet::Skip).unwrap_or_else(|| CheckResult {
+                scenario: n.into(),
+                target: target.name.clone(),
+                verdict: Verdict::Error { reason: format!("no scenario named {n:?}") },
+                duration_ms: 0,
+            })
+        })
+        .collect();
+    let probe = backend.probe();
+    let platform = match &probe.platform.wine_version {
+        Some(w) => format!("{} (Wine {w})", backend.platform()),
+        None => backend.platform().to_string(),
+    };
+    pipe_harness::engine::report::AuditReport::new(platform, seed, results)
+}

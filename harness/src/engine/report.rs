@@ -299,6 +299,57 @@ mod tests {
     }
 
     #[test]
+    fn json_report_matches_the_published_schema_and_the_schema_rejects_bad_reports() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../schemas/report-v1.schema.json")).expect("schema is JSON");
+        let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+        let report: serde_json::Value = serde_json::from_str(&sample().to_json()).expect("report is JSON");
+        let errors: Vec<String> = validator.iter_errors(&report).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut bad = report.clone();
+        bad["results"][0]["severity"] = serde_json::json!("apocalyptic");
+        assert!(!validator.is_valid(&bad));
+        let mut bad = report;
+        bad["results"][1]["verdict"] = serde_json::json!("maybe");
+        assert!(!validator.is_valid(&bad));
+    }
+
+    /// Microsoft's SARIF validator (`Sarif.Multitool validate`, installed by `ci/setup` from
+    /// the npm package `@microsoft/sarif-multitool-linux`). It prints `error` lines for schema
+    /// violations but exits 0, so the output is read.
+    #[cfg(target_os = "linux")]
+    fn sarif_errors(sarif: &str) -> Vec<String> {
+        let tool = std::env::var_os("PH_SARIF_MULTITOOL").map(std::path::PathBuf::from).unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/sarif-multitool/Sarif.Multitool")
+        });
+        assert!(tool.is_file(), "{} is missing: run ci/setup (it installs the SARIF validator)", tool.display());
+        let dir = std::env::temp_dir().join(format!("ph-sarif-{}-{}", std::process::id(), sarif.len()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("report.sarif");
+        std::fs::write(&file, sarif).expect("write");
+        let out = std::process::Command::new(&tool)
+            .arg("validate")
+            .arg(&file)
+            .env("DOTNET_CLI_TELEMETRY_OPTOUT", "1")
+            .output()
+            .expect("run the validator");
+        std::fs::remove_dir_all(&dir).ok();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        assert!(text.contains("files scanned"), "the validator did not run: {text}");
+        text.lines().filter(|l| l.contains(": error ")).map(String::from).collect()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn sarif_report_passes_the_sarif_2_1_0_validator() {
+        let errors = sarif_errors(&sample().to_sarif());
+        assert!(errors.is_empty(), "{errors:?}");
+        // The validator is not a rubber stamp: a run without a tool driver is rejected.
+        let broken = r#"{"version":"2.1.0","runs":[{"tool":{}}]}"#;
+        assert!(!sarif_errors(broken).is_empty(), "the validator must reject a SARIF log without a driver");
+    }
+
+    #[test]
     fn junit_is_escaped_and_counts_match() {
         let x = sample().to_junit();
         assert!(
