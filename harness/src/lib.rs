@@ -27,4 +27,8 @@ pub mod sddl;
 #[allow(unsafe_code)]
 pub mod windows;
 
+#[cfg(unix)]
+#[allow(unsafe_code)]
+pub mod unix;
+
 pub use error::{Error, OsCode, Result};

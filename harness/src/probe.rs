@@ -51,11 +51,22 @@ pub enum Rule {
     /// Listing `\\.\pipe\` shows a pipe the probe created, with its instance count (what
     /// `pipe-harness list` and the instance-count checks need).
     PipeEnumeration,
+    /// Unix: the harness can act as other uids (it is root), and a server sees the uid it took
+    /// through `SO_PEERCRED`.
+    UnixDistinctIdentities,
+    /// Unix: connecting to a path socket needs write permission on the socket file.
+    UnixSocketModeEnforced,
+    /// Unix: `bind(2)` on a path that exists fails with `EADDRINUSE` (the name is not taken
+    /// over unless the server unlinks it).
+    UnixBindExclusive,
+    /// Unix (Linux): abstract socket names live in the network namespace: a client in a fresh
+    /// one cannot reach them.
+    UnixAbstractPerNetns,
 }
 
 impl Rule {
-    /// Every rule, in the order the probe measures and prints them.
-    pub const ALL: [Rule; 15] = [
+    /// The Windows named-pipe rules.
+    pub const WINDOWS: [Rule; 15] = [
         Rule::FirstInstanceFlagEnforced,
         Rule::ClientOpenDaclEnforced,
         Rule::InstanceCreateDaclEnforced,
@@ -72,6 +83,42 @@ impl Rule {
         Rule::RemoteClientsRejected,
         Rule::PipeEnumeration,
     ];
+
+    /// The Unix-domain-socket rules.
+    pub const UNIX: [Rule; 4] = [
+        Rule::UnixDistinctIdentities,
+        Rule::UnixSocketModeEnforced,
+        Rule::UnixBindExclusive,
+        Rule::UnixAbstractPerNetns,
+    ];
+
+    /// Every rule, in the order the probe measures and prints them.
+    pub const ALL: [Rule; 19] = [
+        Rule::FirstInstanceFlagEnforced,
+        Rule::ClientOpenDaclEnforced,
+        Rule::InstanceCreateDaclEnforced,
+        Rule::NullSdGetsDefaultDacl,
+        Rule::SdSharedAcrossInstances,
+        Rule::SdReleasedWithLastInstance,
+        Rule::ImpersonationRequiresRead,
+        Rule::SqosLevelHonoured,
+        Rule::DistinctIdentityReachesServer,
+        Rule::RestrictedTokenHonoured,
+        Rule::IntegrityLevelSettable,
+        Rule::LogonChecksCredentials,
+        Rule::SessionIdsReal,
+        Rule::RemoteClientsRejected,
+        Rule::PipeEnumeration,
+        Rule::UnixDistinctIdentities,
+        Rule::UnixSocketModeEnforced,
+        Rule::UnixBindExclusive,
+        Rule::UnixAbstractPerNetns,
+    ];
+
+    /// True for a Unix-socket rule, false for a Windows named-pipe rule.
+    pub fn is_unix(self) -> bool {
+        Rule::UNIX.contains(&self)
+    }
 
     /// The stable identifier used in JSON and on the command line (`first_instance_flag_enforced`).
     pub fn id(self) -> &'static str {
@@ -91,6 +138,10 @@ impl Rule {
             Rule::SessionIdsReal => "session_ids_real",
             Rule::RemoteClientsRejected => "remote_clients_rejected",
             Rule::PipeEnumeration => "pipe_enumeration",
+            Rule::UnixDistinctIdentities => "unix_distinct_identities",
+            Rule::UnixSocketModeEnforced => "unix_socket_mode_enforced",
+            Rule::UnixBindExclusive => "unix_bind_exclusive",
+            Rule::UnixAbstractPerNetns => "unix_abstract_per_netns",
         }
     }
 
@@ -112,6 +163,10 @@ impl Rule {
             Rule::SessionIdsReal => "a token and process can be put in another session",
             Rule::RemoteClientsRejected => "PIPE_REJECT_REMOTE_CLIENTS refuses a remote open",
             Rule::PipeEnumeration => r"\\.\pipe\ lists pipes and instance counts",
+            Rule::UnixDistinctIdentities => "the harness can connect as other uids, seen by SO_PEERCRED",
+            Rule::UnixSocketModeEnforced => "a socket file's mode refuses other users",
+            Rule::UnixBindExclusive => "bind on an existing socket path fails",
+            Rule::UnixAbstractPerNetns => "abstract names are per network namespace",
         }
     }
 
@@ -242,37 +297,27 @@ impl ProbeReport {
     }
 }
 
+/// Results for the rules of the other platform: not applicable here.
+pub(crate) fn not_applicable(rules: &[Rule], why: &str) -> Vec<RuleResult> {
+    rules
+        .iter()
+        .map(|&rule| RuleResult { rule, status: Status::NotApplicable, evidence: vec![why.to_string()] })
+        .collect()
+}
+
 /// Measures every rule on this machine.
 ///
-/// On Windows (and under Wine) this creates real pipes, tokens and processes; it takes about a
-/// second. On other platforms the named-pipe rules are reported as not applicable.
+/// On Windows (and under Wine) this creates real pipes, tokens and processes; on Linux, real
+/// sockets, threads under other uids and network namespaces. About a second either way. The
+/// other platform's rules are reported as not applicable.
 pub fn run() -> ProbeReport {
     #[cfg(windows)]
     {
         crate::windows::probe::run()
     }
-    #[cfg(not(windows))]
+    #[cfg(unix)]
     {
-        ProbeReport {
-            schema_version: 1,
-            platform: PlatformInfo {
-                os: std::env::consts::OS.to_string(),
-                wine_version: None,
-                user: None,
-                session_id: None,
-            },
-            results: Rule::ALL
-                .into_iter()
-                .map(|rule| RuleResult {
-                    rule,
-                    status: Status::NotApplicable,
-                    evidence: vec![format!(
-                        "a Windows named-pipe rule; this is {}: run the Windows build (on Windows, or under Wine via ci/wine-run)",
-                        std::env::consts::OS
-                    )],
-                })
-                .collect(),
-        }
+        crate::unix::probe::run()
     }
 }
 
@@ -320,11 +365,15 @@ mod tests {
         assert_eq!(report.status(Rule::SessionIdsReal), Status::Untestable);
     }
 
-    #[cfg(not(windows))]
     #[test]
-    fn off_windows_every_named_pipe_rule_is_not_applicable() {
+    fn every_rule_is_reported_and_the_other_platforms_rules_are_not_applicable() {
         let report = run();
         assert_eq!(report.results.len(), Rule::ALL.len());
-        assert!(report.results.iter().all(|r| r.status == Status::NotApplicable && !r.evidence.is_empty()));
+        for r in &report.results {
+            assert!(!r.evidence.is_empty(), "{:?}", r.rule);
+            if r.rule.is_unix() != cfg!(unix) {
+                assert_eq!(r.status, Status::NotApplicable, "{:?}", r.rule);
+            }
+        }
     }
 }

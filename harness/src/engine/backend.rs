@@ -39,6 +39,8 @@ pub struct ConnectSpec {
     pub read_protection: bool,
     /// Arrive as a remote client (`\\localhost\pipe\...`).
     pub remote: bool,
+    /// Connect as this identity (Unix: `UID` or `UID:GID`); `None`: as the harness.
+    pub as_user: Option<String>,
     /// How long to wait for a free instance.
     pub timeout: Duration,
 }
@@ -49,6 +51,7 @@ impl Default for ConnectSpec {
             level: Some(ImpersonationLevel::Identification),
             read_protection: false,
             remote: false,
+            as_user: None,
             timeout: Duration::from_secs(10),
         }
     }
@@ -106,6 +109,17 @@ pub trait Backend {
     fn listen(&self, endpoint: &str, spec: &ListenSpec) -> Result<Self::Listener>;
     /// Connects as a client.
     fn connect(&self, endpoint: &str, spec: &ConnectSpec) -> Result<Self::Client>;
+    /// Sets up a command before it is spawned: ties it to the harness and, with `run_as`, makes
+    /// it run as that identity. The default refuses `run_as` (not supported on this platform).
+    fn prepare_command(&self, _cmd: &mut std::process::Command, run_as: Option<&str>) -> Result<()> {
+        match run_as {
+            Some(who) => Err(crate::Error::Unsupported(format!(
+                "running the target as {who:?} is not supported on {}",
+                self.platform()
+            ))),
+            None => Ok(()),
+        }
+    }
     /// Puts an already started process under the harness's supervision (killed with it).
     fn adopt(&self, pid: u32) -> Result<()>;
     /// Waits at most `timeout` for process `pid` to exit; `true` once it has.

@@ -126,6 +126,8 @@ pub struct Target {
     pub privileged: Option<Exchange>,
     /// A client program under test (for `client_impersonation`).
     pub client_under_test: Option<ClientProgram>,
+    /// The identity to run the server as (Unix: `UID[:GID]`); `None`: the harness's own.
+    pub run_as: Option<String>,
 }
 
 impl Target {
@@ -145,6 +147,7 @@ impl Target {
             ping: None,
             privileged: None,
             client_under_test: None,
+            run_as: None,
         }
     }
 

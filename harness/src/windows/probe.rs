@@ -540,7 +540,7 @@ pub fn run() -> ProbeReport {
         user,
         session_id: session_of(std::process::id()),
     };
-    let results = Rule::ALL
+    let mut results: Vec<RuleResult> = Rule::WINDOWS
         .into_iter()
         .map(|rule| match rule {
             Rule::FirstInstanceFlagEnforced => first_instance_flag(),
@@ -558,7 +558,9 @@ pub fn run() -> ProbeReport {
             Rule::SessionIdsReal => sessions_real(),
             Rule::RemoteClientsRejected => remote_rejected(),
             Rule::PipeEnumeration => enumeration(),
+            _ => unreachable!("Rule::WINDOWS holds only Windows rules"),
         })
         .collect();
+    results.extend(crate::probe::not_applicable(&Rule::UNIX, "a Unix-socket rule; this is Windows"));
     ProbeReport { schema_version: 1, platform, results }
 }

@@ -1,0 +1,319 @@
+//! The [`Backend`] for Unix-domain sockets: endpoints are socket paths (in the run's shared
+//! directory, `{dir}` in a template) or Linux abstract names (`@name`); protection is the
+//! socket file's mode and owner; identities are uids, taken per thread.
+
+use super::creds::{as_user, tie_to_harness, wait_pid_exit, Ids};
+use crate::engine::{Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape};
+use crate::error::{Error, OsCode, Result};
+use crate::identity::ImpersonationLevel;
+use crate::probe::ProbeReport;
+use std::io::{Read, Write};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+fn io(call: &'static str, context: impl Into<String>, e: std::io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(code) => Error::Os { call, code: OsCode(code as u32), context: context.into() },
+        None if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+            Error::Timeout { context: context.into(), after: Duration::ZERO }
+        }
+        None => Error::Peer(format!("{}: {e}", context.into())),
+    }
+}
+
+/// Unix sockets on this machine, with the probe's measurements and the run's shared directory
+/// (mode 1777, like `/tmp`: every identity may create sockets there, none may remove another's).
+#[derive(Debug)]
+pub struct UnixBackend {
+    probe: ProbeReport,
+    dir: PathBuf,
+}
+
+impl UnixBackend {
+    /// Probes the platform and makes the run's shared directory.
+    pub fn new() -> Result<Self> {
+        Self::with_probe(crate::probe::run())
+    }
+
+    /// With a probe report already made.
+    pub fn with_probe(probe: ProbeReport) -> Result<Self> {
+        static RUN: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "pipe-harness-{}-{}-{nanos:x}",
+            std::process::id(),
+            RUN.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir(&dir).map_err(|e| io("mkdir", format!("creating {}", dir.display()), e))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777))
+            .map_err(|e| io("chmod", format!("opening {} to every identity", dir.display()), e))?;
+        Ok(UnixBackend { probe, dir })
+    }
+
+    /// The run's shared directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+impl Drop for UnixBackend {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+enum Addr {
+    Path(PathBuf),
+    Abstract(String),
+}
+
+fn addr_of(endpoint: &str) -> Addr {
+    match endpoint.strip_prefix('@') {
+        Some(name) => Addr::Abstract(name.to_string()),
+        None => Addr::Path(PathBuf::from(endpoint)),
+    }
+}
+
+fn socket_addr(endpoint: &str) -> Result<SocketAddr> {
+    match addr_of(endpoint) {
+        Addr::Abstract(name) => SocketAddr::from_abstract_name(name.as_bytes())
+            .map_err(|e| io("socket", format!("abstract name @{name}"), e)),
+        Addr::Path(p) => SocketAddr::from_pathname(&p).map_err(|e| io("socket", format!("path {}", p.display()), e)),
+    }
+}
+
+/// A client connection.
+#[derive(Debug)]
+pub struct UnixConn {
+    stream: UnixStream,
+    endpoint: String,
+}
+
+fn timed<T>(r: std::io::Result<T>, what: &str, timeout: Duration) -> Result<T> {
+    r.map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            Error::Timeout { context: what.to_string(), after: timeout }
+        }
+        _ => io("socket I/O", what, e),
+    })
+}
+
+fn send_on(s: &mut UnixStream, data: &[u8], timeout: Duration, what: &str) -> Result<()> {
+    s.set_write_timeout(Some(timeout.max(Duration::from_millis(1)))).map_err(|e| io("setsockopt", what, e))?;
+    timed(s.write_all(data), what, timeout)
+}
+
+fn recv_on(s: &mut UnixStream, buf: &mut [u8], timeout: Duration, what: &str) -> Result<usize> {
+    s.set_read_timeout(Some(timeout.max(Duration::from_millis(1)))).map_err(|e| io("setsockopt", what, e))?;
+    timed(s.read(buf), what, timeout)
+}
+
+impl Conn for UnixConn {
+    fn send(&mut self, data: &[u8], timeout: Duration) -> Result<()> {
+        send_on(&mut self.stream, data, timeout, &format!("writing to {}", self.endpoint))
+    }
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
+        recv_on(&mut self.stream, buf, timeout, &format!("reading from {}", self.endpoint))
+    }
+    fn protection(&self) -> Result<String> {
+        match addr_of(&self.endpoint) {
+            Addr::Abstract(_) => Ok("abstract (no file, no permissions)".into()),
+            Addr::Path(p) => {
+                let m = std::fs::metadata(&p).map_err(|e| io("stat", format!("reading {}'s mode", p.display()), e))?;
+                Ok(format!("mode={:04o} uid={}", m.mode() & 0o7777, m.uid()))
+            }
+        }
+    }
+    fn server_pid(&self) -> Result<u32> {
+        let c = rustix::net::sockopt::socket_peercred(&self.stream)
+            .map_err(|e| io("getsockopt", "SO_PEERCRED", e.into()))?;
+        Ok(c.pid.as_raw_nonzero().get() as u32)
+    }
+    fn shape(&self) -> Result<PipeShape> {
+        Ok(PipeShape { message: false, max_instances: 255 })
+    }
+}
+
+/// The harness's own listening socket.
+#[derive(Debug)]
+pub struct UnixServer {
+    listener: UnixListener,
+    peer: Option<UnixStream>,
+    endpoint: String,
+}
+
+impl UnixServer {
+    fn peer(&mut self) -> Result<&mut UnixStream> {
+        self.peer.as_mut().ok_or_else(|| Error::invalid("listener", "no client accepted yet"))
+    }
+}
+
+impl Listener for UnixServer {
+    fn accept(&mut self, timeout: Duration) -> Result<()> {
+        let fd = rustix::event::PollFd::new(&self.listener, rustix::event::PollFlags::IN);
+        let ts =
+            rustix::event::Timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: i64::from(timeout.subsec_nanos()) };
+        let n = rustix::event::poll(&mut [fd], Some(&ts)).map_err(|e| io("poll", "waiting for a client", e.into()))?;
+        if n == 0 {
+            return Err(Error::Timeout {
+                context: format!("waiting for a client on {}", self.endpoint),
+                after: timeout,
+            });
+        }
+        let (s, _) = self.listener.accept().map_err(|e| io("accept", format!("accepting on {}", self.endpoint), e))?;
+        self.peer = Some(s);
+        Ok(())
+    }
+    fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
+        let what = format!("reading from the client of {}", self.endpoint);
+        recv_on(self.peer()?, buf, timeout, &what)
+    }
+    fn send(&mut self, data: &[u8], timeout: Duration) -> Result<()> {
+        let what = format!("writing to the client of {}", self.endpoint);
+        send_on(self.peer()?, data, timeout, &what)
+    }
+    fn peer_identity(&self) -> Result<PeerIdentity> {
+        let peer = self.peer.as_ref().ok_or_else(|| Error::invalid("listener", "no client accepted yet"))?;
+        let c = rustix::net::sockopt::socket_peercred(peer).map_err(|e| io("getsockopt", "SO_PEERCRED", e.into()))?;
+        // A Unix server learns who the client is, and cannot act as it: Identification.
+        Ok(PeerIdentity {
+            level: Some(ImpersonationLevel::Identification),
+            user: Some(format!("uid {}", c.uid.as_raw())),
+        })
+    }
+}
+
+fn connect_now(endpoint: &str) -> std::io::Result<UnixStream> {
+    match addr_of(endpoint) {
+        Addr::Path(p) => UnixStream::connect(p),
+        Addr::Abstract(_) => UnixStream::connect_addr(&socket_addr(endpoint).map_err(std::io::Error::other)?),
+    }
+}
+
+impl Backend for UnixBackend {
+    type Listener = UnixServer;
+    type Client = UnixConn;
+
+    fn platform(&self) -> &'static str {
+        "unix"
+    }
+
+    fn probe(&self) -> &ProbeReport {
+        &self.probe
+    }
+
+    fn endpoint(&self, template: &str) -> String {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let unique = format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        template.replace("{unique}", &unique).replace("{dir}", &self.dir.to_string_lossy())
+    }
+
+    fn listen(&self, endpoint: &str, spec: &ListenSpec) -> Result<UnixServer> {
+        let listener = UnixListener::bind_addr(&socket_addr(endpoint)?)
+            .map_err(|e| io("bind", format!("binding {endpoint}"), e))?;
+        if let Addr::Path(p) = addr_of(endpoint) {
+            let mode = match (&spec.protection, spec.open_to_all) {
+                (Some(m), _) => Some(
+                    u32::from_str_radix(m.trim_start_matches("mode=").split_whitespace().next().unwrap_or(""), 8)
+                        .map_err(|_| Error::invalid("protection", format!("{m:?}: expected an octal mode")))?,
+                ),
+                (None, true) => Some(0o777),
+                (None, false) => None,
+            };
+            if let Some(mode) = mode {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+                    .map_err(|e| io("chmod", format!("setting {}'s mode", p.display()), e))?;
+            }
+        }
+        Ok(UnixServer { listener, peer: None, endpoint: endpoint.to_string() })
+    }
+
+    fn connect(&self, endpoint: &str, spec: &ConnectSpec) -> Result<UnixConn> {
+        if spec.remote {
+            return Err(Error::Unsupported("Unix-domain sockets have no remote clients".into()));
+        }
+        let ids = spec.as_user.as_deref().map(Ids::parse).transpose()?;
+        let deadline = Instant::now() + spec.timeout;
+        loop {
+            let attempt = match ids {
+                Some(ids) => {
+                    let e = endpoint.to_string();
+                    as_user(ids, move || connect_now(&e))?
+                }
+                None => connect_now(endpoint),
+            };
+            match attempt {
+                Ok(stream) => return Ok(UnixConn { stream, endpoint: endpoint.to_string() }),
+                // Not there yet (or between a server's restarts): wait, bounded.
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused)
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(
+                        Duration::from_millis(5).min(deadline.saturating_duration_since(Instant::now())),
+                    );
+                }
+                Err(e) => {
+                    return Err(io(
+                        "connect",
+                        format!(
+                            "connecting to {endpoint}{}",
+                            ids.map_or(String::new(), |i| format!(" as uid {}", i.uid))
+                        ),
+                        e,
+                    ))
+                }
+            }
+        }
+    }
+
+    fn prepare_command(&self, cmd: &mut Command, run_as: Option<&str>) -> Result<()> {
+        let ids = run_as.map(Ids::parse).transpose()?;
+        if ids.is_some() && !super::creds::is_root() {
+            return Err(Error::Unsupported("running the target as another uid needs root".into()));
+        }
+        tie_to_harness(cmd, ids);
+        Ok(())
+    }
+
+    fn adopt(&self, _pid: u32) -> Result<()> {
+        Ok(()) // tied at spawn time by prepare_command (process group, PR_SET_PDEATHSIG)
+    }
+
+    fn wait_exit(&self, pid: u32, timeout: Duration) -> Result<bool> {
+        wait_pid_exit(pid, timeout)
+    }
+
+    fn canonical_protection(&self, protection: &str) -> Result<String> {
+        let mut mode = None;
+        let mut uid = None;
+        for part in protection.split_whitespace() {
+            match part.split_once('=') {
+                Some(("mode", m)) => {
+                    mode = Some(
+                        u32::from_str_radix(m, 8)
+                            .map_err(|_| Error::invalid("protection", format!("{m:?} is not an octal mode")))?,
+                    )
+                }
+                Some(("uid", u)) => {
+                    uid = Some(
+                        u.parse::<u32>().map_err(|_| Error::invalid("protection", format!("{u:?} is not a uid")))?,
+                    )
+                }
+                _ => return Err(Error::invalid("protection", format!("{part:?}: expected mode=OCTAL uid=N"))),
+            }
+        }
+        match (mode, uid) {
+            (Some(m), Some(u)) => Ok(format!("mode={m:04o} uid={u}")),
+            _ => Err(Error::invalid(
+                "protection",
+                format!("{protection:?}: a Unix policy names both mode=OCTAL and uid=N"),
+            )),
+        }
+    }
+}

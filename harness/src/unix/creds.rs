@@ -1,0 +1,144 @@
+//! Acting as another identity or from another namespace, on one thread; tying children to the
+//! harness; waiting for a process with a deadline.
+
+use crate::error::{Error, OsCode, Result};
+use rustix::process::{Gid, Pid, Uid};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Duration;
+
+fn os(call: &'static str, context: impl Into<String>, e: rustix::io::Errno) -> Error {
+    Error::Os { call, code: OsCode(e.raw_os_error() as u32), context: context.into() }
+}
+
+/// True when the harness runs as root (and can take other identities).
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A uid and gid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ids {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+}
+
+impl Ids {
+    /// Parses `uid` or `uid:gid` (gid defaults to the uid).
+    pub fn parse(s: &str) -> Result<Ids> {
+        let bad = || Error::invalid("identity", format!("{s:?}: expected UID or UID:GID"));
+        let (u, g) = s.split_once(':').map_or((s, None), |(u, g)| (u, Some(g)));
+        let uid = u.trim().parse().map_err(|_| bad())?;
+        let gid = match g {
+            Some(g) => g.trim().parse().map_err(|_| bad())?,
+            None => uid,
+        };
+        Ok(Ids { uid, gid })
+    }
+}
+
+/// Runs `f` on a fresh thread that has dropped to `ids` (no supplementary groups). Needs root.
+pub fn as_user<T: Send>(ids: Ids, f: impl FnOnce() -> T + Send) -> Result<T> {
+    if !is_root() {
+        return Err(Error::Unsupported(format!(
+            "acting as uid {} needs root; the harness runs as uid {}",
+            ids.uid,
+            rustix::process::geteuid().as_raw()
+        )));
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<T> {
+            let context = || format!("dropping a thread to uid {} gid {}", ids.uid, ids.gid);
+            rustix::thread::set_thread_groups(&[]).map_err(|e| os("setgroups", context(), e))?;
+            let gid = Gid::from_raw(ids.gid);
+            rustix::thread::set_thread_res_gid(gid, gid, gid).map_err(|e| os("setresgid", context(), e))?;
+            let uid = Uid::from_raw(ids.uid);
+            rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(|e| os("setresuid", context(), e))?;
+            Ok(f())
+        })
+        .join()
+        .unwrap_or_else(|_| Err(Error::Unsupported("the identity thread panicked".into())))
+    })
+}
+
+/// Runs `f` on a fresh thread in a new network namespace (another "session" for abstract
+/// socket names). Needs `CAP_SYS_ADMIN`.
+pub fn in_new_netns<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<T> {
+            // SAFETY: only the network namespace is unshared (not the file table), and only for
+            // this thread, which ends when `f` returns.
+            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
+                .map_err(|e| os("unshare", "entering a new network namespace", e))?;
+            Ok(f())
+        })
+        .join()
+        .unwrap_or_else(|_| Err(Error::Unsupported("the namespace thread panicked".into())))
+    })
+}
+
+/// Makes a child the harness's: its own process group (so the whole group can be killed) and
+/// `SIGKILL` when the harness dies (`PR_SET_PDEATHSIG`); optionally as another identity.
+pub fn tie_to_harness(cmd: &mut Command, ids: Option<Ids>) {
+    cmd.process_group(0);
+    if let Some(ids) = ids {
+        // std clears supplementary groups itself when root sets a uid.
+        cmd.uid(ids.uid).gid(ids.gid);
+    }
+    // SAFETY: the closure runs in the child between fork and exec and makes one
+    // async-signal-safe system call (prctl), touching no memory the parent owns.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// Waits at most `timeout` for process `pid` to exit (a pidfd, polled); `true` once it has or
+/// when it no longer exists.
+pub fn wait_pid_exit(pid: u32, timeout: Duration) -> Result<bool> {
+    let Some(p) = Pid::from_raw(pid as i32) else { return Ok(true) };
+    let fd = match rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::SRCH) => return Ok(true),
+        Err(e) => return Err(os("pidfd_open", format!("watching process {pid}"), e)),
+    };
+    let ts = rustix::event::Timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: i64::from(timeout.subsec_nanos()) };
+    let mut fds = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
+    let n =
+        rustix::event::poll(&mut fds, Some(&ts)).map_err(|e| os("poll", format!("waiting for process {pid}"), e))?;
+    Ok(n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_parse_with_a_clear_error() {
+        assert_eq!(Ids::parse("61000").ok(), Some(Ids { uid: 61000, gid: 61000 }));
+        assert_eq!(Ids::parse("61000:100").ok(), Some(Ids { uid: 61000, gid: 100 }));
+        let e = Ids::parse("bob").expect_err("not a uid").to_string();
+        assert!(e.contains("expected UID or UID:GID"), "{e}");
+    }
+
+    #[test]
+    fn a_thread_acts_as_another_uid_and_the_rest_of_the_process_stays_root() {
+        if !is_root() {
+            assert!(
+                as_user(Ids { uid: 61000, gid: 61000 }, || ()).is_err(),
+                "without root it must refuse, not pretend"
+            );
+            return;
+        }
+        let seen = as_user(Ids { uid: 61000, gid: 61001 }, || {
+            (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw())
+        })
+        .expect("as user");
+        assert_eq!(seen, (61000, 61001));
+        assert!(is_root(), "the harness's own thread is still root");
+    }
+}

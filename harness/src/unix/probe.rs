@@ -1,0 +1,202 @@
+//! The Unix platform probe: each rule measured by doing it (another uid's connect, a second
+//! bind, a client in a fresh network namespace), each with a control.
+
+use super::creds::{as_user, in_new_netns, is_root, Ids};
+use crate::probe::{not_applicable, PlatformInfo, ProbeReport, Rule, RuleResult, Status};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+/// The uid the probe acts as (any uid without an account works for sockets).
+pub const PROBE_UID: u32 = 61_999;
+
+/// A scratch directory anyone may traverse, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> std::io::Result<Scratch> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!("ph-probe-{}-{nanos:x}", std::process::id()));
+        std::fs::create_dir(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        Ok(Scratch(dir))
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn result(rule: Rule, status: Status, evidence: Vec<String>) -> RuleResult {
+    RuleResult { rule, status, evidence }
+}
+
+fn connect_as(path: &Path, uid: u32) -> Result<std::io::Result<UnixStream>, crate::Error> {
+    let path = path.to_path_buf();
+    as_user(Ids { uid, gid: uid }, move || UnixStream::connect(&path))
+}
+
+fn distinct_identities(scratch: &Scratch) -> RuleResult {
+    let rule = Rule::UnixDistinctIdentities;
+    if !is_root() {
+        return result(
+            rule,
+            Status::Untestable,
+            vec![format!(
+                "the harness runs as uid {}, not root: it cannot take other identities",
+                rustix::process::geteuid().as_raw()
+            )],
+        );
+    }
+    let path = scratch.path("ids.sock");
+    let measured = (|| -> std::io::Result<(u32, u32)> {
+        let listener = UnixListener::bind(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))?;
+        let client = connect_as(&path, PROBE_UID).map_err(std::io::Error::other)??;
+        let (server_side, _) = listener.accept()?;
+        let cred = rustix::net::sockopt::socket_peercred(&server_side)?;
+        drop(client);
+        Ok((cred.uid.as_raw(), cred.pid.as_raw_nonzero().get() as u32))
+    })();
+    match measured {
+        Ok((uid, pid)) => {
+            let ev = vec![format!(
+                "a thread dropped to uid {PROBE_UID} connected; the server's SO_PEERCRED says uid {uid}, pid {pid}"
+            )];
+            result(rule, if uid == PROBE_UID { Status::Holds } else { Status::DoesNotHold }, ev)
+        }
+        Err(e) => result(rule, Status::Untestable, vec![format!("measurement failed: {e}")]),
+    }
+}
+
+fn socket_mode(scratch: &Scratch) -> RuleResult {
+    let rule = Rule::UnixSocketModeEnforced;
+    if !is_root() {
+        return result(rule, Status::Untestable, vec!["not root: no other uid to connect as".into()]);
+    }
+    let path = scratch.path("mode.sock");
+    let measured = (|| -> std::io::Result<(std::io::Result<UnixStream>, std::io::Result<UnixStream>)> {
+        let _listener = UnixListener::bind(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        let denied = connect_as(&path, PROBE_UID).map_err(std::io::Error::other)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
+        let control = connect_as(&path, PROBE_UID).map_err(std::io::Error::other)?;
+        Ok((denied, control))
+    })();
+    match measured {
+        Ok((denied, control)) => {
+            let ev = vec![
+                format!(
+                    "uid {PROBE_UID} connecting to a root-owned 0600 socket: {}",
+                    denied.as_ref().map_or_else(|e| e.to_string(), |_| "connected".into())
+                ),
+                format!(
+                    "control, the same socket at 0666: {}",
+                    control.as_ref().map_or_else(|e| e.to_string(), |_| "connected".into())
+                ),
+            ];
+            let status = match (&denied, &control) {
+                (Err(e), Ok(_)) if e.kind() == std::io::ErrorKind::PermissionDenied => Status::Holds,
+                (Ok(_), _) => Status::DoesNotHold,
+                _ => Status::Untestable,
+            };
+            result(rule, status, ev)
+        }
+        Err(e) => result(rule, Status::Untestable, vec![format!("measurement failed: {e}")]),
+    }
+}
+
+fn bind_exclusive(scratch: &Scratch) -> RuleResult {
+    let path = scratch.path("bind.sock");
+    let first = UnixListener::bind(&path);
+    let second = UnixListener::bind(&path);
+    let ev = vec![
+        format!("first bind: {}", first.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into())),
+        format!(
+            "second bind of the same path while the first listens: {}",
+            second.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into())
+        ),
+    ];
+    let status = match (&first, &second) {
+        (Ok(_), Err(e)) if e.kind() == std::io::ErrorKind::AddrInUse => Status::Holds,
+        (Ok(_), Ok(_)) => Status::DoesNotHold,
+        _ => Status::Untestable,
+    };
+    result(Rule::UnixBindExclusive, status, ev)
+}
+
+fn abstract_per_netns() -> RuleResult {
+    let rule = Rule::UnixAbstractPerNetns;
+    let name = format!("ph-probe-{}-abstract", std::process::id());
+    let addr = match SocketAddr::from_abstract_name(name.as_bytes()) {
+        Ok(a) => a,
+        Err(e) => return result(rule, Status::Untestable, vec![format!("no abstract addresses: {e}")]),
+    };
+    let _listener = match UnixListener::bind_addr(&addr) {
+        Ok(l) => l,
+        Err(e) => return result(rule, Status::Untestable, vec![format!("binding @{name}: {e}")]),
+    };
+    let control = UnixStream::connect_addr(&addr);
+    let other = in_new_netns(|| UnixStream::connect_addr(&addr));
+    let ev = vec![
+        format!(
+            "control, same network namespace: {}",
+            control.as_ref().map_or_else(|e| e.to_string(), |_| "connected".into())
+        ),
+        format!(
+            "from a fresh network namespace: {}",
+            match &other {
+                Ok(Ok(_)) => "connected".to_string(),
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => format!("could not make one: {e}"),
+            }
+        ),
+    ];
+    let status = match (&control, &other) {
+        (Ok(_), Ok(Err(_))) => Status::Holds,
+        (Ok(_), Ok(Ok(_))) => Status::DoesNotHold,
+        _ => Status::Untestable,
+    };
+    result(rule, status, ev)
+}
+
+/// Measures the Unix rules; the Windows rules are not applicable here.
+pub fn run() -> ProbeReport {
+    let mut results = not_applicable(
+        &Rule::WINDOWS,
+        &format!(
+            "a Windows named-pipe rule; this is {}: run the Windows build (on Windows, or under Wine: ci/run-windows)",
+            std::env::consts::OS
+        ),
+    );
+    match Scratch::new() {
+        Ok(scratch) => {
+            results.push(distinct_identities(&scratch));
+            results.push(socket_mode(&scratch));
+            results.push(bind_exclusive(&scratch));
+        }
+        Err(e) => {
+            for rule in [Rule::UnixDistinctIdentities, Rule::UnixSocketModeEnforced, Rule::UnixBindExclusive] {
+                results.push(result(rule, Status::Untestable, vec![format!("no scratch directory: {e}")]));
+            }
+        }
+    }
+    results.push(abstract_per_netns());
+    let uid = rustix::process::geteuid().as_raw();
+    ProbeReport {
+        schema_version: 1,
+        platform: PlatformInfo {
+            os: std::env::consts::OS.to_string(),
+            wine_version: None,
+            user: Some(format!("uid {uid}")),
+            session_id: None,
+        },
+        results,
+    }
+}
