@@ -13,6 +13,8 @@ use std::time::Duration;
 pub const NAME: &str = "client_impersonation";
 /// The rogue server must get the level the client's SQOS allowed.
 pub const RESTS_ON: &[Rule] = &[Rule::SqosLevelHonoured];
+/// A Unix-socket client offers no impersonation.
+pub const RESTS_ON_UNIX: Option<&[Rule]> = None;
 /// What it checks.
 pub const SUMMARY: &str = "does a client under test hand a rogue server more than Identification?";
 

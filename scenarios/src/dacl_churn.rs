@@ -13,6 +13,9 @@ pub const NAME: &str = "dacl_churn";
 /// Descriptors are shared across instances and released with the last one: what makes the
 /// client-side reading meaningful.
 pub const RESTS_ON: &[Rule] = &[Rule::SdSharedAcrossInstances, Rule::SdReleasedWithLastInstance];
+/// On Unix sockets the protection is the socket file's mode and owner, which other users'
+/// connects must honour.
+pub const RESTS_ON_UNIX: &[Rule] = &[Rule::UnixSocketModeEnforced];
 /// What it checks.
 pub const SUMMARY: &str = "after connect/disconnect churn, does every new instance carry the policy's DACL?";
 

@@ -18,6 +18,8 @@ use std::time::Duration;
 pub const NAME: &str = "first_instance_defence";
 /// The rules its verdict rests on.
 pub const RESTS_ON: &[Rule] = &[Rule::FirstInstanceFlagEnforced];
+/// On Unix sockets: exclusive creation is `bind(2)` failing on an existing path.
+pub const RESTS_ON_UNIX: &[Rule] = &[Rule::UnixBindExclusive, Rule::UnixDistinctIdentities];
 /// What it checks.
 pub const SUMMARY: &str = "does the server refuse a taken name and fail safe (exit non-zero, serve nothing)?";
 

@@ -12,6 +12,8 @@ use pipe_harness::probe::Rule;
 pub const NAME: &str = "impersonation_limits";
 /// The server must be unable to impersonate before reading, and get the level the client chose.
 pub const RESTS_ON: &[Rule] = &[Rule::ImpersonationRequiresRead, Rule::SqosLevelHonoured];
+/// SQOS levels do not exist on Unix sockets (see `peer_credentials`).
+pub const RESTS_ON_UNIX: Option<&[Rule]> = None;
 /// What it checks.
 pub const SUMMARY: &str = "does the server do privileged work for a client below the policy's impersonation level?";
 

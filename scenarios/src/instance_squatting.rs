@@ -18,6 +18,8 @@ pub const NAME: &str = "instance_squatting";
 /// user from adding instances, and an attacker that is really another identity.
 pub const RESTS_ON: &[Rule] =
     &[Rule::FirstInstanceFlagEnforced, Rule::InstanceCreateDaclEnforced, Rule::DistinctIdentityReachesServer];
+/// On Unix sockets.
+pub const RESTS_ON_UNIX: &[Rule] = &[Rule::UnixBindExclusive, Rule::UnixDistinctIdentities];
 /// What it checks.
 pub const SUMMARY: &str = "an attacker instance before or between the server's instances: do clients land on it?";
 

@@ -13,6 +13,8 @@ pub mod dacl_churn;
 pub mod first_instance_defence;
 pub mod impersonation_limits;
 pub mod instance_squatting;
+pub mod peer_credentials;
+pub mod permission_window;
 pub mod remote_exposure;
 
 use pipe_harness::engine::{unverifiable_for, Backend, CheckResult, Policy, ServerUnderTest, Started, Target, Verdict};
@@ -49,14 +51,80 @@ impl<B: Backend> Context<'_, B> {
     }
 }
 
-/// Every scenario: name, the rules it rests on, one line on what it checks.
-pub const SCENARIOS: &[(&str, &[Rule], &str)] = &[
-    (instance_squatting::NAME, instance_squatting::RESTS_ON, instance_squatting::SUMMARY),
-    (first_instance_defence::NAME, first_instance_defence::RESTS_ON, first_instance_defence::SUMMARY),
-    (dacl_churn::NAME, dacl_churn::RESTS_ON, dacl_churn::SUMMARY),
-    (impersonation_limits::NAME, impersonation_limits::RESTS_ON, impersonation_limits::SUMMARY),
-    (client_impersonation::NAME, client_impersonation::RESTS_ON, client_impersonation::SUMMARY),
-    (remote_exposure::NAME, remote_exposure::RESTS_ON, remote_exposure::SUMMARY),
+/// One scenario in the registry.
+#[derive(Clone, Copy, Debug)]
+pub struct ScenarioInfo {
+    /// Its name.
+    pub name: &'static str,
+    /// The rules it rests on against Windows named pipes; `None`: not applicable there.
+    pub windows: Option<&'static [Rule]>,
+    /// The rules it rests on against Unix-domain sockets; `None`: not applicable there.
+    pub unix: Option<&'static [Rule]>,
+    /// One line on what it checks.
+    pub summary: &'static str,
+}
+
+impl ScenarioInfo {
+    /// The rules for a backend's platform (`windows` / `unix`); `None`: not applicable there.
+    pub fn rests_on(&self, platform: &str) -> Option<&'static [Rule]> {
+        if platform == "windows" {
+            self.windows
+        } else {
+            self.unix
+        }
+    }
+}
+
+/// Every scenario.
+pub const SCENARIOS: &[ScenarioInfo] = &[
+    ScenarioInfo {
+        name: instance_squatting::NAME,
+        windows: Some(instance_squatting::RESTS_ON),
+        unix: Some(instance_squatting::RESTS_ON_UNIX),
+        summary: instance_squatting::SUMMARY,
+    },
+    ScenarioInfo {
+        name: first_instance_defence::NAME,
+        windows: Some(first_instance_defence::RESTS_ON),
+        unix: Some(first_instance_defence::RESTS_ON_UNIX),
+        summary: first_instance_defence::SUMMARY,
+    },
+    ScenarioInfo {
+        name: dacl_churn::NAME,
+        windows: Some(dacl_churn::RESTS_ON),
+        unix: Some(dacl_churn::RESTS_ON_UNIX),
+        summary: dacl_churn::SUMMARY,
+    },
+    ScenarioInfo {
+        name: impersonation_limits::NAME,
+        windows: Some(impersonation_limits::RESTS_ON),
+        unix: impersonation_limits::RESTS_ON_UNIX,
+        summary: impersonation_limits::SUMMARY,
+    },
+    ScenarioInfo {
+        name: client_impersonation::NAME,
+        windows: Some(client_impersonation::RESTS_ON),
+        unix: client_impersonation::RESTS_ON_UNIX,
+        summary: client_impersonation::SUMMARY,
+    },
+    ScenarioInfo {
+        name: remote_exposure::NAME,
+        windows: Some(remote_exposure::RESTS_ON),
+        unix: remote_exposure::RESTS_ON_UNIX,
+        summary: remote_exposure::SUMMARY,
+    },
+    ScenarioInfo {
+        name: peer_credentials::NAME,
+        windows: None,
+        unix: Some(peer_credentials::RESTS_ON_UNIX),
+        summary: peer_credentials::SUMMARY,
+    },
+    ScenarioInfo {
+        name: permission_window::NAME,
+        windows: None,
+        unix: Some(permission_window::RESTS_ON_UNIX),
+        summary: permission_window::SUMMARY,
+    },
 ];
 
 /// What to do when a rule the scenario rests on does not hold here.
@@ -69,10 +137,22 @@ pub enum Unmet {
     RunAnyway,
 }
 
-/// Runs scenario `name` against the target; `None` for an unknown name.
+/// Runs scenario `name` against the target; `None` for an unknown name. A scenario that does
+/// not apply to the backend's platform gives an error verdict saying so.
 pub fn run<B: Backend>(name: &str, cx: &Context<'_, B>, unmet: Unmet) -> Option<CheckResult> {
-    let (_, rests_on, _) = SCENARIOS.iter().find(|(n, _, _)| *n == name)?;
+    let info = SCENARIOS.iter().find(|s| s.name == name)?;
     let t0 = Instant::now();
+    let result = |verdict| CheckResult {
+        scenario: name.into(),
+        target: cx.target.name.clone(),
+        verdict,
+        duration_ms: t0.elapsed().as_millis() as u64,
+    };
+    let Some(rests_on) = info.rests_on(cx.backend.platform()) else {
+        return Some(result(Verdict::Error {
+            reason: format!("{name} does not apply to {} endpoints", cx.backend.platform()),
+        }));
+    };
     let gate = unverifiable_for(cx.backend.probe(), rests_on);
     let verdict = match (gate, unmet) {
         (Some(v), Unmet::Skip) => v,
@@ -84,6 +164,8 @@ pub fn run<B: Backend>(name: &str, cx: &Context<'_, B>, unmet: Unmet) -> Option<
                 impersonation_limits::NAME => impersonation_limits::run(cx),
                 client_impersonation::NAME => client_impersonation::run(cx),
                 remote_exposure::NAME => remote_exposure::run(cx),
+                peer_credentials::NAME => peer_credentials::run(cx),
+                permission_window::NAME => permission_window::run(cx),
                 _ => return None,
             };
             match gate {
@@ -116,8 +198,11 @@ pub fn audit<B: Backend>(
     names: &[&str],
 ) -> pipe_harness::engine::report::AuditReport {
     let cx = Context { backend, target, policy, seed };
-    let chosen: Vec<&str> =
-        if names.is_empty() { SCENARIOS.iter().map(|(n, _, _)| *n).collect() } else { names.to_vec() };
+    let chosen: Vec<&str> = if names.is_empty() {
+        SCENARIOS.iter().filter(|s| s.rests_on(backend.platform()).is_some()).map(|s| s.name).collect()
+    } else {
+        names.to_vec()
+    };
     let results = chosen
         .into_iter()
         .map(|n| {

@@ -11,6 +11,8 @@ use std::time::Duration;
 pub const NAME: &str = "remote_exposure";
 /// A remote client must be makeable here, and the flag honoured.
 pub const RESTS_ON: &[Rule] = &[Rule::RemoteClientsRejected];
+/// Unix-domain sockets have no remote clients.
+pub const RESTS_ON_UNIX: Option<&[Rule]> = None;
 /// What it checks.
 pub const SUMMARY: &str = "does every instance refuse remote clients when the policy says so?";
 

@@ -109,10 +109,11 @@ pub trait Backend {
     fn listen(&self, endpoint: &str, spec: &ListenSpec) -> Result<Self::Listener>;
     /// Connects as a client.
     fn connect(&self, endpoint: &str, spec: &ConnectSpec) -> Result<Self::Client>;
-    /// Sets up a command before it is spawned: ties it to the harness and, with `run_as`, makes
-    /// it run as that identity. The default refuses `run_as` (not supported on this platform).
-    fn prepare_command(&self, _cmd: &mut std::process::Command, run_as: Option<&str>) -> Result<()> {
-        match run_as {
+    /// Sets up the target's command before it is spawned: ties it to the harness and applies
+    /// `run_as` and `umask`. The default refuses `run_as` and ignores `umask` (platforms
+    /// without either).
+    fn prepare_command(&self, _cmd: &mut std::process::Command, target: &super::Target) -> Result<()> {
+        match &target.run_as {
             Some(who) => Err(crate::Error::Unsupported(format!(
                 "running the target as {who:?} is not supported on {}",
                 self.platform()

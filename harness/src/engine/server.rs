@@ -66,7 +66,7 @@ impl ServerUnderTest {
         if let Some(dir) = &target.cwd {
             cmd.current_dir(dir);
         }
-        backend.prepare_command(&mut cmd, target.run_as.as_deref())?;
+        backend.prepare_command(&mut cmd, target)?;
         let mut child =
             cmd.spawn().map_err(|e| Error::invalid("target program", format!("{}: {e}", target.program.display())))?;
         if let Err(e) = backend.adopt(child.id()) {

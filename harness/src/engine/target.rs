@@ -128,6 +128,8 @@ pub struct Target {
     pub client_under_test: Option<ClientProgram>,
     /// The identity to run the server as (Unix: `UID[:GID]`); `None`: the harness's own.
     pub run_as: Option<String>,
+    /// The umask to start the server with (Unix); `None`: the harness's own.
+    pub umask: Option<u32>,
 }
 
 impl Target {
@@ -148,6 +150,7 @@ impl Target {
             privileged: None,
             client_under_test: None,
             run_as: None,
+            umask: None,
         }
     }
 
@@ -171,6 +174,10 @@ pub struct Policy {
     pub client_max_level: ImpersonationLevel,
     /// Every instance must refuse remote clients.
     pub reject_remote: bool,
+    /// Identities that may make the privileged request (Unix: `UID[:GID]`).
+    pub allowed_users: Vec<String>,
+    /// Identities that must be refused (Unix: `UID[:GID]`).
+    pub denied_users: Vec<String>,
 }
 
 impl Default for Policy {
@@ -183,6 +190,8 @@ impl Default for Policy {
             min_privileged_level: ImpersonationLevel::Impersonation,
             client_max_level: ImpersonationLevel::Identification,
             reject_remote: true,
+            allowed_users: Vec::new(),
+            denied_users: Vec::new(),
         }
     }
 }

@@ -26,8 +26,9 @@ fn io(call: &'static str, context: impl Into<String>, e: std::io::Error) -> Erro
     }
 }
 
-/// Unix sockets on this machine, with the probe's measurements and the run's shared directory
-/// (mode 1777, like `/tmp`: every identity may create sockets there, none may remove another's).
+/// Unix sockets on this machine, with the probe's measurements and the run's shared directory.
+/// The directory is mode 0777 without the sticky bit: every identity may create, and remove,
+/// sockets there (the premise of squatting and stealing a path in a shared directory).
 #[derive(Debug)]
 pub struct UnixBackend {
     probe: ProbeReport,
@@ -50,7 +51,7 @@ impl UnixBackend {
             RUN.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir(&dir).map_err(|e| io("mkdir", format!("creating {}", dir.display()), e))?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777))
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
             .map_err(|e| io("chmod", format!("opening {} to every identity", dir.display()), e))?;
         Ok(UnixBackend { probe, dir })
     }
@@ -272,12 +273,12 @@ impl Backend for UnixBackend {
         }
     }
 
-    fn prepare_command(&self, cmd: &mut Command, run_as: Option<&str>) -> Result<()> {
-        let ids = run_as.map(Ids::parse).transpose()?;
+    fn prepare_command(&self, cmd: &mut Command, target: &crate::engine::Target) -> Result<()> {
+        let ids = target.run_as.as_deref().map(Ids::parse).transpose()?;
         if ids.is_some() && !super::creds::is_root() {
             return Err(Error::Unsupported("running the target as another uid needs root".into()));
         }
-        tie_to_harness(cmd, ids);
+        tie_to_harness(cmd, ids, target.umask);
         Ok(())
     }
 

@@ -80,17 +80,21 @@ pub fn in_new_netns<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T> {
 }
 
 /// Makes a child the harness's: its own process group (so the whole group can be killed) and
-/// `SIGKILL` when the harness dies (`PR_SET_PDEATHSIG`); optionally as another identity.
-pub fn tie_to_harness(cmd: &mut Command, ids: Option<Ids>) {
+/// `SIGKILL` when the harness dies (`PR_SET_PDEATHSIG`); optionally as another identity and
+/// with a given umask.
+pub fn tie_to_harness(cmd: &mut Command, ids: Option<Ids>, umask: Option<u32>) {
     cmd.process_group(0);
     if let Some(ids) = ids {
         // std clears supplementary groups itself when root sets a uid.
         cmd.uid(ids.uid).gid(ids.gid);
     }
-    // SAFETY: the closure runs in the child between fork and exec and makes one
-    // async-signal-safe system call (prctl), touching no memory the parent owns.
+    // SAFETY: the closure runs in the child between fork and exec and makes only
+    // async-signal-safe system calls (umask, prctl), touching no memory the parent owns.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
+            if let Some(m) = umask {
+                rustix::process::umask(rustix::fs::Mode::from_raw_mode(m & 0o777));
+            }
             rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
                 .map_err(std::io::Error::from)
         });

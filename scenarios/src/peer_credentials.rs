@@ -1,0 +1,86 @@
+//! **peer credentials** (the impersonation counterpart on Unix sockets): a Unix server learns
+//! who connected from `SO_PEERCRED` and must authorize by it. The harness connects as an
+//! identity the policy allows and as one it denies, and sends the privileged request as each.
+
+use crate::{Context, CLIENT_TIMEOUT};
+use pipe_harness::engine::{exchange, Backend, ConnectSpec, Finding, Severity, Verdict};
+use pipe_harness::probe::Rule;
+
+/// The scenario's name.
+pub const NAME: &str = "peer_credentials";
+/// Other uids must be real (the harness is root) and seen by `SO_PEERCRED`.
+pub const RESTS_ON_UNIX: &[Rule] = &[Rule::UnixDistinctIdentities];
+/// What it checks.
+pub const SUMMARY: &str = "does the server refuse the privileged request from a uid the policy denies?";
+
+/// Per identity: allowed by the policy?, and did the privileged request succeed?
+pub type Observations = Vec<(String, bool, Result<bool, String>)>;
+
+/// The verdict.
+pub fn judge(obs: &Observations) -> Verdict {
+    let evidence: Vec<String> = obs
+        .iter()
+        .map(|(who, allowed, r)| {
+            format!("as uid {who} ({}): {r:?}", if *allowed { "allowed by the policy" } else { "denied by the policy" })
+        })
+        .collect();
+    let leaked: Vec<&str> =
+        obs.iter().filter(|(_, allowed, r)| !allowed && r == &Ok(true)).map(|(w, _, _)| w.as_str()).collect();
+    if !leaked.is_empty() {
+        return Verdict::Fail(Finding {
+            title: format!("did privileged work for uid {} which the policy denies", leaked.join(", ")),
+            severity: Severity::High,
+            evidence,
+            seed: None,
+            replay: None,
+        });
+    }
+    if !obs.iter().any(|(_, allowed, r)| *allowed && r == &Ok(true)) {
+        return Verdict::Error { reason: format!("the privileged request failed for every allowed identity too, so a refusal proves nothing: {evidence:?}") };
+    }
+    Verdict::Pass { evidence }
+}
+
+/// Connects as each identity the policy names and sends the privileged request.
+pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+    let Some(privileged) = &cx.target.privileged else {
+        return Verdict::Error { reason: "the target has no privileged request".into() };
+    };
+    if cx.policy.allowed_users.is_empty() || cx.policy.denied_users.is_empty() {
+        return Verdict::Error { reason: "the policy must name at least one allowed and one denied identity".into() };
+    }
+    let server = match cx.start_ready() {
+        Ok(s) => s,
+        Err(v) => return v,
+    };
+    let who =
+        cx.policy.allowed_users.iter().map(|u| (u, true)).chain(cx.policy.denied_users.iter().map(|u| (u, false)));
+    let obs: Observations = who
+        .map(|(user, allowed)| {
+            let spec = ConnectSpec { as_user: Some(user.clone()), timeout: CLIENT_TIMEOUT, ..ConnectSpec::default() };
+            let r = cx
+                .backend
+                .connect(&server.endpoint, &spec)
+                .and_then(|mut c| exchange(&mut c, &cx.target.framing, &privileged.request, CLIENT_TIMEOUT))
+                .map(|reply| reply.starts_with(&privileged.success_prefix))
+                .map_err(|e| e.to_string());
+            (user.clone(), allowed, r)
+        })
+        .collect();
+    judge(&obs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_denied_uid_getting_the_work_done_is_a_finding() {
+        let ok = vec![("61000".to_string(), true, Ok(true)), ("61001".to_string(), false, Ok(false))];
+        assert_eq!(judge(&ok).kind(), "pass");
+        let leak = vec![("61000".to_string(), true, Ok(true)), ("61001".to_string(), false, Ok(true))];
+        assert_eq!(judge(&leak).kind(), "fail");
+        let broken = vec![("61000".to_string(), true, Ok(false)), ("61001".to_string(), false, Ok(false))];
+        assert_eq!(judge(&broken).kind(), "error");
+    }
+}

@@ -1,0 +1,121 @@
+//! **permission window** (Unix sockets): between `bind(2)` and a later `chmod`, the socket has
+//! whatever mode the umask left, and anyone it allows can connect. The harness starts the server
+//! under the most permissive umask a service manager could hand it (000) and, as an identity
+//! the policy denies, tries to connect from the moment the socket appears until the server is
+//! ready. A server that sets its umask before bind (or binds in a private directory) has no
+//! window; an abstract socket has no permissions at all.
+
+use crate::Context;
+use pipe_harness::engine::{Backend, ConnectSpec, Finding, ServerUnderTest, Severity, Started, Verdict};
+use pipe_harness::probe::Rule;
+use std::time::{Duration, Instant};
+
+/// The scenario's name.
+pub const NAME: &str = "permission_window";
+/// Another uid's connect must be refused by a socket's mode.
+pub const RESTS_ON_UNIX: &[Rule] = &[Rule::UnixSocketModeEnforced, Rule::UnixDistinctIdentities];
+/// What it checks.
+pub const SUMMARY: &str = "can a denied uid connect while the server starts (before it sets the socket's mode)?";
+
+/// Each connect attempt: when (ms since start), and what happened.
+pub type Observations = Vec<(u128, Result<(), String>)>;
+
+/// The verdict.
+pub fn judge(obs: &Observations, who: &str) -> Verdict {
+    let seen = obs.iter().filter(|(_, r)| !matches!(r, Err(e) if e.contains("No such file"))).count();
+    let evidence: Vec<String> = obs
+        .iter()
+        .filter(|(_, r)| !matches!(r, Err(e) if e.contains("No such file")))
+        .take(20)
+        .map(|(t, r)| format!("{t} ms: as uid {who}: {r:?}"))
+        .collect();
+    if let Some((t, _)) = obs.iter().find(|(_, r)| r.is_ok()) {
+        return Verdict::Fail(Finding {
+            title: format!("uid {who}, which the policy denies, connected {t} ms into startup"),
+            severity: Severity::High,
+            evidence,
+            seed: None,
+            replay: None,
+        });
+    }
+    if seen == 0 {
+        return Verdict::Error {
+            reason: "the socket never appeared while the harness watched: nothing was tested".into(),
+        };
+    }
+    Verdict::Pass { evidence }
+}
+
+/// Whether the policy's protection (`mode=OCTAL ...`) lets other users connect anyway
+/// (connecting to a Unix socket needs write permission): then there is no window to find.
+pub fn policy_lets_others_connect(protection: Option<&str>) -> bool {
+    protection
+        .and_then(|p| p.split_whitespace().find_map(|kv| kv.strip_prefix("mode=")))
+        .and_then(|m| u32::from_str_radix(m, 8).ok())
+        .is_some_and(|mode| mode & 0o002 != 0)
+}
+
+/// Starts the server under umask 000 and races it as a denied identity.
+pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+    let Some(denied) = cx.policy.denied_users.first() else {
+        return Verdict::Error { reason: "the policy names no denied identity".into() };
+    };
+    if policy_lets_others_connect(cx.policy.protection.as_deref()) {
+        return Verdict::Pass {
+            evidence: vec![format!("the policy's protection {:?} lets every user connect: there is no window to close (authorization is by peer credentials; see peer_credentials)", cx.policy.protection)],
+        };
+    }
+    let mut target = cx.target.clone();
+    target.umask = Some(0o000);
+    let endpoint = cx.backend.endpoint(&target.endpoint);
+    let mut server = match ServerUnderTest::start(cx.backend, &target, &endpoint) {
+        Ok(s) => s,
+        Err(e) => return Verdict::error("starting the target", e),
+    };
+    let t0 = Instant::now();
+    let deadline = t0 + target.ready_timeout;
+    let mut obs = Observations::new();
+    let mut ready = false;
+    while Instant::now() < deadline {
+        let spec = ConnectSpec { as_user: Some(denied.clone()), timeout: Duration::ZERO, ..ConnectSpec::default() };
+        let r = cx.backend.connect(&endpoint, &spec).map(drop).map_err(|e| e.to_string());
+        obs.push((t0.elapsed().as_millis(), r));
+        if ready {
+            break; // one attempt after ready: the settled mode
+        }
+        match server.wait_ready(cx.backend, &target.readiness, Duration::from_millis(2)) {
+            Started::Ready => ready = true,
+            Started::Exited(code) => {
+                return Verdict::Error {
+                    reason: format!("the target exited ({code:?}) during startup: {:?}", server.output()),
+                }
+            }
+            Started::TimedOut => {}
+        }
+    }
+    judge(&obs, denied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_open_to_everyone_has_no_window() {
+        assert!(policy_lets_others_connect(Some("mode=0666 uid=61000")));
+        assert!(!policy_lets_others_connect(Some("mode=0600 uid=61000")));
+        assert!(!policy_lets_others_connect(None));
+    }
+
+    #[test]
+    fn a_connect_during_startup_is_a_finding_and_never_seeing_the_socket_is_an_error() {
+        let refused = vec![
+            (1, Err("No such file or directory".to_string())),
+            (3, Err("Permission denied (os error 13)".to_string())),
+        ];
+        assert_eq!(judge(&refused, "61001").kind(), "pass");
+        let open = vec![(1, Err("No such file or directory".to_string())), (3, Ok(()))];
+        assert_eq!(judge(&open, "61001").kind(), "fail");
+        assert_eq!(judge(&vec![(1, Err("No such file or directory".to_string()))], "61001").kind(), "error");
+    }
+}
