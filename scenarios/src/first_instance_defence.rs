@@ -100,7 +100,7 @@ pub fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict>
 /// The verdict for what was observed.
 pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
     let mut evidence = vec![format!(
-        "the attacker's instance mirrored the server's settings ({} type, max instances {}) and let everyone create instances, so only FILE_FLAG_FIRST_PIPE_INSTANCE (or exclusive creation) can refuse",
+        "the attacker's endpoint mirrored the server's settings ({} type, max instances {}) and let everyone in, so only the server's own defence can refuse (FILE_FLAG_FIRST_PIPE_INSTANCE on Windows; not unlinking an existing socket on Unix)",
         if obs.shape.message { "message" } else { "byte" },
         obs.shape.max_instances
     )];
@@ -131,7 +131,7 @@ pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
                 "{} test clients reached the server, {} reached the attacker's instance",
                 obs.clients_on_server, obs.clients_on_attacker
             ));
-            fail("started beside an attacker's instance of its name instead of refusing", Severity::High, evidence)
+            fail("started on a name an attacker already held (beside its instance, or by taking it over) instead of refusing", Severity::High, evidence)
         }
     }
 }

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bundled;
 pub mod client_impersonation;
 pub mod dacl_churn;
 pub mod first_instance_defence;
@@ -188,7 +189,8 @@ pub fn run<B: Backend>(name: &str, cx: &Context<'_, B>, unmet: Unmet) -> Option<
 /// How long a client waits for the server in the scenarios.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs the named scenarios (all of them when `names` is empty) and collects an
+/// Runs the named scenarios (when `names` is empty, every one that applies to this platform
+/// and to this kind of target) and collects an
 /// [`AuditReport`](pipe_harness::engine::report::AuditReport).
 pub fn audit<B: Backend>(
     backend: &B,
@@ -198,8 +200,15 @@ pub fn audit<B: Backend>(
     names: &[&str],
 ) -> pipe_harness::engine::report::AuditReport {
     let cx = Context { backend, target, policy, seed };
+    // All scenarios that apply here: to a client under test, the client scenario; to a server,
+    // every server scenario.
     let chosen: Vec<&str> = if names.is_empty() {
-        SCENARIOS.iter().filter(|s| s.rests_on(backend.platform()).is_some()).map(|s| s.name).collect()
+        let client = target.client_under_test.is_some();
+        SCENARIOS
+            .iter()
+            .filter(|s| s.rests_on(backend.platform()).is_some() && (s.name == client_impersonation::NAME) == client)
+            .map(|s| s.name)
+            .collect()
     } else {
         names.to_vec()
     };

@@ -1,0 +1,63 @@
+//! How the harness drives the bundled fixtures (`fixtures/`): the target and the policy their
+//! owner would write for each. Used by `pipe-harness demo` and by the matrix tests, so both
+//! judge the fixtures the same way.
+
+use pipe_harness::engine::{ClientProgram, Exchange, FramingSpec, Policy, Readiness, Target};
+use std::path::Path;
+
+/// The uid the Unix fixtures run as, and the one their policy denies.
+pub const UNIX_SERVICE_UID: &str = "61000";
+/// The uid a Unix fixture's policy denies.
+pub const UNIX_DENIED_UID: &str = "61001";
+/// The DACL the Windows fixtures' policy asks for: LocalSystem and the owner.
+pub const OWNER_ONLY_SDDL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;OW)";
+
+fn exchanges(t: &mut Target) {
+    t.readiness = Readiness::Line("READY".into());
+    t.ping = Some(Exchange { request: b"PING".to_vec(), success_prefix: b"PONG".to_vec() });
+    t.privileged = Some(Exchange { request: b"PRIV bundled".to_vec(), success_prefix: b"OK".to_vec() });
+}
+
+/// A Windows named-pipe fixture at `exe`.
+pub fn windows_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
+    let mut t = Target::new(fixture, exe, "ph-fx-{unique}");
+    exchanges(&mut t);
+    t.args = match fixture {
+        "local-publisher" => vec!["--mapping".into(), "{pipe}".into()],
+        _ => vec!["--pipe".into(), "{pipe}".into()],
+    };
+    t.framing = match fixture {
+        "thrift-echo" => FramingSpec::Thrift,
+        "length-echo" => FramingSpec::Length { width: 4, little_endian: true },
+        "framing-bugs" => FramingSpec::Length { width: 8, little_endian: false },
+        _ => FramingSpec::Length { width: 4, little_endian: false },
+    };
+    if fixture.starts_with("client-") {
+        let mut args = vec!["--pipe".to_string(), "{pipe}".to_string()];
+        if fixture == "client-checked" {
+            // The legitimate server's pid, as the product would know it; a rogue is not it.
+            args.extend(["--expect-server-pid".to_string(), "4".to_string()]);
+        }
+        t.client_under_test = Some(ClientProgram { program: exe.into(), args });
+    }
+    (t, Policy { protection: Some(OWNER_ONLY_SDDL.into()), ..Policy::default() })
+}
+
+/// A Unix-socket fixture at `exe`: run as [`UNIX_SERVICE_UID`], socket in the run's shared
+/// directory (or an abstract name for `unix-abstract`).
+pub fn unix_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
+    let endpoint = if fixture == "unix-abstract" { "@ph-fx-{unique}" } else { "{dir}/ph-fx-{unique}.sock" };
+    let mut t = Target::new(fixture, exe, endpoint);
+    exchanges(&mut t);
+    t.args = vec!["--socket".into(), "{pipe}".into()];
+    t.run_as = Some(UNIX_SERVICE_UID.into());
+    // A socket for every local user, authorized by SO_PEERCRED, is unix-no-peer-check's design.
+    let mode = if fixture == "unix-no-peer-check" { "0666" } else { "0600" };
+    let policy = Policy {
+        protection: Some(format!("mode={mode} uid={UNIX_SERVICE_UID}")),
+        allowed_users: vec![UNIX_SERVICE_UID.into()],
+        denied_users: vec![UNIX_DENIED_UID.into()],
+        ..Policy::default()
+    };
+    (t, policy)
+}
