@@ -45,7 +45,10 @@ pub fn judge(obs: &Observations) -> Verdict {
         None if !obs.seen.is_empty() => Verdict::Pass { evidence },
         None => Verdict::Error { reason: "no cycle completed".into() },
         Some(i) => Verdict::Fail(Finding {
-            title: format!("from cycle {} on, the endpoint's protection (DACL / socket mode) is not the policy's", i + 1),
+            title: format!(
+                "from cycle {} on, the endpoint's protection (DACL / socket mode) is not the policy's",
+                i + 1
+            ),
             severity: Severity::High,
             evidence,
             seed: None,

@@ -66,7 +66,11 @@ fn main() -> std::process::ExitCode {
 fn bundled(name: &str) -> anyhow::Result<std::path::PathBuf> {
     let me = std::env::current_exe().context("locating the pipe-harness executable")?;
     let path = me.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    anyhow::ensure!(path.is_file(), "{} is missing: build the bundled fixtures first (cargo build --workspace)", path.display());
+    anyhow::ensure!(
+        path.is_file(),
+        "{} is missing: build the bundled fixtures first (cargo build --workspace)",
+        path.display()
+    );
     Ok(path)
 }
 
@@ -85,7 +89,8 @@ fn demo(format: Format, seed: u64) -> anyhow::Result<u8> {
         let (target, policy) = plans::windows_fixture(name, &exe);
         reports.push(audit(&backend, &target, &policy, seed, &[]));
     }
-    let findings = |r: &pipe_harness::engine::report::AuditReport| r.results.iter().filter(|c| c.verdict.kind() == "fail").count();
+    let findings =
+        |r: &pipe_harness::engine::report::AuditReport| r.results.iter().filter(|c| c.verdict.kind() == "fail").count();
     let errors: usize = reports.iter().map(|r| r.results.iter().filter(|c| c.verdict.kind() == "error").count()).sum();
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&reports).context("formatting JSON")?),
@@ -97,7 +102,8 @@ fn demo(format: Format, seed: u64) -> anyhow::Result<u8> {
     }
     let twin_clean = reports.first().is_some_and(|r| findings(r) == 0);
     let all_caught = reports.iter().skip(1).all(|r| findings(r) > 0);
-    let summary: Vec<String> = DEMO.iter().zip(&reports).map(|(n, r)| format!("{n}: {} findings", findings(r))).collect();
+    let summary: Vec<String> =
+        DEMO.iter().zip(&reports).map(|(n, r)| format!("{n}: {} findings", findings(r))).collect();
     eprintln!("demo: {}", summary.join(", "));
     if errors > 0 {
         eprintln!("demo: {errors} checks could not run (see above)");

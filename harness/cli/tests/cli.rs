@@ -44,9 +44,11 @@ fn bad_arguments_and_unwritable_outputs_exit_2_with_the_reason() {
 fn demo_audits_the_bundled_fixtures_and_catches_every_vulnerable_twin() {
     let out = harness().args(["demo", "--format", "json"]).output().expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
-    let reports: Vec<pipe_harness::engine::report::AuditReport> = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let reports: Vec<pipe_harness::engine::report::AuditReport> =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {err}"));
     assert!(reports.len() >= 3, "a hardened server and at least two vulnerable twins");
-    let findings = |r: &pipe_harness::engine::report::AuditReport| r.results.iter().filter(|c| c.verdict.kind() == "fail").count();
+    let findings =
+        |r: &pipe_harness::engine::report::AuditReport| r.results.iter().filter(|c| c.verdict.kind() == "fail").count();
     // Where every rule the scenarios rest on holds (Linux as root), the demo shows every flaw.
     let all_judged = reports.iter().all(|r| r.results.iter().all(|c| c.verdict.kind() != "unverifiable"));
     if all_judged {
