@@ -40,7 +40,11 @@ pub fn windows_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
         }
         t.client_under_test = Some(ClientProgram { program: exe.into(), args });
     }
-    (t, Policy { protection: Some(OWNER_ONLY_SDDL.into()), ..Policy::default() })
+    if fixture == "local-publisher" {
+        t.published_in = Some(r"Local\{pipe}".into());
+    }
+    // A service in another session (session 0) must be able to reach each of them.
+    (t, Policy { protection: Some(OWNER_ONLY_SDDL.into()), other_sessions: Some(true), ..Policy::default() })
 }
 
 /// A Unix-socket fixture at `exe`: run as [`UNIX_SERVICE_UID`], socket in the run's shared
@@ -57,6 +61,8 @@ pub fn unix_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
         protection: Some(format!("mode={mode} uid={UNIX_SERVICE_UID}")),
         allowed_users: vec![UNIX_SERVICE_UID.into()],
         denied_users: vec![UNIX_DENIED_UID.into()],
+        // A client in another network namespace (sharing the filesystem) must reach it.
+        other_sessions: Some(true),
         ..Policy::default()
     };
     (t, policy)

@@ -10,6 +10,7 @@
 
 pub mod bundled;
 pub mod client_impersonation;
+pub mod cross_session_visibility;
 pub mod dacl_churn;
 pub mod first_instance_defence;
 pub mod impersonation_limits;
@@ -115,6 +116,12 @@ pub const SCENARIOS: &[ScenarioInfo] = &[
         summary: remote_exposure::SUMMARY,
     },
     ScenarioInfo {
+        name: cross_session_visibility::NAME,
+        windows: Some(cross_session_visibility::RESTS_ON),
+        unix: Some(cross_session_visibility::RESTS_ON_UNIX),
+        summary: cross_session_visibility::SUMMARY,
+    },
+    ScenarioInfo {
         name: peer_credentials::NAME,
         windows: None,
         unix: Some(peer_credentials::RESTS_ON_UNIX),
@@ -166,6 +173,7 @@ pub fn run<B: Backend>(name: &str, cx: &Context<'_, B>, unmet: Unmet) -> Option<
                 client_impersonation::NAME => client_impersonation::run(cx),
                 remote_exposure::NAME => remote_exposure::run(cx),
                 peer_credentials::NAME => peer_credentials::run(cx),
+                cross_session_visibility::NAME => cross_session_visibility::run(cx),
                 permission_window::NAME => permission_window::run(cx),
                 _ => return None,
             };

@@ -25,6 +25,17 @@ enum Command {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// (Internal) The cross-session helper: run by the harness under a token in another
+    /// session; exits 16 + 1 (published name found) + 2 (pipe opened).
+    #[command(hide = true)]
+    Reach {
+        /// The pipe (short name or full path).
+        #[arg(long)]
+        pipe: String,
+        /// The named object that publishes it (`Local\NAME`), if any.
+        #[arg(long)]
+        published: Option<String>,
+    },
     /// Audit bundled fixtures out of the box: a hardened server and its vulnerable twins, with
     /// every scenario that applies here. Exit 0 when the hardened one is clean and every
     /// vulnerable one is caught.
@@ -137,5 +148,24 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Demo { format, seed } => demo(format, seed),
+        Command::Reach { pipe, published } => reach(&pipe, published.as_deref()),
     }
+}
+
+#[cfg(windows)]
+fn reach(pipe: &str, published: Option<&str>) -> anyhow::Result<u8> {
+    use pipe_harness::windows::{backend::encode_reach, mapping::mapping_exists, ClientOptions, PipeName};
+    let found = match published {
+        Some(m) => mapping_exists(m).with_context(|| format!("looking up {m}"))?,
+        None => false,
+    };
+    let name = if pipe.starts_with(r"\\") { PipeName::from_path(pipe) } else { PipeName::new(pipe) }
+        .context("the pipe name")?;
+    let connected = ClientOptions::new().open_wait(&name, std::time::Duration::from_secs(5)).is_ok();
+    Ok(encode_reach(found, connected))
+}
+
+#[cfg(not(windows))]
+fn reach(_pipe: &str, _published: Option<&str>) -> anyhow::Result<u8> {
+    anyhow::bail!("reach is the Windows cross-session helper; on Unix the harness uses a network namespace instead")
 }

@@ -66,6 +66,19 @@ pub struct PeerIdentity {
     pub user: Option<String>,
 }
 
+/// What a client in another session could do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionReach {
+    /// Which session or namespace the client was in.
+    pub session: String,
+    /// Whether it found the published name (`None`: nothing is published).
+    pub found_published: Option<bool>,
+    /// Whether it opened the endpoint.
+    pub connected: bool,
+    /// What it saw.
+    pub detail: String,
+}
+
 /// A client connection.
 pub trait Conn {
     /// Sends all of `data`.
@@ -123,6 +136,9 @@ pub trait Backend {
     }
     /// Puts an already started process under the harness's supervision (killed with it).
     fn adopt(&self, pid: u32) -> Result<()>;
+    /// From another session (Windows: a helper process in another logon session; Unix: a fresh
+    /// network namespace), looks the endpoint up where it is published, if it is, and opens it.
+    fn reach_from_other_session(&self, endpoint: &str, published_in: Option<&str>) -> Result<SessionReach>;
     /// Waits at most `timeout` for process `pid` to exit; `true` once it has.
     fn wait_exit(&self, pid: u32, timeout: Duration) -> Result<bool>;
     /// The platform's canonical form of a protection string, for comparing with what an

@@ -12,7 +12,7 @@ mod server;
 mod target;
 mod verdict;
 
-pub use backend::{exchange, Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape};
+pub use backend::{exchange, Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach};
 pub use server::{ServerUnderTest, Started};
 pub use target::{ClientProgram, Exchange, FramingSpec, Policy, Readiness, Target};
 pub use verdict::{CheckResult, Finding, Severity, Verdict};

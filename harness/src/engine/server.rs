@@ -30,8 +30,9 @@ pub struct ServerUnderTest {
     child: Child,
     lines: mpsc::Receiver<String>,
     kept: Arc<Mutex<VecDeque<String>>>,
-    /// The endpoint of this run.
+    /// The endpoint of this run (as the server named it on its ready line, if it did).
     pub endpoint: String,
+    requested: String,
 }
 
 fn drain(
@@ -82,7 +83,12 @@ impl ServerUnderTest {
         if let Some(err) = child.stderr.take() {
             drain(err, kept.clone(), None, "stderr");
         }
-        Ok(ServerUnderTest { child, lines, kept, endpoint: endpoint.to_string() })
+        Ok(ServerUnderTest { child, lines, kept, endpoint: endpoint.to_string(), requested: endpoint.to_string() })
+    }
+
+    /// The endpoint name the harness gave the server (`{pipe}` in its arguments).
+    pub fn requested(&self) -> &str {
+        &self.requested
     }
 
     /// The process id.

@@ -130,6 +130,9 @@ pub struct Target {
     pub run_as: Option<String>,
     /// The umask to start the server with (Unix); `None`: the harness's own.
     pub umask: Option<u32>,
+    /// Where the server publishes its endpoint's name, if it does (Windows: a named file
+    /// mapping such as `Local\{pipe}`; `{pipe}` is replaced), as WCF's net.pipe binding does.
+    pub published_in: Option<String>,
 }
 
 impl Target {
@@ -151,6 +154,7 @@ impl Target {
             client_under_test: None,
             run_as: None,
             umask: None,
+            published_in: None,
         }
     }
 
@@ -178,6 +182,10 @@ pub struct Policy {
     pub allowed_users: Vec<String>,
     /// Identities that must be refused (Unix: `UID[:GID]`).
     pub denied_users: Vec<String>,
+    /// Whether a client in another session (Windows logon session; Unix network namespace)
+    /// must be able to find and open the endpoint (`Some(true)`, e.g. a service in session 0
+    /// talking to a user's process), must not (`Some(false)`), or either (`None`).
+    pub other_sessions: Option<bool>,
 }
 
 impl Default for Policy {
@@ -192,6 +200,7 @@ impl Default for Policy {
             reject_remote: true,
             allowed_users: Vec::new(),
             denied_users: Vec::new(),
+            other_sessions: None,
         }
     }
 }

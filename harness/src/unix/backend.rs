@@ -3,7 +3,7 @@
 //! socket file's mode and owner; identities are uids, taken per thread.
 
 use super::creds::{as_user, tie_to_harness, wait_pid_exit, Ids};
-use crate::engine::{Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape};
+use crate::engine::{Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach};
 use crate::error::{Error, OsCode, Result};
 use crate::identity::ImpersonationLevel;
 use crate::probe::ProbeReport;
@@ -284,6 +284,25 @@ impl Backend for UnixBackend {
 
     fn adopt(&self, _pid: u32) -> Result<()> {
         Ok(()) // tied at spawn time by prepare_command (process group, PR_SET_PDEATHSIG)
+    }
+
+    fn reach_from_other_session(&self, endpoint: &str, published_in: Option<&str>) -> Result<SessionReach> {
+        if published_in.is_some() {
+            return Err(Error::Unsupported(
+                "publishing an endpoint's name in a named object is a Windows design".into(),
+            ));
+        }
+        let e = endpoint.to_string();
+        let attempt = super::creds::in_new_netns(move || connect_now(&e))?;
+        Ok(SessionReach {
+            session: "a fresh network namespace (same filesystem)".into(),
+            found_published: None,
+            connected: attempt.is_ok(),
+            detail: match attempt {
+                Ok(_) => "connected".into(),
+                Err(e) => e.to_string(),
+            },
+        })
     }
 
     fn wait_exit(&self, pid: u32, timeout: Duration) -> Result<bool> {

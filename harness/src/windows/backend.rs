@@ -4,7 +4,7 @@ use super::pipe::{
     ClientOptions, PipeClient, PipeName, PipeServer, PipeType, ReadMode, SecuritySpec, ServerOptions, Sqos,
 };
 use super::security::SecurityDescriptor;
-use crate::engine::{Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape};
+use crate::engine::{Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach};
 use crate::error::Result;
 use crate::probe::ProbeReport;
 use std::time::Duration;
@@ -98,6 +98,32 @@ impl Listener for WinListener {
     }
 }
 
+/// The exit code of `pipe-harness reach`: 16, plus 1 when the published name was found, plus 2
+/// when the pipe was opened.
+pub fn encode_reach(found_published: bool, connected: bool) -> u8 {
+    16 + u8::from(found_published) + 2 * u8::from(connected)
+}
+
+/// Inverse of [`encode_reach`]; `None` for any other exit code (the helper failed).
+pub fn decode_reach(code: u32) -> Option<(bool, bool)> {
+    (16..20).contains(&code).then(|| (code & 1 != 0, code & 2 != 0))
+}
+
+/// `pipe-harness.exe` beside the running executable (or one folder up, from `deps/`).
+fn helper_path() -> Result<std::path::PathBuf> {
+    let me = std::env::current_exe().map_err(|e| crate::Error::Unsupported(format!("locating the harness: {e}")))?;
+    let dir = me.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    [dir.join("pipe-harness.exe"), dir.join("..").join("pipe-harness.exe")]
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            crate::Error::Unsupported(format!(
+                "no pipe-harness.exe beside {} to run in the other session",
+                me.display()
+            ))
+        })
+}
+
 impl Backend for WindowsBackend {
     type Listener = WinListener;
     type Client = PipeClient;
@@ -144,6 +170,33 @@ impl Backend for WindowsBackend {
 
     fn adopt(&self, pid: u32) -> Result<()> {
         super::process::adopt(pid)
+    }
+
+    /// Starts the `pipe-harness reach` helper (built beside the harness) with the harness's
+    /// token moved to another session (`SeTcbPrivilege`, i.e. LocalSystem), and reads what it
+    /// could do from its exit code.
+    fn reach_from_other_session(&self, endpoint: &str, published_in: Option<&str>) -> Result<SessionReach> {
+        let own = super::probe::session_of(std::process::id()).unwrap_or(1);
+        let other = if own == 0 { 1 } else { 0 };
+        let token = super::token::Token::current_process()?.in_session(other)?;
+        let helper = helper_path()?;
+        let mut args = vec!["reach".to_string(), "--pipe".to_string(), endpoint.to_string()];
+        if let Some(m) = published_in {
+            args.extend(["--published".to_string(), m.to_string()]);
+        }
+        let mut child = super::process::spawn(&super::process::ProcessSpec::new(helper, args), Some(&token))?;
+        let code = child.wait(Duration::from_secs(30))?.ok_or_else(|| crate::Error::Timeout {
+            context: "the reach helper".into(),
+            after: Duration::from_secs(30),
+        })?;
+        let (found, connected) =
+            decode_reach(code).ok_or_else(|| crate::Error::Peer(format!("the reach helper exited with {code}")))?;
+        Ok(SessionReach {
+            session: format!("session {other} (the harness is in session {own})"),
+            found_published: published_in.map(|_| found),
+            connected,
+            detail: format!("helper exit code {code}"),
+        })
     }
 
     fn wait_exit(&self, pid: u32, timeout: Duration) -> Result<bool> {

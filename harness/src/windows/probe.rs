@@ -39,7 +39,8 @@ pub fn wine_version() -> Option<String> {
     Some(unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned())
 }
 
-fn session_of(pid: u32) -> Option<u32> {
+/// The session a process runs in.
+pub fn session_of(pid: u32) -> Option<u32> {
     let mut s = 0u32;
     // SAFETY: `s` is a valid out-pointer.
     unsafe { ProcessIdToSessionId(pid, &mut s) }.ok().map(|_| s)

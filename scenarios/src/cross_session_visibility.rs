@@ -1,0 +1,99 @@
+//! **cross-session visibility**: who, in another session, can find and open the endpoint and
+//! what publishes it. On Windows the pipe namespace is machine-wide, but a name published in a
+//! `Local\` object lives in the publisher's session, so a service in session 0 cannot find a pipe
+//! a user's process serves that way (WCF's NetNamedPipeBinding). On Unix, an abstract socket
+//! lives in its network namespace, while a path socket follows the filesystem.
+
+use crate::Context;
+use pipe_harness::engine::{Backend, Finding, SessionReach, Severity, Verdict};
+use pipe_harness::probe::Rule;
+
+/// The scenario's name.
+pub const NAME: &str = "cross_session_visibility";
+/// A token must really move to another session (Windows; needs `SeTcbPrivilege`).
+pub const RESTS_ON: &[Rule] = &[Rule::SessionIdsReal];
+/// Abstract names must really be per network namespace (Unix).
+pub const RESTS_ON_UNIX: &[Rule] = &[Rule::UnixAbstractPerNetns];
+/// What it checks.
+pub const SUMMARY: &str = "can a client in another session find and open the endpoint, as the policy says?";
+
+/// The verdict for what the other session could do, against the policy.
+pub fn judge(reach: &SessionReach, must_reach: Option<bool>) -> Verdict {
+    let mut evidence = vec![format!(
+        "from {}: published name {}; endpoint {} ({})",
+        reach.session,
+        match reach.found_published {
+            Some(true) => "found",
+            Some(false) => "NOT found",
+            None => "not used",
+        },
+        if reach.connected { "opened" } else { "not opened" },
+        reach.detail
+    )];
+    let reached = reach.connected && reach.found_published != Some(false);
+    match must_reach {
+        None => {
+            Verdict::Error { reason: "the policy does not say whether other sessions may reach the endpoint".into() }
+        }
+        Some(true) if !reached => Verdict::Fail(Finding {
+            title: if reach.found_published == Some(false) {
+                "a client in another session cannot find the published endpoint name".into()
+            } else {
+                "a client in another session cannot open the endpoint".into()
+            },
+            severity: Severity::Medium,
+            evidence,
+            seed: None,
+            replay: None,
+        }),
+        Some(false) if reached => Verdict::Fail(Finding {
+            title: "a client in another session can reach the endpoint".into(),
+            severity: Severity::High,
+            evidence,
+            seed: None,
+            replay: None,
+        }),
+        Some(_) => {
+            evidence.push(format!(
+                "the policy says other sessions {} reach it",
+                if must_reach == Some(true) { "must" } else { "must not" }
+            ));
+            Verdict::Pass { evidence }
+        }
+    }
+}
+
+/// Starts the server and tries to reach it from another session.
+pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+    let server = match cx.start_ready() {
+        Ok(s) => s,
+        Err(v) => return v,
+    };
+    let published = cx.target.published_in.as_ref().map(|p| p.replace("{pipe}", server.requested()));
+    match cx.backend.reach_from_other_session(&server.endpoint, published.as_deref()) {
+        Ok(reach) => judge(&reach, cx.policy.other_sessions),
+        Err(e) => Verdict::error("reaching the endpoint from another session", e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reach(found: Option<bool>, connected: bool) -> SessionReach {
+        SessionReach { session: "session 0".into(), found_published: found, connected, detail: String::new() }
+    }
+
+    #[test]
+    fn the_policy_decides_whether_reaching_or_not_reaching_is_the_finding() {
+        assert_eq!(judge(&reach(Some(true), true), Some(true)).kind(), "pass");
+        match judge(&reach(Some(false), true), Some(true)) {
+            Verdict::Fail(f) => assert!(f.title.contains("cannot find the published"), "{}", f.title),
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(judge(&reach(None, false), Some(true)).kind(), "fail");
+        assert_eq!(judge(&reach(None, true), Some(false)).kind(), "fail");
+        assert_eq!(judge(&reach(None, false), Some(false)).kind(), "pass");
+        assert_eq!(judge(&reach(None, true), None).kind(), "error");
+    }
+}
