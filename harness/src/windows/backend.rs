@@ -106,7 +106,7 @@ pub fn encode_reach(found_published: bool, connected: bool) -> u8 {
 
 /// Inverse of [`encode_reach`]; `None` for any other exit code (the helper failed).
 pub fn decode_reach(code: u32) -> Option<(bool, bool)> {
-    (16..20).contains(&code).then(|| (code & 1 != 0, code & 2 != 0))
+    (16..20).contains(&code).then_some((code & 1 != 0, code & 2 != 0))
 }
 
 /// `pipe-harness.exe` beside the running executable (or one folder up, from `deps/`).
