@@ -1,8 +1,10 @@
-//! **DACL churn**: drive connect/disconnect cycles (including moments when the server has no
-//! instance left), read the security descriptor of each instance from the client side, and
-//! compare its DACL with the policy's. Instances share one descriptor only while one of them is
-//! open; a server that sets the DACL on the first instance only, and later creates instances
-//! with a NULL descriptor, silently falls back to the default DACL after such a moment.
+//! **DACL churn** (permission churn on Unix): drive connect/disconnect cycles (including
+//! moments when the server has no instance left) and restarts, read the endpoint's protection
+//! from the client side each time, and compare it with the policy's. Instances share one
+//! descriptor only while one of them is open; a server that sets the DACL on the first instance
+//! only, and later creates instances with a NULL descriptor, silently falls back to the default
+//! DACL after such a moment. On Unix, each restart runs under another umask (from the seed),
+//! so a socket whose mode is left to the umask shows it.
 
 use crate::{Context, CLIENT_TIMEOUT};
 use pipe_harness::engine::{exchange, Backend, Conn, ConnectSpec, Finding, Schedule, Severity, Verdict};
@@ -35,7 +37,7 @@ pub fn judge(obs: &Observations) -> Verdict {
         .iter()
         .enumerate()
         .map(|(i, s)| match s {
-            Ok(p) => format!("cycle {}: {p}", i + 1),
+            Ok(p) => format!("cycle {}{}: {p}", i + 1, if i % 2 == 1 { " (after a restart)" } else { "" }),
             Err(e) => format!("cycle {}: unreadable: {e}", i + 1),
         })
         .collect();
@@ -57,7 +59,10 @@ pub fn judge(obs: &Observations) -> Verdict {
     }
 }
 
-/// Runs the cycles.
+/// The umasks restarts cycle through (a service manager may hand a server any of them).
+pub const UMASKS: [u32; 4] = [0o022, 0o000, 0o077, 0o002];
+
+/// Runs the cycles: every other one restarts the server under the next umask of the schedule.
 pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     let Some(policy) = &cx.policy.protection else {
         return Verdict::Error { reason: "the policy names no protection (DACL) to compare with".into() };
@@ -66,13 +71,25 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
         Ok(e) => e,
         Err(e) => return Verdict::error("reading the policy's protection", e),
     };
-    let server = match cx.start_ready() {
+    let mut schedule = Schedule::new(cx.seed);
+    let cycles = 4 + schedule.below(4) as usize;
+    let mut target = cx.target.clone();
+    let mut server = match cx.start_ready() {
         Ok(s) => s,
         Err(v) => return v,
     };
-    let cycles = 4 + Schedule::new(cx.seed).below(4) as usize;
     let mut seen = Vec::new();
-    for _ in 0..cycles {
+    for cycle in 0..cycles {
+        if cycle % 2 == 1 {
+            // Restart: every instance closes (the name's descriptor goes with them).
+            target.umask = Some(UMASKS[schedule.below(UMASKS.len() as u64) as usize]);
+            drop(server);
+            let restarted = Context { backend: cx.backend, target: &target, policy: cx.policy, seed: cx.seed };
+            server = match restarted.start_ready() {
+                Ok(s) => s,
+                Err(v) => return v,
+            };
+        }
         let spec = ConnectSpec { read_protection: true, timeout: CLIENT_TIMEOUT, ..ConnectSpec::default() };
         match cx.backend.connect(&server.endpoint, &spec) {
             Ok(mut c) => {

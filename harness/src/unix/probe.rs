@@ -16,8 +16,9 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new() -> std::io::Result<Scratch> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!("ph-probe-{}-{nanos:x}", std::process::id()));
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ph-probe-{}-{n}", std::process::id()));
         std::fs::create_dir(&dir)?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
         Ok(Scratch(dir))
@@ -133,7 +134,9 @@ fn bind_exclusive(scratch: &Scratch) -> RuleResult {
 
 fn abstract_per_netns() -> RuleResult {
     let rule = Rule::UnixAbstractPerNetns;
-    let name = format!("ph-probe-{}-abstract", std::process::id());
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("ph-probe-{}-{n}-abstract", std::process::id());
     let addr = match SocketAddr::from_abstract_name(name.as_bytes()) {
         Ok(a) => a,
         Err(e) => return result(rule, Status::Untestable, vec![format!("no abstract addresses: {e}")]),
@@ -198,5 +201,24 @@ pub fn run() -> ProbeReport {
             session_id: None,
         },
         results,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_running_at_once_do_not_collide() {
+        let reports: Vec<ProbeReport> = std::thread::scope(|s| {
+            let a = s.spawn(run);
+            let b = s.spawn(run);
+            vec![a.join().expect("probe a"), b.join().expect("probe b")]
+        });
+        for r in reports {
+            for rule in [Rule::UnixBindExclusive, Rule::UnixAbstractPerNetns] {
+                assert_ne!(r.status(rule), Status::Untestable, "{:?}", r.result(rule));
+            }
+        }
     }
 }
