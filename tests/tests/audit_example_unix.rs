@@ -1,0 +1,70 @@
+//! A worked example: how a product audits its Unix-socket server from `cargo test`.
+//!
+//! The product points a `Target` at its server (here the bundled `unix-hardened` and
+//! `unix-umask-leak` fixtures stand in for it), writes down who may connect, and asserts on the
+//! verdicts. Run as root, the harness starts the server as the service's uid and connects as
+//! other uids for real; run as another user, the checks that need other identities say
+//! *unverifiable* instead of passing.
+
+#![cfg(unix)]
+
+use pipe_harness::engine::{Exchange, Policy, Readiness, Target, Verdict};
+use pipe_harness::unix::UnixBackend;
+use pipe_harness_scenarios::audit;
+use rstest::rstest;
+use std::path::PathBuf;
+
+/// Where cargo put a workspace binary: beside the `deps/` folder holding this test.
+fn bundled(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let bin = exe.parent().and_then(|d| d.parent()).expect("target dir").join(name);
+    assert!(bin.is_file(), "{} is not built: run cargo test --workspace", bin.display());
+    bin
+}
+
+/// The product's server: runs as uid 61000 with its socket in the run's directory.
+fn service(binary: &str) -> Target {
+    let mut t = Target::new(binary, bundled(binary), "{dir}/my-service-{unique}.sock");
+    t.args = vec!["--socket".into(), "{pipe}".into()];
+    t.readiness = Readiness::Line("READY".into());
+    t.run_as = Some("61000".into());
+    t.ping = Some(Exchange { request: b"PING".to_vec(), success_prefix: b"PONG".to_vec() });
+    t.privileged = Some(Exchange { request: b"PRIV example".to_vec(), success_prefix: b"OK".to_vec() });
+    t
+}
+
+/// What the product intends: a 0600 socket owned by the service, only the service's own uid
+/// may make privileged requests, containers sharing the path may connect.
+fn policy() -> Policy {
+    Policy {
+        protection: Some("mode=0600 uid=61000".into()),
+        allowed_users: vec!["61000".into()],
+        denied_users: vec!["61001".into()],
+        other_sessions: Some(true),
+        ..Policy::default()
+    }
+}
+
+#[rstest]
+#[case::refuses_a_taken_path("first_instance_defence")]
+#[case::mode_survives_restarts_and_umasks("dacl_churn")]
+#[case::no_window_at_startup("permission_window")]
+#[case::authorizes_by_peer_uid("peer_credentials")]
+fn the_hardened_service_has_no_findings(#[case] scenario: &str) {
+    let backend = UnixBackend::new().expect("backend");
+    let report = audit(&backend, &service("unix-hardened"), &policy(), 42, &[scenario]);
+    let verdict = &report.results[0].verdict;
+    assert!(matches!(verdict, Verdict::Pass { .. } | Verdict::Unverifiable { .. }), "{}", report.to_human());
+}
+
+#[test]
+fn a_service_that_leaves_its_mode_to_the_umask_is_caught() {
+    let backend = UnixBackend::new().expect("backend");
+    let report = audit(&backend, &service("unix-umask-leak"), &policy(), 42, &["dacl_churn", "permission_window"]);
+    if pipe_harness::unix::creds::is_root() {
+        assert_eq!(report.exit_code(), 1, "{}", report.to_human());
+        assert!(report.results.iter().all(|r| r.verdict.kind() == "fail"), "{}", report.to_human());
+    } else {
+        assert!(report.results.iter().all(|r| r.verdict.kind() == "unverifiable"), "{}", report.to_human());
+    }
+}
