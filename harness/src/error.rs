@@ -43,8 +43,9 @@ impl OsCode {
     /// `ERROR_NOT_ALL_ASSIGNED` (1300): a privilege the caller asked to enable is not held.
     pub const NOT_ALL_ASSIGNED: OsCode = OsCode(1300);
 
-    /// The symbolic name of a code the harness knows, for reports and evidence.
-    pub fn name(self) -> Option<&'static str> {
+    /// The Win32 name of a code the harness knows (`ERROR_ACCESS_DENIED`), for reports and
+    /// evidence about named pipes.
+    pub fn win32_name(self) -> Option<&'static str> {
         Some(match self {
             OsCode(0) => "ERROR_SUCCESS",
             OsCode(1) => "ERROR_INVALID_FUNCTION",
@@ -83,10 +84,18 @@ impl OsCode {
 }
 
 impl fmt::Display for OsCode {
+    /// Windows: the Win32 name and number (`ERROR_ACCESS_DENIED (5)`). Unix: the `errno`
+    /// message and number (`No such file or directory (errno 2)`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => write!(f, "{name} ({})", self.0),
-            None => write!(f, "error {}", self.0),
+        if cfg!(windows) {
+            match self.win32_name() {
+                Some(name) => write!(f, "{name} ({})", self.0),
+                None => write!(f, "error {}", self.0),
+            }
+        } else {
+            let msg = std::io::Error::from_raw_os_error(self.0 as i32).to_string();
+            let msg = msg.split(" (os error").next().unwrap_or(&msg).to_string();
+            write!(f, "{msg} (errno {})", self.0)
         }
     }
 }
@@ -176,7 +185,12 @@ mod tests {
         let busy = Error::Os { call: "CreateNamedPipeW", code: OsCode(231), context: "x".into() };
         assert!(denied.is_access_denied() && !denied.is_pipe_busy());
         assert!(busy.is_pipe_busy() && !busy.is_access_denied());
-        assert_eq!(denied.to_string(), "CreateNamedPipeW failed with ERROR_ACCESS_DENIED (5) while x");
-        assert_eq!(OsCode(4242).to_string(), "error 4242");
+        if cfg!(windows) {
+            assert_eq!(denied.to_string(), "CreateNamedPipeW failed with ERROR_ACCESS_DENIED (5) while x");
+            assert_eq!(OsCode(4242).to_string(), "error 4242");
+        } else {
+            assert_eq!(OsCode(2).to_string(), "No such file or directory (errno 2)");
+        }
+        assert_eq!(OsCode::PIPE_BUSY.win32_name(), Some("ERROR_PIPE_BUSY"));
     }
 }

@@ -17,19 +17,25 @@ pub const RESTS_ON_UNIX: &[Rule] = &[Rule::UnixSocketModeEnforced, Rule::UnixDis
 /// What it checks.
 pub const SUMMARY: &str = "can a denied uid connect while the server starts (before it sets the socket's mode)?";
 
-/// Each connect attempt: when (ms since start), and what happened.
-pub type Observations = Vec<(u128, Result<(), String>)>;
+/// What one connect attempt found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// The socket did not exist yet (`ENOENT`).
+    NoSocketYet,
+    /// The socket was there and refused this identity.
+    Refused(String),
+    /// The identity connected.
+    Connected,
+}
+
+/// Each connect attempt: when (ms since start), and what it found.
+pub type Observations = Vec<(u128, Attempt)>;
 
 /// The verdict.
 pub fn judge(obs: &Observations, who: &str) -> Verdict {
-    let seen = obs.iter().filter(|(_, r)| !matches!(r, Err(e) if e.contains("No such file"))).count();
-    let evidence: Vec<String> = obs
-        .iter()
-        .filter(|(_, r)| !matches!(r, Err(e) if e.contains("No such file")))
-        .take(20)
-        .map(|(t, r)| format!("{t} ms: as uid {who}: {r:?}"))
-        .collect();
-    if let Some((t, _)) = obs.iter().find(|(_, r)| r.is_ok()) {
+    let seen: Vec<&(u128, Attempt)> = obs.iter().filter(|(_, a)| *a != Attempt::NoSocketYet).collect();
+    let evidence: Vec<String> = seen.iter().take(20).map(|(t, a)| format!("{t} ms: as uid {who}: {a:?}")).collect();
+    if let Some((t, _)) = obs.iter().find(|(_, a)| *a == Attempt::Connected) {
         return Verdict::Fail(Finding {
             title: format!("uid {who}, which the policy denies, connected {t} ms into startup"),
             severity: Severity::High,
@@ -38,7 +44,7 @@ pub fn judge(obs: &Observations, who: &str) -> Verdict {
             replay: None,
         });
     }
-    if seen == 0 {
+    if seen.is_empty() {
         return Verdict::Error {
             reason: "the socket never appeared while the harness watched: nothing was tested".into(),
         };
@@ -78,8 +84,12 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     let mut ready = false;
     while Instant::now() < deadline {
         let spec = ConnectSpec { as_user: Some(denied.clone()), timeout: Duration::ZERO, ..ConnectSpec::default() };
-        let r = cx.backend.connect(&endpoint, &spec).map(drop).map_err(|e| e.to_string());
-        obs.push((t0.elapsed().as_millis(), r));
+        let attempt = match cx.backend.connect(&endpoint, &spec) {
+            Ok(_) => Attempt::Connected,
+            Err(e) if e.os_code() == Some(pipe_harness::OsCode(2)) => Attempt::NoSocketYet, // ENOENT
+            Err(e) => Attempt::Refused(e.to_string()),
+        };
+        obs.push((t0.elapsed().as_millis(), attempt));
         if ready {
             break; // one attempt after ready: the settled mode
         }
@@ -109,13 +119,10 @@ mod tests {
 
     #[test]
     fn a_connect_during_startup_is_a_finding_and_never_seeing_the_socket_is_an_error() {
-        let refused = vec![
-            (1, Err("No such file or directory".to_string())),
-            (3, Err("Permission denied (os error 13)".to_string())),
-        ];
+        let refused = vec![(1, Attempt::NoSocketYet), (3, Attempt::Refused("Permission denied".into()))];
         assert_eq!(judge(&refused, "61001").kind(), "pass");
-        let open = vec![(1, Err("No such file or directory".to_string())), (3, Ok(()))];
+        let open = vec![(1, Attempt::NoSocketYet), (3, Attempt::Connected)];
         assert_eq!(judge(&open, "61001").kind(), "fail");
-        assert_eq!(judge(&vec![(1, Err("No such file or directory".to_string()))], "61001").kind(), "error");
+        assert_eq!(judge(&vec![(1, Attempt::NoSocketYet)], "61001").kind(), "error");
     }
 }

@@ -25,6 +25,24 @@ enum Command {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// Run the scenarios a plan asks for against its target; exit 0 all pass (or unverifiable), 1
+    /// findings, 2 the harness failed.
+    Audit {
+        /// The plan (TOML): the target, its policy.
+        plan: std::path::PathBuf,
+        /// Run only these scenarios (repeatable); default: every one that applies.
+        #[arg(long = "scenario", value_name = "NAME")]
+        scenarios: Vec<String>,
+        /// Report format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+        format: ReportFormat,
+        /// Write the report to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Seed for the seeded scenarios (a finding prints the seed that replays it).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// (Internal) The cross-session helper: run by the harness under a token in another
     /// session; exits 16 + 1 (published name found) + 2 (pipe opened).
     #[command(hide = true)]
@@ -54,6 +72,18 @@ enum Command {
 const DEMO: &[&str] = &["unix-hardened", "unix-umask-leak", "unix-steals-path", "unix-no-peer-check"];
 #[cfg(windows)]
 const DEMO: &[&str] = &["hardened", "heirloom-dacl", "thread-per-client"];
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ReportFormat {
+    /// One line a check, details under findings.
+    Human,
+    /// JSON (schema report-v1).
+    Json,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
+    /// JUnit XML, for CI test views.
+    Junit,
+}
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Format {
@@ -149,7 +179,56 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Demo { format, seed } => demo(format, seed),
         Command::Reach { pipe, published } => reach(&pipe, published.as_deref()),
+        Command::Audit { plan, scenarios, format, out, seed } => {
+            audit_plan(&plan, &scenarios, format, out.as_deref(), seed)
+        }
     }
+}
+
+fn audit_plan(
+    plan: &std::path::Path,
+    scenarios: &[String],
+    format: ReportFormat,
+    out: Option<&std::path::Path>,
+    seed: Option<u64>,
+) -> anyhow::Result<u8> {
+    let (target, policy) = pipe_harness::engine::plan::load(plan)?;
+    for name in scenarios {
+        anyhow::ensure!(
+            pipe_harness_scenarios::SCENARIOS.iter().any(|s| s.name == name),
+            "unknown scenario {name:?}; known: {}",
+            pipe_harness_scenarios::SCENARIOS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let seed = seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64 & 0xFFFF_FFFF)
+    });
+    let names: Vec<&str> = scenarios.iter().map(String::as_str).collect();
+    #[cfg(unix)]
+    let backend = pipe_harness::unix::UnixBackend::new().context("setting up the Unix-socket backend")?;
+    #[cfg(windows)]
+    let backend = pipe_harness::windows::WindowsBackend::new();
+    let mut report = pipe_harness_scenarios::audit(&backend, &target, &policy, seed, &names);
+    for r in &mut report.results {
+        if let pipe_harness::engine::Verdict::Fail(f) = &mut r.verdict {
+            f.replay = Some(format!("pipe-harness audit {} --scenario {} --seed {seed}", plan.display(), r.scenario));
+        }
+    }
+    let text = match format {
+        ReportFormat::Human => report.to_human(),
+        ReportFormat::Json => report.to_json() + "\n",
+        ReportFormat::Sarif => report.to_sarif() + "\n",
+        ReportFormat::Junit => report.to_junit(),
+    };
+    match out {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing the report to {}", path.display()))?
+        }
+        None => std::io::stdout().write_all(text.as_bytes()).context("writing the report to standard output")?,
+    }
+    Ok(report.exit_code())
 }
 
 #[cfg(windows)]

@@ -61,3 +61,58 @@ fn demo_audits_the_bundled_fixtures_and_catches_every_vulnerable_twin() {
         assert!(err.contains("demo: "), "{err}");
     }
 }
+
+fn plan(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/plans").join(name)
+}
+
+#[test]
+fn audit_reports_a_bad_plan_with_its_line_and_column_and_exits_2() {
+    let dir = std::env::temp_dir().join(format!("ph-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("typo.toml");
+    std::fs::write(&file, "[target]\nname = \"x\"\nprogram = \"x\"\nendpoint = \"x\"\nframing = \"length:3:be\"\n")
+        .expect("write");
+    let out = harness().arg("audit").arg(&file).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("typo.toml:5:11: unknown framing \"length:3:be\""), "{err}");
+    let out = harness()
+        .arg("audit")
+        .arg(plan(if cfg!(windows) { "hardened.toml" } else { "unix-hardened.toml" }))
+        .args(["--scenario", "nope"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scenario \"nope\"; known: "));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn audit_of_the_bundled_plans_exits_by_the_worst_verdict() {
+    let (clean, flawed, scenario) = if cfg!(windows) {
+        ("hardened.toml", "heirloom-dacl.toml", "dacl_churn")
+    } else {
+        ("unix-hardened.toml", "unix-umask-leak.toml", "dacl_churn")
+    };
+    let out = harness()
+        .arg("audit")
+        .arg(plan(flawed))
+        .args(["--scenario", scenario, "--seed", "3", "--format", "sarif"])
+        .output()
+        .expect("run");
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let judged = pipe_harness::probe::run()
+        .results
+        .iter()
+        .any(|r| r.status == pipe_harness::probe::Status::Holds && r.rule.is_unix() == cfg!(unix));
+    if judged {
+        assert_eq!(out.status.code(), Some(1), "a finding: {sarif}");
+        let result = &sarif["runs"][0]["results"][0];
+        assert_eq!(result["ruleId"], scenario);
+        assert!(result["properties"]["replay"].as_str().is_some_and(|r| r.contains("--seed 3")), "{result}");
+    }
+    let out = harness().arg("audit").arg(plan(clean)).args(["--scenario", scenario]).output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}

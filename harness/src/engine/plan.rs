@@ -1,0 +1,280 @@
+//! Plans: a target and its policy written down in TOML, for `pipe-harness audit PLAN.toml`.
+//!
+//! ```toml
+//! [target]
+//! name = "my-service"
+//! program = "bin/my-service"          # relative to the plan's folder
+//! args = ["--pipe", "{pipe}"]
+//! endpoint = "my-service-{unique}"    # a pipe name; Unix: "{dir}/x-{unique}.sock" or "@name"
+//! ready = "line:READY"                # or "endpoint"
+//! framing = "length:4:be"             # length:W:be|le, thrift, content-length, lines
+//! ping = { request = "PING", success = "PONG" }
+//! privileged = { request = "PRIV x", success = "OK" }
+//!
+//! [policy]
+//! protection = "D:P(A;;GA;;;SY)(A;;GA;;;OW)"   # Unix: "mode=0600 uid=61000"
+//! min_privileged_level = "impersonation"
+//! ```
+//!
+//! A mistake is reported with the file, line and column, and what was expected.
+
+use super::target::{ClientProgram, Exchange, FramingSpec, Policy, Readiness, Target};
+use crate::error::{Error, Result};
+use crate::identity::ImpersonationLevel;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanFile {
+    target: TargetSection,
+    #[serde(default)]
+    policy: PolicySection,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExchangeSection {
+    request: String,
+    success: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientSection {
+    program: String,
+    #[serde(default)]
+    args: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetSection {
+    name: String,
+    program: String,
+    #[serde(default)]
+    args: Vec<String>,
+    endpoint: String,
+    #[serde(default)]
+    ready: Option<Spanned<String>>,
+    #[serde(default)]
+    ready_timeout_ms: Option<u64>,
+    #[serde(default)]
+    framing: Option<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
+    run_as: Option<String>,
+    #[serde(default)]
+    published_in: Option<String>,
+    #[serde(default)]
+    ping: Option<ExchangeSection>,
+    #[serde(default)]
+    privileged: Option<ExchangeSection>,
+    #[serde(default)]
+    client: Option<ClientSection>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PolicySection {
+    #[serde(default)]
+    protection: Option<String>,
+    #[serde(default)]
+    refuse_taken_name: Option<bool>,
+    #[serde(default)]
+    min_privileged_level: Option<Spanned<String>>,
+    #[serde(default)]
+    client_max_level: Option<Spanned<String>>,
+    #[serde(default)]
+    reject_remote: Option<bool>,
+    #[serde(default)]
+    allowed_users: Vec<String>,
+    #[serde(default)]
+    denied_users: Vec<String>,
+    #[serde(default)]
+    other_sessions: Option<bool>,
+}
+
+/// Line and column (1-based) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+    (line, col)
+}
+
+struct Located<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Located<'_> {
+    fn error(&self, span: Option<std::ops::Range<usize>>, message: impl std::fmt::Display) -> Error {
+        let place = match span {
+            Some(s) => {
+                let (l, c) = line_col(self.text, s.start);
+                format!("{}:{l}:{c}", self.file.display())
+            }
+            None => self.file.display().to_string(),
+        };
+        Error::InvalidInput { what: "plan", why: format!("{place}: {message}") }
+    }
+
+    fn level(&self, v: &Option<Spanned<String>>, default: ImpersonationLevel) -> Result<ImpersonationLevel> {
+        let Some(v) = v else { return Ok(default) };
+        ImpersonationLevel::ALL.into_iter().find(|l| l.id() == v.get_ref()).ok_or_else(|| {
+            self.error(
+                Some(v.span()),
+                format!(
+                    "unknown impersonation level {:?}, expected anonymous, identification, impersonation or delegation",
+                    v.get_ref()
+                ),
+            )
+        })
+    }
+
+    fn framing(&self, v: &Option<Spanned<String>>) -> Result<FramingSpec> {
+        let Some(v) = v else { return Ok(FramingSpec::Length { width: 4, little_endian: false }) };
+        let s = v.get_ref().as_str();
+        let parts: Vec<&str> = s.split(':').collect();
+        match parts.as_slice() {
+            ["thrift"] => Ok(FramingSpec::Thrift),
+            ["content-length"] => Ok(FramingSpec::ContentLength),
+            ["lines"] => Ok(FramingSpec::Lines),
+            ["length", w, e] if matches!(*w, "1" | "2" | "4" | "8") && matches!(*e, "be" | "le") => {
+                Ok(FramingSpec::Length { width: w.parse().unwrap_or(4), little_endian: *e == "le" })
+            }
+            _ => Err(self.error(Some(v.span()), format!("unknown framing {s:?}, expected length:W:be|le (W = 1, 2, 4 or 8), thrift, content-length or lines"))),
+        }
+    }
+
+    fn readiness(&self, v: &Option<Spanned<String>>) -> Result<Readiness> {
+        let Some(v) = v else { return Ok(Readiness::Endpoint) };
+        match v.get_ref().as_str() {
+            "endpoint" => Ok(Readiness::Endpoint),
+            s => match s.strip_prefix("line:") {
+                Some(prefix) if !prefix.is_empty() => Ok(Readiness::Line(prefix.to_string())),
+                _ => Err(self.error(
+                    Some(v.span()),
+                    format!("unknown readiness {s:?}, expected \"endpoint\" or \"line:PREFIX\""),
+                )),
+            },
+        }
+    }
+}
+
+fn exchange(e: &Option<ExchangeSection>) -> Option<Exchange> {
+    e.as_ref()
+        .map(|e| Exchange { request: e.request.as_bytes().to_vec(), success_prefix: e.success.as_bytes().to_vec() })
+}
+
+/// Parses a plan's text; `file` names it in errors and anchors relative paths.
+pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
+    let at = Located { file, text };
+    let plan: PlanFile = toml::from_str(text).map_err(|e| at.error(e.span(), e.message()))?;
+    let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let resolve = |p: &str| -> PathBuf {
+        let p = PathBuf::from(p);
+        if p.is_absolute() {
+            p
+        } else {
+            base.join(p)
+        }
+    };
+    let t = &plan.target;
+    let mut target = Target::new(&t.name, resolve(&t.program), &t.endpoint);
+    target.args = t.args.clone();
+    target.readiness = at.readiness(&t.ready)?;
+    if let Some(ms) = t.ready_timeout_ms {
+        target.ready_timeout = Duration::from_millis(ms);
+    }
+    target.framing = at.framing(&t.framing)?;
+    target.env = t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    target.cwd = t.cwd.as_deref().map(resolve);
+    target.run_as = t.run_as.clone();
+    target.published_in = t.published_in.clone();
+    target.ping = exchange(&t.ping);
+    target.privileged = exchange(&t.privileged);
+    target.client_under_test =
+        t.client.as_ref().map(|c| ClientProgram { program: resolve(&c.program), args: c.args.clone() });
+    let p = &plan.policy;
+    let defaults = Policy::default();
+    let policy = Policy {
+        protection: p.protection.clone(),
+        refuse_taken_name: p.refuse_taken_name.unwrap_or(defaults.refuse_taken_name),
+        min_privileged_level: at.level(&p.min_privileged_level, defaults.min_privileged_level)?,
+        client_max_level: at.level(&p.client_max_level, defaults.client_max_level)?,
+        reject_remote: p.reject_remote.unwrap_or(defaults.reject_remote),
+        allowed_users: p.allowed_users.clone(),
+        denied_users: p.denied_users.clone(),
+        other_sessions: p.other_sessions,
+    };
+    Ok((target, policy))
+}
+
+/// Reads and parses a plan file.
+pub fn load(file: &Path) -> Result<(Target, Policy)> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::InvalidInput { what: "plan", why: format!("{}: cannot read it: {e}", file.display()) })?;
+    parse(file, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    const GOOD: &str = r#"
+[target]
+name = "svc"
+program = "bin/svc"
+args = ["--pipe", "{pipe}"]
+endpoint = "svc-{unique}"
+ready = "line:READY"
+framing = "length:2:le"
+ping = { request = "PING", success = "PONG" }
+privileged = { request = "PRIV x", success = "OK" }
+
+[policy]
+protection = "D:P(A;;GA;;;SY)"
+min_privileged_level = "identification"
+denied_users = ["61001"]
+other_sessions = false
+"#;
+
+    #[test]
+    fn a_plan_becomes_a_target_and_a_policy() {
+        let (t, p) = parse(Path::new("/plans/svc.toml"), GOOD).expect("valid plan");
+        assert_eq!(t.program, PathBuf::from("/plans/bin/svc"));
+        assert_eq!(t.readiness, Readiness::Line("READY".into()));
+        assert_eq!(t.framing, FramingSpec::Length { width: 2, little_endian: true });
+        assert_eq!(t.privileged.as_ref().map(|e| e.success_prefix.clone()), Some(b"OK".to_vec()));
+        assert_eq!(p.min_privileged_level, ImpersonationLevel::Identification);
+        assert_eq!(p.other_sessions, Some(false));
+        assert!(p.refuse_taken_name, "defaults fill what the plan leaves out");
+    }
+
+    #[rstest]
+    #[case(GOOD.replace("protection =", "protectoin ="), "plan.toml:13:1: unknown field `protectoin`")]
+    #[case(GOOD.replace("length:2:le", "length:3:le"), "plan.toml:8:11: unknown framing \"length:3:le\"")]
+    #[case(GOOD.replace("\"identification\"", "\"root\""), "plan.toml:14:24: unknown impersonation level \"root\"")]
+    #[case(GOOD.replace("line:READY", "stdout"), "plan.toml:7:9: unknown readiness \"stdout\"")]
+    #[case(GOOD.replace("name = \"svc\"\n", ""), "missing field `name`")]
+    #[case("[target\nname = 1".to_string(), "plan.toml:1:")]
+    fn mistakes_are_reported_with_line_column_and_expectation(#[case] text: String, #[case] want: &str) {
+        let err = parse(Path::new("plan.toml"), &text).expect_err("bad plan").to_string();
+        assert!(err.contains(want), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_plan_says_which_file() {
+        let err = load(Path::new("/no/such/plan.toml")).expect_err("missing").to_string();
+        assert!(err.contains("/no/such/plan.toml: cannot read it"), "{err}");
+    }
+}
