@@ -5,7 +5,8 @@ export PH_ROOT
 # The project-local Wine prefix (never the user's ~/.wine).
 export WINEPREFIX="${PH_WINEPREFIX:-$PH_ROOT/target/wine-prefix}"
 export WINEDEBUG=-all
-export WINEDLLOVERRIDES="mscoree=;mshtml="
+# No crash debugger: a crashing server under test must just die (winedbg would start per crash).
+export WINEDLLOVERRIDES="mscoree=;mshtml=;winedbg.exe=d"
 export WINE_LOADER=/usr/lib/wine/wine64
 export WINESERVER=/usr/lib/wine/wineserver
 # The Windows target is built by Debian's rustc-web (it ships std sources for -Zbuild-std),

@@ -14,7 +14,9 @@ pub const OWNER_ONLY_SDDL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;OW)";
 
 fn exchanges(t: &mut Target) {
     t.readiness = Readiness::Line("READY".into());
-    t.ping = Some(Exchange { request: b"PING".to_vec(), success_prefix: b"PONG".to_vec() });
+    // The framing-bugs fixtures only echo.
+    let pong: &[u8] = if t.name.ends_with("framing-bugs") { b"PING" } else { b"PONG" };
+    t.ping = Some(Exchange { request: b"PING".to_vec(), success_prefix: pong.to_vec() });
     t.privileged = Some(Exchange { request: b"PRIV bundled".to_vec(), success_prefix: b"OK".to_vec() });
 }
 
@@ -53,6 +55,9 @@ pub fn unix_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
     let endpoint = if fixture == "unix-abstract" { "@ph-fx-{unique}" } else { "{dir}/ph-fx-{unique}.sock" };
     let mut t = Target::new(fixture, exe, endpoint);
     exchanges(&mut t);
+    if fixture == "unix-framing-bugs" {
+        t.framing = FramingSpec::Length { width: 8, little_endian: false };
+    }
     t.args = vec!["--socket".into(), "{pipe}".into()];
     t.run_as = Some(UNIX_SERVICE_UID.into());
     // A socket for every local user, authorized by SO_PEERCRED, is unix-no-peer-check's design.

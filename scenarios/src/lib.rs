@@ -13,6 +13,7 @@ pub mod client_impersonation;
 pub mod cross_session_visibility;
 pub mod dacl_churn;
 pub mod first_instance_defence;
+pub mod framing_robustness;
 pub mod impersonation_limits;
 pub mod instance_squatting;
 pub mod peer_credentials;
@@ -122,6 +123,12 @@ pub const SCENARIOS: &[ScenarioInfo] = &[
         summary: cross_session_visibility::SUMMARY,
     },
     ScenarioInfo {
+        name: framing_robustness::NAME,
+        windows: Some(framing_robustness::RESTS_ON),
+        unix: Some(framing_robustness::RESTS_ON_UNIX),
+        summary: framing_robustness::SUMMARY,
+    },
+    ScenarioInfo {
         name: peer_credentials::NAME,
         windows: None,
         unix: Some(peer_credentials::RESTS_ON_UNIX),
@@ -175,6 +182,7 @@ pub fn run<B: Backend>(name: &str, cx: &Context<'_, B>, unmet: Unmet) -> Option<
                 peer_credentials::NAME => peer_credentials::run(cx),
                 cross_session_visibility::NAME => cross_session_visibility::run(cx),
                 permission_window::NAME => permission_window::run(cx),
+                framing_robustness::NAME => framing_robustness::run(cx),
                 _ => return None,
             };
             match gate {

@@ -43,6 +43,35 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// The live fuzzer: hostile frames from the target's framing, against the running server,
+    /// with crash and hang detection; findings are minimised and saved as reproducers.
+    Fuzz {
+        /// The plan (TOML).
+        plan: std::path::PathBuf,
+        /// How long to run, in seconds.
+        #[arg(long, default_value_t = 60)]
+        duration: u64,
+        /// At most this many cases.
+        #[arg(long, default_value_t = u64::MAX)]
+        cases: u64,
+        /// Seed (case N of a campaign replays from the seed and N).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// A folder of seed inputs (each file: bytes as the server receives them).
+        #[arg(long)]
+        corpus: Option<std::path::PathBuf>,
+        /// Where reproducers are written.
+        #[arg(long, default_value = "pipe-harness-findings")]
+        out: std::path::PathBuf,
+    },
+    /// Resend a saved finding to a fresh server and show what it does now (exit 1 if it still
+    /// crashes or hangs).
+    Replay {
+        /// The reproducer (JSON, from `fuzz`).
+        reproducer: std::path::PathBuf,
+        /// The plan of the target.
+        plan: std::path::PathBuf,
+    },
     /// (Internal) The cross-session helper: run by the harness under a token in another
     /// session; exits 16 + 1 (published name found) + 2 (pipe opened).
     #[command(hide = true)]
@@ -179,10 +208,127 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Demo { format, seed } => demo(format, seed),
         Command::Reach { pipe, published } => reach(&pipe, published.as_deref()),
+        Command::Fuzz { plan, duration, cases, seed, corpus, out } => {
+            fuzz(&plan, duration, cases, seed, corpus.as_deref(), &out)
+        }
+        Command::Replay { reproducer, plan } => replay(&reproducer, &plan),
         Command::Audit { plan, scenarios, format, out, seed } => {
             audit_plan(&plan, &scenarios, format, out.as_deref(), seed)
         }
     }
+}
+
+#[cfg(unix)]
+fn native_backend() -> anyhow::Result<pipe_harness::unix::UnixBackend> {
+    pipe_harness::unix::UnixBackend::new().context("setting up the Unix-socket backend")
+}
+
+#[cfg(windows)]
+fn native_backend() -> anyhow::Result<pipe_harness::windows::WindowsBackend> {
+    Ok(pipe_harness::windows::WindowsBackend::new())
+}
+
+fn fuzz(
+    plan: &std::path::Path,
+    duration: u64,
+    cases: u64,
+    seed: Option<u64>,
+    corpus: Option<&std::path::Path>,
+    out: &std::path::Path,
+) -> anyhow::Result<u8> {
+    use pipe_harness::engine::live;
+    let (target, _) = pipe_harness::engine::plan::load(plan)?;
+    let seed = seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64 & 0xFFFF_FFFF)
+    });
+    let mut inputs = Vec::new();
+    if let Some(dir) = corpus {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading the corpus {}", dir.display()))? {
+            let path = entry?.path();
+            if path.is_file() {
+                inputs.push(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+            }
+        }
+    }
+    if let Some(ping) = &target.ping {
+        inputs.extend(target.framing.encode(&ping.request).ok());
+    }
+    let backend = native_backend()?;
+    let limit = std::time::Duration::from_secs(duration);
+    eprintln!("fuzzing {} with seed {seed} for {duration} s", target.name);
+    let campaign = live::fuzz(&backend, &target, seed, cases, limit, usize::MAX, &inputs, |c| {
+        if c.cases % 25 == 0 {
+            let secs = (c.elapsed_ms as f64 / 1000.0).max(0.001);
+            eprint!(
+                "\r{} cases, {:.0}/s, {} findings, {:.0} s left   ",
+                c.cases,
+                c.cases as f64 / secs,
+                c.findings.len(),
+                (duration as f64 - secs).max(0.0)
+            );
+        }
+    })?;
+    eprintln!();
+    if !campaign.findings.is_empty() {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    }
+    for r in &campaign.findings {
+        let file = out.join(format!("{}-seed{}-case{}.json", r.target, r.seed, r.index));
+        std::fs::write(&file, serde_json::to_string_pretty(r).context("formatting a reproducer")?)
+            .with_context(|| format!("writing {}", file.display()))?;
+        println!(
+            "FINDING  case {} ({}): {}\n         minimised to {} write(s): {}\n         saved: {}\n         replay: pipe-harness replay {} {}",
+            r.index,
+            r.original.kind,
+            outcome_line(&r.outcome),
+            r.case.writes.len(),
+            r.case.writes.iter().map(|w| w.iter().map(|b| format!("{b:02x}")).collect::<String>()).collect::<Vec<_>>().join(" | "),
+            file.display(),
+            file.display(),
+            plan.display()
+        );
+    }
+    println!(
+        "{} cases in {:.1} s ({:.0}/s), {} distinct findings, {} more cases hit one of them",
+        campaign.cases,
+        campaign.elapsed_ms as f64 / 1000.0,
+        campaign.cases as f64 * 1000.0 / campaign.elapsed_ms.max(1) as f64,
+        campaign.findings.len(),
+        campaign.duplicates
+    );
+    Ok(u8::from(!campaign.findings.is_empty()))
+}
+
+fn outcome_line(o: &pipe_harness::engine::live::Outcome) -> String {
+    use pipe_harness::engine::live::Outcome;
+    match o {
+        Outcome::Survived => "survived".into(),
+        Outcome::Crashed { code: Some(c), .. } => format!("crashed with exit code {c} ({})", o.signature()),
+        Outcome::Crashed { code: None, .. } => format!("killed by a signal ({})", o.signature()),
+        Outcome::Hung { detail } => format!("hung: {detail}"),
+    }
+}
+
+fn replay(reproducer: &std::path::Path, plan: &std::path::Path) -> anyhow::Result<u8> {
+    use pipe_harness::engine::live;
+    let text = std::fs::read_to_string(reproducer).with_context(|| format!("reading {}", reproducer.display()))?;
+    let r: live::Reproducer = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a pipe-harness reproducer", reproducer.display()))?;
+    let (target, _) = pipe_harness::engine::plan::load(plan)?;
+    let backend = native_backend()?;
+    let mut server = live::start(&backend, &target)?;
+    let now = live::run_case(&backend, &target, &mut server, &r.case);
+    println!(
+        "replayed {} ({} writes) against {}: {}",
+        r.case.kind,
+        r.case.writes.len(),
+        target.name,
+        outcome_line(&now)
+    );
+    println!("when found: {}", outcome_line(&r.outcome));
+    Ok(u8::from(now.is_finding()))
 }
 
 fn audit_plan(
@@ -206,10 +352,7 @@ fn audit_plan(
             .map_or(1, |d| d.as_nanos() as u64 & 0xFFFF_FFFF)
     });
     let names: Vec<&str> = scenarios.iter().map(String::as_str).collect();
-    #[cfg(unix)]
-    let backend = pipe_harness::unix::UnixBackend::new().context("setting up the Unix-socket backend")?;
-    #[cfg(windows)]
-    let backend = pipe_harness::windows::WindowsBackend::new();
+    let backend = native_backend()?;
     let mut report = pipe_harness_scenarios::audit(&backend, &target, &policy, seed, &names);
     for r in &mut report.results {
         if let pipe_harness::engine::Verdict::Fail(f) = &mut r.verdict {

@@ -7,6 +7,7 @@
 //! [`Verdict::Fail`] value, never an `Err`: `Err` means the harness could not run the check.
 
 mod backend;
+pub mod live;
 pub mod plan;
 pub mod report;
 mod server;

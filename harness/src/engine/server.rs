@@ -30,6 +30,8 @@ pub struct ServerUnderTest {
     child: Child,
     lines: mpsc::Receiver<String>,
     kept: Arc<Mutex<VecDeque<String>>>,
+    /// How many of its output pipes have closed, with a condition variable to wait on.
+    closed: Arc<(Mutex<usize>, std::sync::Condvar)>,
     /// The endpoint of this run (as the server named it on its ready line, if it did).
     pub endpoint: String,
     requested: String,
@@ -40,6 +42,7 @@ fn drain(
     kept: Arc<Mutex<VecDeque<String>>>,
     tx: Option<mpsc::Sender<String>>,
     tag: &'static str,
+    closed: Arc<(Mutex<usize>, std::sync::Condvar)>,
 ) {
     std::thread::spawn(move || {
         for line in BufReader::new(reader).lines().map_while(std::result::Result::ok) {
@@ -52,6 +55,11 @@ fn drain(
             if let Some(tx) = &tx {
                 let _ = tx.send(line);
             }
+        }
+        let (count, cv) = &*closed;
+        if let Ok(mut n) = count.lock() {
+            *n += 1;
+            cv.notify_all();
         }
     });
 }
@@ -76,14 +84,22 @@ impl ServerUnderTest {
             return Err(e);
         }
         let kept = Arc::new(Mutex::new(VecDeque::new()));
+        let closed = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
         let (tx, lines) = mpsc::channel();
         if let Some(out) = child.stdout.take() {
-            drain(out, kept.clone(), Some(tx), "stdout");
+            drain(out, kept.clone(), Some(tx), "stdout", closed.clone());
         }
         if let Some(err) = child.stderr.take() {
-            drain(err, kept.clone(), None, "stderr");
+            drain(err, kept.clone(), None, "stderr", closed.clone());
         }
-        Ok(ServerUnderTest { child, lines, kept, endpoint: endpoint.to_string(), requested: endpoint.to_string() })
+        Ok(ServerUnderTest {
+            child,
+            lines,
+            kept,
+            closed,
+            endpoint: endpoint.to_string(),
+            requested: endpoint.to_string(),
+        })
     }
 
     /// The endpoint name the harness gave the server (`{pipe}` in its arguments).
@@ -151,6 +167,16 @@ impl ServerUnderTest {
     /// Still running?
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The newest lines of its output once both output pipes have closed (after it exited),
+    /// waiting at most `timeout` for the last lines to be read.
+    pub fn final_output(&self, timeout: Duration) -> Vec<String> {
+        let (count, cv) = &*self.closed;
+        if let Ok(n) = count.lock() {
+            let _ = cv.wait_timeout_while(n, timeout, |n| *n < 2);
+        }
+        self.output()
     }
 
     /// The newest lines of its output.

@@ -1,0 +1,73 @@
+//! **framing robustness**: the live fuzzer against the running server, for a bounded number of
+//! structure-aware cases from the seed: a crash (exit, signal) or a hang (no answer to the
+//! liveness ping) is a finding, with the minimised case and the seed and index that replay it.
+
+use crate::Context;
+use pipe_harness::engine::live::{self, Outcome};
+use pipe_harness::engine::{Backend, Finding, Severity, Verdict};
+use pipe_harness::probe::Rule;
+use std::time::Duration;
+
+/// The scenario's name.
+pub const NAME: &str = "framing_robustness";
+/// Rests on nothing but a working endpoint.
+pub const RESTS_ON: &[Rule] = &[];
+/// The same on Unix sockets.
+pub const RESTS_ON_UNIX: &[Rule] = &[];
+/// What it checks.
+pub const SUMMARY: &str = "does the server survive hostile frames (crash, hang)?";
+/// Cases per run of the scenario (a campaign is `pipe-harness fuzz`).
+pub const CASES: u64 = 48;
+
+/// Runs a short campaign.
+pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+    if cx.target.ping.is_none() {
+        return Verdict::Error {
+            reason: "the target has no liveness ping: a hang cannot be told from a slow server".into(),
+        };
+    }
+    let corpus: Vec<Vec<u8>> =
+        cx.target.ping.iter().filter_map(|p| cx.target.framing.encode(&p.request).ok()).collect();
+    let campaign = match live::fuzz(cx.backend, cx.target, cx.seed, CASES, Duration::from_secs(120), 1, &corpus, |_| {})
+    {
+        Ok(c) => c,
+        Err(e) => return Verdict::error("fuzzing", e),
+    };
+    let Some(r) = campaign.findings.first() else {
+        return Verdict::Pass {
+            evidence: vec![format!(
+                "{} cases from seed {} in {} ms: no crash, no hang",
+                campaign.cases, cx.seed, campaign.elapsed_ms
+            )],
+        };
+    };
+    let what = match &r.outcome {
+        Outcome::Crashed { code, .. } => format!("crashed (exit {code:?})"),
+        Outcome::Hung { detail } => format!("hung ({detail})"),
+        Outcome::Survived => "survived".into(),
+    };
+    let mut evidence = vec![
+        format!("case {} of seed {}: {}", r.index, r.seed, r.original.kind),
+        format!(
+            "minimised: {} ({} writes: {})",
+            r.case.kind,
+            r.case.writes.len(),
+            r.case
+                .writes
+                .iter()
+                .map(|w| w.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ),
+    ];
+    if let Outcome::Crashed { output, .. } = &r.outcome {
+        evidence.extend(output.iter().rev().take(4).rev().cloned());
+    }
+    Verdict::Fail(Finding {
+        title: format!("the server {what} on a hostile frame ({})", r.original.kind),
+        severity: Severity::High,
+        evidence,
+        seed: Some(r.seed),
+        replay: Some(format!("pipe-harness fuzz PLAN --seed {} (case {})", r.seed, r.index)),
+    })
+}
