@@ -92,28 +92,21 @@ impl Rule {
         Rule::UnixAbstractPerNetns,
     ];
 
-    /// Every rule, in the order the probe measures and prints them.
-    pub const ALL: [Rule; 19] = [
-        Rule::FirstInstanceFlagEnforced,
-        Rule::ClientOpenDaclEnforced,
-        Rule::InstanceCreateDaclEnforced,
-        Rule::NullSdGetsDefaultDacl,
-        Rule::SdSharedAcrossInstances,
-        Rule::SdReleasedWithLastInstance,
-        Rule::ImpersonationRequiresRead,
-        Rule::SqosLevelHonoured,
-        Rule::DistinctIdentityReachesServer,
-        Rule::RestrictedTokenHonoured,
-        Rule::IntegrityLevelSettable,
-        Rule::LogonChecksCredentials,
-        Rule::SessionIdsReal,
-        Rule::RemoteClientsRejected,
-        Rule::PipeEnumeration,
-        Rule::UnixDistinctIdentities,
-        Rule::UnixSocketModeEnforced,
-        Rule::UnixBindExclusive,
-        Rule::UnixAbstractPerNetns,
-    ];
+    /// Every rule, in the order the probe measures and prints them: the Windows rules, then the
+    /// Unix ones (built from those two lists, so they cannot drift apart).
+    pub const ALL: [Rule; Rule::WINDOWS.len() + Rule::UNIX.len()] = {
+        let mut all = [Rule::FirstInstanceFlagEnforced; Rule::WINDOWS.len() + Rule::UNIX.len()];
+        let mut i = 0;
+        while i < Rule::WINDOWS.len() {
+            all[i] = Rule::WINDOWS[i];
+            i += 1;
+        }
+        while i < all.len() {
+            all[i] = Rule::UNIX[i - Rule::WINDOWS.len()];
+            i += 1;
+        }
+        all
+    };
 
     /// True for a Unix-socket rule, false for a Windows named-pipe rule.
     pub fn is_unix(self) -> bool {
