@@ -305,7 +305,12 @@ pub fn fuzz<B: Backend>(
             if campaign.findings.iter().any(|r| r.outcome.signature() == signature) {
                 campaign.duplicates += 1;
             } else {
-                let minimized = minimize(backend, target, &case, &outcome, 12);
+                // A hang costs seconds per try and depends on timing: keep it as found.
+                let minimized = if matches!(outcome, Outcome::Hung { .. }) {
+                    case.clone()
+                } else {
+                    minimize(backend, target, &case, &outcome, 12)
+                };
                 campaign.findings.push(Reproducer {
                     target: target.name.clone(),
                     seed,
