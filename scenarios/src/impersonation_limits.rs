@@ -4,7 +4,7 @@
 //! reading, so the call fails and it acts as itself) does the work anyway.
 
 use crate::{Context, CLIENT_TIMEOUT};
-use pipe_harness::engine::{exchange, Backend, ConnectSpec, Finding, Policy, Severity, Verdict};
+use pipe_harness::engine::{request_succeeds, Backend, ConnectSpec, Finding, Policy, Severity, Verdict};
 use pipe_harness::identity::ImpersonationLevel;
 use pipe_harness::probe::Rule;
 
@@ -67,13 +67,17 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
             .into_iter()
             .map(|level| {
                 let spec = ConnectSpec { level: Some(level), timeout: CLIENT_TIMEOUT, ..ConnectSpec::default() };
-                let r = cx
-                    .backend
-                    .connect(&server.endpoint, &spec)
-                    .and_then(|mut c| exchange(&mut c, &cx.target.framing, &privileged.request, CLIENT_TIMEOUT))
-                    .map(|reply| reply.starts_with(&privileged.success_prefix))
-                    .map_err(|e| e.to_string());
-                (level, r)
+                (
+                    level,
+                    request_succeeds(
+                        cx.backend,
+                        &server.endpoint,
+                        &spec,
+                        &cx.target.framing,
+                        privileged,
+                        CLIENT_TIMEOUT,
+                    ),
+                )
             })
             .collect();
     judge(&obs, cx.policy)

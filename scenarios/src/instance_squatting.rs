@@ -4,7 +4,7 @@
 //! attacker's instance talks to the attacker. The race is driven by a seed: a failing run
 //! replays with the same seed.
 
-use crate::first_instance_defence::{self, landings};
+use crate::first_instance_defence;
 use crate::Context;
 use pipe_harness::engine::{
     exchange, Backend, Conn, ConnectSpec, Finding, ListenSpec, Schedule, Severity, Started, Verdict,
@@ -108,11 +108,6 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
         attacker_instances: held.len(),
         seed: cx.seed,
     })
-}
-
-/// Where clients land on `endpoint` (re-exported for plans that only want the count).
-pub fn count_landings<B: Backend>(cx: &Context<'_, B>, endpoint: &str, server_pid: u32, n: usize) -> (usize, usize) {
-    landings(cx, endpoint, server_pid, n)
 }
 
 #[cfg(test)]

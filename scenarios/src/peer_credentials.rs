@@ -3,7 +3,7 @@
 //! identity the policy allows and as one it denies, and sends the privileged request as each.
 
 use crate::{Context, CLIENT_TIMEOUT};
-use pipe_harness::engine::{exchange, Backend, ConnectSpec, Finding, Severity, Verdict};
+use pipe_harness::engine::{request_succeeds, Backend, ConnectSpec, Finding, Severity, Verdict};
 use pipe_harness::probe::Rule;
 
 /// The scenario's name.
@@ -58,12 +58,8 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     let obs: Observations = who
         .map(|(user, allowed)| {
             let spec = ConnectSpec { as_user: Some(user.clone()), timeout: CLIENT_TIMEOUT, ..ConnectSpec::default() };
-            let r = cx
-                .backend
-                .connect(&server.endpoint, &spec)
-                .and_then(|mut c| exchange(&mut c, &cx.target.framing, &privileged.request, CLIENT_TIMEOUT))
-                .map(|reply| reply.starts_with(&privileged.success_prefix))
-                .map_err(|e| e.to_string());
+            let r =
+                request_succeeds(cx.backend, &server.endpoint, &spec, &cx.target.framing, privileged, CLIENT_TIMEOUT);
             (user.clone(), allowed, r)
         })
         .collect();

@@ -150,6 +150,23 @@ pub trait Backend {
     }
 }
 
+/// Connects per `spec`, sends the exchange's request and tells whether the reply starts with its
+/// success prefix (`Err`: the connect or the exchange failed, as text for observations).
+pub fn request_succeeds<B: Backend + ?Sized>(
+    backend: &B,
+    endpoint: &str,
+    spec: &ConnectSpec,
+    framing: &super::FramingSpec,
+    ex: &super::Exchange,
+    timeout: Duration,
+) -> std::result::Result<bool, String> {
+    backend
+        .connect(endpoint, spec)
+        .and_then(|mut c| exchange(&mut c, framing, &ex.request, timeout))
+        .map(|reply| reply.starts_with(&ex.success_prefix))
+        .map_err(|e| e.to_string())
+}
+
 /// Sends `request` framed with `framing` and reads one framed reply.
 pub fn exchange<C: Conn + ?Sized>(
     c: &mut C,

@@ -9,7 +9,7 @@
 //! ping (a hang)? On a finding it minimises the case against fresh servers, saves a
 //! reproducer, restarts the server and goes on.
 
-use super::backend::{exchange, Backend, Conn, ConnectSpec};
+use super::backend::{request_succeeds, Backend, Conn, ConnectSpec};
 use super::server::{ServerUnderTest, Started};
 use super::target::{FramingSpec, Target};
 use super::Schedule;
@@ -186,11 +186,7 @@ pub fn run_case<B: Backend>(backend: &B, target: &Target, server: &mut ServerUnd
         return Outcome::Crashed { code, output: server.final_output(Duration::from_secs(2)) };
     }
     let ping = |server: &ServerUnderTest| match &target.ping {
-        Some(ping) => backend
-            .connect(&server.endpoint, &spec)
-            .and_then(|mut c| exchange(&mut c, &target.framing, &ping.request, Duration::from_secs(2)))
-            .map(|reply| reply.starts_with(&ping.success_prefix))
-            .map_err(|e| e.to_string()),
+        Some(ping) => request_succeeds(backend, &server.endpoint, &spec, &target.framing, ping, Duration::from_secs(2)),
         None => backend.connect(&server.endpoint, &spec).map(|_| true).map_err(|e| e.to_string()),
     };
     let mut last = String::new();

@@ -14,7 +14,9 @@ mod server;
 mod target;
 mod verdict;
 
-pub use backend::{exchange, Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach};
+pub use backend::{
+    exchange, request_succeeds, Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach,
+};
 pub use server::{ServerUnderTest, Started};
 pub use target::{ClientProgram, Exchange, FramingSpec, Policy, Readiness, Target};
 pub use verdict::{CheckResult, Finding, Severity, Verdict};

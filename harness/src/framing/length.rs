@@ -40,7 +40,12 @@ impl LengthPrefixed {
         if !matches!(width, 1 | 2 | 4 | 8) {
             return Err(FrameError::Unencodable(format!("length field width {width} (must be 1, 2, 4 or 8)")));
         }
-        Ok(LengthPrefixed {
+        Ok(Self::with_width(width))
+    }
+
+    /// The defaults of [`LengthPrefixed::new`] for a width already known to be valid.
+    fn with_width(width: usize) -> Self {
+        LengthPrefixed {
             width,
             endian: Endian::Big,
             offset: 0,
@@ -48,20 +53,12 @@ impl LengthPrefixed {
             num_skip: None,
             max_frame: 8 << 20,
             pending: None,
-        })
+        }
     }
 
     /// A 4-byte big-endian length (infallible form of `new(4)`).
     pub(crate) fn be32() -> Self {
-        LengthPrefixed {
-            width: 4,
-            endian: Endian::Big,
-            offset: 0,
-            adjustment: 0,
-            num_skip: None,
-            max_frame: 8 << 20,
-            pending: None,
-        }
+        Self::with_width(4)
     }
 
     /// Byte order of the field.
