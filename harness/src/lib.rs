@@ -19,6 +19,7 @@ pub mod framing;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;
+pub mod inventory;
 pub mod probe;
 pub mod sd_layout;
 pub mod sddl;

@@ -72,3 +72,14 @@ pub fn unix_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
     };
     (t, policy)
 }
+
+/// The `misbehave` fixture at `exe` in `mode` (see its documentation), on this platform's kind
+/// of endpoint, speaking the fixtures' protocol; `extra` arguments follow the mode.
+pub fn misbehave_fixture(mode: &str, exe: &Path, extra: &[&str]) -> Target {
+    let endpoint = if cfg!(windows) { "ph-mb-{unique}" } else { "{dir}/ph-mb-{unique}.sock" };
+    let mut t = Target::new(&format!("misbehave-{mode}"), exe, endpoint);
+    exchanges(&mut t);
+    t.privileged = None;
+    t.args = ["--endpoint", "{pipe}", "--mode", mode].iter().chain(extra).map(|a| a.to_string()).collect();
+    t
+}

@@ -1,6 +1,6 @@
 //! **framing robustness**: the live fuzzer against the running server, for a bounded number of
-//! structure-aware cases from the seed: a crash (exit, signal) or a hang (no answer to the
-//! liveness ping) is a finding, with the minimised case and the seed and index that replay it.
+//! structure-aware cases from the seed: a crash (exit, signal), a hang (no answer to the
+//! liveness ping) or a server that stops accepting connections is a finding, with the minimised case and the seed and index that replay it.
 
 use crate::Context;
 use pipe_harness::engine::live::{self, Outcome};
@@ -28,8 +28,16 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     }
     let corpus: Vec<Vec<u8>> =
         cx.target.ping.iter().filter_map(|p| cx.target.framing.encode(&p.request).ok()).collect();
-    let campaign = match live::fuzz(cx.backend, cx.target, cx.seed, CASES, Duration::from_secs(120), 1, &corpus, |_| {})
-    {
+    let opts = live::FuzzOptions {
+        max_cases: CASES,
+        max_time: Duration::from_secs(120),
+        max_findings: 1,
+        corpus,
+        // Memory growth needs a long campaign to tell from warm-up: `pipe-harness fuzz` watches it.
+        max_rss_growth_kib: None,
+        ..live::FuzzOptions::new(cx.seed)
+    };
+    let campaign = match live::fuzz(cx.backend, cx.target, &opts, |_| {}) {
         Ok(c) => c,
         Err(e) => return Verdict::error("fuzzing", e),
     };
@@ -41,11 +49,7 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
             )],
         };
     };
-    let what = match &r.outcome {
-        Outcome::Crashed { code, .. } => format!("crashed (exit {code:?})"),
-        Outcome::Hung { detail } => format!("hung ({detail})"),
-        Outcome::Survived => "survived".into(),
-    };
+    let what = r.outcome.describe();
     let mut evidence = vec![
         format!("case {} of seed {}: {}", r.index, r.seed, r.original.kind),
         format!(
@@ -64,7 +68,7 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
         evidence.extend(output.iter().rev().take(4).rev().cloned());
     }
     Verdict::Fail(Finding {
-        title: format!("the server {what} on a hostile frame ({})", r.original.kind),
+        title: format!("after a hostile frame ({}), the server {what}", r.original.kind),
         severity: Severity::High,
         evidence,
         seed: Some(r.seed),

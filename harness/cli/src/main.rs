@@ -25,6 +25,20 @@ enum Command {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// Every pipe (Windows) or listening Unix socket (Linux) on this machine, with owner, server
+    /// processes, instance counts and protection, flagging names others may take over.
+    List {
+        /// Also read each pipe's DACL (Windows: opens each pipe once as a client, taking one of
+        /// its instances for a moment). Unix sockets always show their mode.
+        #[arg(long)]
+        sddl: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Only names containing this text.
+        #[arg(long)]
+        filter: Option<String>,
+    },
     /// Run the scenarios a plan asks for against its target; exit 0 all pass (or unverifiable), 1
     /// findings, 2 the harness failed.
     Audit {
@@ -57,6 +71,13 @@ enum Command {
         /// Seed (case N of a campaign replays from the seed and N).
         #[arg(long)]
         seed: Option<u64>,
+        /// Servers fuzzed in parallel (each with its own fuzzer; findings deduplicated).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Report memory growth when the server's resident size grows by more than this many
+        /// MiB over its baseline (0: do not watch memory).
+        #[arg(long, default_value_t = 64)]
+        max_rss_growth_mib: u64,
         /// A folder of seed inputs (each file: bytes as the server receives them).
         #[arg(long)]
         corpus: Option<std::path::PathBuf>,
@@ -207,10 +228,18 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Demo { format, seed } => demo(format, seed),
+        Command::List { sddl, format, filter } => list(sddl, format, filter.as_deref()),
         Command::Reach { pipe, published } => reach(&pipe, published.as_deref()),
-        Command::Fuzz { plan, duration, cases, seed, corpus, out } => {
-            fuzz(&plan, duration, cases, seed, corpus.as_deref(), &out)
-        }
+        Command::Fuzz { plan, duration, cases, seed, jobs, max_rss_growth_mib, corpus, out } => fuzz(&FuzzArgs {
+            plan: &plan,
+            duration,
+            cases,
+            seed,
+            jobs,
+            max_rss_growth_mib,
+            corpus: corpus.as_deref(),
+            out: &out,
+        }),
         Command::Replay { reproducer, plan } => replay(&reproducer, &plan),
         Command::Audit { plan, scenarios, format, out, seed } => {
             audit_plan(&plan, &scenarios, format, out.as_deref(), seed)
@@ -228,87 +257,126 @@ fn native_backend() -> anyhow::Result<pipe_harness::windows::WindowsBackend> {
     Ok(pipe_harness::windows::WindowsBackend::new())
 }
 
-fn fuzz(
-    plan: &std::path::Path,
+/// What `fuzz` was asked for.
+struct FuzzArgs<'a> {
+    plan: &'a std::path::Path,
     duration: u64,
     cases: u64,
     seed: Option<u64>,
-    corpus: Option<&std::path::Path>,
-    out: &std::path::Path,
-) -> anyhow::Result<u8> {
+    jobs: usize,
+    max_rss_growth_mib: u64,
+    corpus: Option<&'a std::path::Path>,
+    out: &'a std::path::Path,
+}
+
+fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
     use pipe_harness::engine::live;
-    let (target, _) = pipe_harness::engine::plan::load(plan)?;
-    let seed = seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64 & 0xFFFF_FFFF)
-    });
-    let mut inputs = Vec::new();
-    if let Some(dir) = corpus {
+    anyhow::ensure!(a.jobs >= 1, "--jobs must be at least 1");
+    let (target, _) = pipe_harness::engine::plan::load(a.plan)?;
+    let mut opts = live::FuzzOptions::new(a.seed.unwrap_or_else(clock_seed));
+    opts.max_cases = a.cases;
+    opts.max_time = std::time::Duration::from_secs(a.duration);
+    opts.jobs = a.jobs;
+    opts.max_rss_growth_kib = (a.max_rss_growth_mib > 0).then_some(a.max_rss_growth_mib * 1024);
+    if let Some(dir) = a.corpus {
         for entry in std::fs::read_dir(dir).with_context(|| format!("reading the corpus {}", dir.display()))? {
-            let path = entry?.path();
+            let path = entry.with_context(|| format!("reading the corpus {}", dir.display()))?.path();
             if path.is_file() {
-                inputs.push(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+                opts.corpus.push(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
             }
         }
     }
     if let Some(ping) = &target.ping {
-        inputs.extend(target.framing.encode(&ping.request).ok());
+        opts.corpus.extend(target.framing.encode(&ping.request).ok());
     }
     let backend = native_backend()?;
-    let limit = std::time::Duration::from_secs(duration);
-    eprintln!("fuzzing {} with seed {seed} for {duration} s", target.name);
-    let campaign = live::fuzz(&backend, &target, seed, cases, limit, usize::MAX, &inputs, |c| {
+    eprintln!("fuzzing {} with seed {} for {} s on {} job(s)", target.name, opts.seed, a.duration, opts.jobs);
+    let total = a.duration as f64;
+    let campaign = live::fuzz(&backend, &target, &opts, |c| {
         if c.cases % 25 == 0 {
             let secs = (c.elapsed_ms as f64 / 1000.0).max(0.001);
+            let done = (secs / total.max(0.001)).min(1.0);
+            let bar: String = (0..20).map(|i| if (i as f64) < done * 20.0 { '#' } else { '.' }).collect();
             eprint!(
-                "\r{} cases, {:.0}/s, {} findings, {:.0} s left   ",
+                "\r[{bar}] {} cases, {:.0}/s, {} findings, {} restarts, {:.0} s left   ",
                 c.cases,
                 c.cases as f64 / secs,
                 c.findings.len(),
-                (duration as f64 - secs).max(0.0)
+                c.restarts,
+                (total - secs).max(0.0)
             );
         }
     })?;
     eprintln!();
     if !campaign.findings.is_empty() {
-        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+        std::fs::create_dir_all(a.out).with_context(|| format!("creating {}", a.out.display()))?;
     }
     for r in &campaign.findings {
-        let file = out.join(format!("{}-seed{}-case{}.json", r.target, r.seed, r.index));
+        let file = a.out.join(format!("{}-seed{}-case{}.json", r.target, r.seed, r.index));
         std::fs::write(&file, serde_json::to_string_pretty(r).context("formatting a reproducer")?)
             .with_context(|| format!("writing {}", file.display()))?;
+        let repeat = if r.repeat > 1 { format!(", sent {} times", r.repeat) } else { String::new() };
         println!(
-            "FINDING  case {} ({}): {}\n         minimised to {} write(s): {}\n         saved: {}\n         replay: pipe-harness replay {} {}",
+            "FINDING  case {} ({}): {}\n         minimised to {} write(s){repeat}: {}\n         saved: {}\n         replay: pipe-harness replay {} {}",
             r.index,
             r.original.kind,
-            outcome_line(&r.outcome),
+            r.outcome.describe(),
             r.case.writes.len(),
             r.case.writes.iter().map(|w| w.iter().map(|b| format!("{b:02x}")).collect::<String>()).collect::<Vec<_>>().join(" | "),
             file.display(),
             file.display(),
-            plan.display()
+            a.plan.display()
         );
     }
     println!(
-        "{} cases in {:.1} s ({:.0}/s), {} distinct findings, {} more cases hit one of them",
+        "{} cases in {:.1} s ({:.0}/s) on {} job(s), {} distinct findings, {} more cases hit one of them, {} server starts",
         campaign.cases,
         campaign.elapsed_ms as f64 / 1000.0,
         campaign.cases as f64 * 1000.0 / campaign.elapsed_ms.max(1) as f64,
+        opts.jobs,
         campaign.findings.len(),
-        campaign.duplicates
+        campaign.duplicates,
+        campaign.restarts
     );
     Ok(u8::from(!campaign.findings.is_empty()))
 }
 
-fn outcome_line(o: &pipe_harness::engine::live::Outcome) -> String {
-    use pipe_harness::engine::live::Outcome;
-    match o {
-        Outcome::Survived => "survived".into(),
-        Outcome::Crashed { code: Some(c), .. } => format!("crashed with exit code {c} ({})", o.signature()),
-        Outcome::Crashed { code: None, .. } => format!("killed by a signal ({})", o.signature()),
-        Outcome::Hung { detail } => format!("hung: {detail}"),
+fn list(sddl: bool, format: Format, filter: Option<&str>) -> anyhow::Result<u8> {
+    let mut all = pipe_harness::inventory::list(sddl).context("listing this machine's endpoints")?;
+    if let Some(f) = filter {
+        all.retain(|e| e.name.contains(f));
     }
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&all).context("formatting JSON")?),
+        Format::Human => {
+            for e in &all {
+                let pids = e.server_pids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+                let instances = match e.instances {
+                    Some((n, Some(255))) => format!("  instances {n}/unlimited"),
+                    Some((n, Some(max))) => format!("  instances {n}/{max}"),
+                    Some((n, None)) => format!("  instances {n}"),
+                    None => String::new(),
+                };
+                println!(
+                    "{}  owner {}  server pid {}{instances}  {}",
+                    e.name,
+                    e.owner.as_deref().unwrap_or("?"),
+                    if pids.is_empty() { "?" } else { &pids },
+                    e.protection.as_deref().unwrap_or("")
+                );
+                for f in &e.flags {
+                    println!("    ! {f}");
+                }
+            }
+            let flagged = all.iter().filter(|e| !e.flags.is_empty()).count();
+            eprintln!("{} endpoints, {flagged} flagged", all.len());
+        }
+    }
+    Ok(0)
+}
+
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 & 0xFFFF_FFFF)
 }
 
 fn replay(reproducer: &std::path::Path, plan: &std::path::Path) -> anyhow::Result<u8> {
@@ -319,15 +387,20 @@ fn replay(reproducer: &std::path::Path, plan: &std::path::Path) -> anyhow::Resul
     let (target, _) = pipe_harness::engine::plan::load(plan)?;
     let backend = native_backend()?;
     let mut server = live::start(&backend, &target)?;
-    let now = live::run_case(&backend, &target, &mut server, &r.case);
+    let limit = match &r.outcome {
+        live::Outcome::MemoryGrowth { baseline_kib, now_kib, .. } => now_kib.saturating_sub(*baseline_kib) / 2,
+        _ => u64::MAX,
+    };
+    let now = live::replay(&backend, &target, &mut server, &r, limit);
     println!(
-        "replayed {} ({} writes) against {}: {}",
+        "replayed {} ({} writes{}) against {}: {}",
         r.case.kind,
         r.case.writes.len(),
+        if r.repeat > 1 { format!(", {} times", r.repeat) } else { String::new() },
         target.name,
-        outcome_line(&now)
+        now.describe()
     );
-    println!("when found: {}", outcome_line(&r.outcome));
+    println!("when found: {}", r.outcome.describe());
     Ok(u8::from(now.is_finding()))
 }
 
@@ -346,11 +419,7 @@ fn audit_plan(
             pipe_harness_scenarios::SCENARIOS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
         );
     }
-    let seed = seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64 & 0xFFFF_FFFF)
-    });
+    let seed = seed.unwrap_or_else(clock_seed);
     let names: Vec<&str> = scenarios.iter().map(String::as_str).collect();
     let backend = native_backend()?;
     let mut report = pipe_harness_scenarios::audit(&backend, &target, &policy, seed, &names);

@@ -106,7 +106,7 @@ pub trait Listener {
 }
 
 /// One platform's implementation.
-pub trait Backend {
+pub trait Backend: Sync {
     /// An endpoint the harness serves.
     type Listener: Listener + Send + 'static;
     /// A client connection.
@@ -144,6 +144,10 @@ pub trait Backend {
     /// The platform's canonical form of a protection string, for comparing with what an
     /// endpoint reports (SDDL re-printed by the OS; a mode normalised).
     fn canonical_protection(&self, protection: &str) -> Result<String>;
+    /// The resident memory of process `pid`, in KiB (for the live fuzzer's memory watch).
+    fn resident_kib(&self, pid: u32) -> Result<u64> {
+        Err(crate::Error::Unsupported(format!("reading the memory of process {pid} on {}", self.platform())))
+    }
     /// The harness's own process id (to tell a client that reached the harness's endpoint).
     fn own_pid(&self) -> u32 {
         std::process::id()

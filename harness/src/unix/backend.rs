@@ -305,6 +305,10 @@ impl Backend for UnixBackend {
         })
     }
 
+    fn resident_kib(&self, pid: u32) -> Result<u64> {
+        super::procfs::resident_kib(pid)
+    }
+
     fn wait_exit(&self, pid: u32, timeout: Duration) -> Result<bool> {
         wait_pid_exit(pid, timeout)
     }

@@ -10,5 +10,6 @@
 pub mod backend;
 pub mod creds;
 pub mod probe;
+pub mod procfs;
 
 pub use backend::UnixBackend;

@@ -199,6 +199,10 @@ impl Backend for WindowsBackend {
         })
     }
 
+    fn resident_kib(&self, pid: u32) -> Result<u64> {
+        super::process::resident_kib(pid)
+    }
+
     fn wait_exit(&self, pid: u32, timeout: Duration) -> Result<bool> {
         super::process::wait_for_pid_exit(pid, timeout)
     }

@@ -238,3 +238,19 @@ pub fn wait_for_pid_exit(pid: u32, timeout: Duration) -> Result<bool> {
     };
     Ok(wait_handle(&h, timeout, &format!("process {pid}"))?.is_some())
 }
+
+/// The working set (resident memory) of process `pid`, in KiB.
+pub fn resident_kib(pid: u32) -> Result<u64> {
+    use windows::Win32::System::ProcessStatus::{K32GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS};
+    // SAFETY: opens a process by id for querying only.
+    let h = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, false, pid) }
+        .map_err(|e| os("OpenProcess", format!("reading the memory of process {pid}"), e))?;
+    let h = own(h);
+    let mut counters = PROCESS_MEMORY_COUNTERS::default();
+    let size = std::mem::size_of::<PROCESS_MEMORY_COUNTERS>() as u32;
+    // SAFETY: `counters` outlives the call and has the size passed.
+    if !unsafe { K32GetProcessMemoryInfo(raw(&h), &mut counters, size) }.as_bool() {
+        return Err(last_error("K32GetProcessMemoryInfo", format!("reading the memory of process {pid}")));
+    }
+    Ok(counters.WorkingSetSize as u64 / 1024)
+}

@@ -1,0 +1,187 @@
+//! What Linux's `/proc` tells about processes and sockets: resident memory, open descriptors,
+//! children, and the listening Unix sockets of the machine with the processes that hold them.
+//! Used by the live fuzzer's memory watch, `pipe-harness list`, the leak counts of the
+//! fault-injection tests and the soak benchmark.
+
+use crate::error::{Error, OsCode, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::Os {
+        call: "read",
+        code: OsCode(e.raw_os_error().unwrap_or(0) as u32),
+        context: format!("reading {}", path.display()),
+    })
+}
+
+/// The resident memory of process `pid` (`VmRSS`), in KiB.
+pub fn resident_kib(pid: u32) -> Result<u64> {
+    let path = Path::new("/proc").join(pid.to_string()).join("status");
+    let status = read(&path)?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| Error::Peer(format!("{}: no VmRSS line (a zombie?)", path.display())))
+}
+
+/// How many file descriptors process `pid` has open.
+pub fn open_fds(pid: u32) -> Result<usize> {
+    let dir = Path::new("/proc").join(pid.to_string()).join("fd");
+    let entries = std::fs::read_dir(&dir).map_err(|e| Error::Os {
+        call: "opendir",
+        code: OsCode(e.raw_os_error().unwrap_or(0) as u32),
+        context: format!("listing {}", dir.display()),
+    })?;
+    // The directory's own descriptor, open while it is read, is not counted.
+    Ok(entries.count().saturating_sub(1))
+}
+
+/// Every process id on the machine, with its parent's.
+fn parents() -> BTreeMap<u32, u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return BTreeMap::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The command name, in parentheses, may itself hold spaces and parentheses.
+            let after = &stat[stat.rfind(')')? + 2..];
+            let ppid = after.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect()
+}
+
+/// Every living descendant of `pid` (children, grandchildren re-parented away are not found).
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let parents = parents();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parents.iter().filter(|(_, pp)| **pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// Every process whose environment holds `key=value` (how a test finds the processes of its
+/// run wherever they were re-parented to).
+pub fn processes_with_env(key: &str, value: &str) -> Vec<u32> {
+    let want = format!("{key}={value}");
+    parents()
+        .keys()
+        .copied()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == want.as_bytes()))
+        })
+        .collect()
+}
+
+/// A listening Unix socket on this machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListeningSocket {
+    /// Its path, or `@name` for an abstract name.
+    pub name: String,
+    /// The socket's inode (to find its holders).
+    pub inode: u64,
+    /// The processes that hold it open (empty when they could not be read).
+    pub pids: Vec<u32>,
+}
+
+/// Every listening Unix stream socket with a name, in the harness's network namespace, from
+/// `/proc/net/unix`, with the processes holding it (needs the right to read their `fd`s: root
+/// sees all).
+pub fn listening_sockets() -> Result<Vec<ListeningSocket>> {
+    let table = read(Path::new("/proc/net/unix"))?;
+    let mut sockets = parse_net_unix(&table);
+    let mut holders: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    for pid in parents().keys() {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else { continue };
+            let inode = target.to_str().and_then(|t| t.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok());
+            if let Some(inode) = inode {
+                let list = holders.entry(inode).or_default();
+                if !list.contains(pid) {
+                    list.push(*pid);
+                }
+            }
+        }
+    }
+    for s in &mut sockets {
+        s.pids = holders.remove(&s.inode).unwrap_or_default();
+    }
+    Ok(sockets)
+}
+
+/// The listening, named stream sockets of a `/proc/net/unix` table.
+pub fn parse_net_unix(table: &str) -> Vec<ListeningSocket> {
+    const LISTENING: &str = "00010000"; // __SO_ACCEPTCON
+    const STREAM: &str = "0001";
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            // Num RefCount Protocol Flags Type St Inode Path
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 8 || f[3] != LISTENING || f[4] != STREAM {
+                return None;
+            }
+            Some(ListeningSocket { name: f[7..].join(" "), inode: f[6].parse().ok()?, pids: Vec::new() })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_table_gives_named_listeners_only() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 41 /run/a.sock\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 42 @abstract\n\
+            0000000000000000: 00000002 00000000 00000000 0001 03 43 /run/connected.sock\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 44\n\
+            0000000000000000: 00000002 00000000 00000000 0002 01 45 /dev/log\n";
+        let names: Vec<(String, u64)> = parse_net_unix(table).into_iter().map(|s| (s.name, s.inode)).collect();
+        assert_eq!(names, [("/run/a.sock".to_string(), 41), ("@abstract".to_string(), 42)]);
+    }
+
+    #[test]
+    fn this_process_is_measured() {
+        assert!(resident_kib(std::process::id()).expect("rss") > 0);
+        assert!(resident_kib(u32::MAX).is_err(), "no such process: an error, not zero");
+        // Two children with the same inherited descriptors, one with an extra one open.
+        let spawn = |script: &str| {
+            std::process::Command::new("sh")
+                .args(["-c", script])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("sh")
+        };
+        let mut plain = spawn("exec sleep 30");
+        let mut extra = spawn("exec sleep 30 7</dev/null");
+        // Wait for both shells to have exec'd sleep (their descriptors settle then).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let exec_done =
+            |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep");
+        while !(exec_done(plain.id()) && exec_done(extra.id())) && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let counts = (open_fds(plain.id()), open_fds(extra.id()));
+        let seen = descendants(std::process::id()).contains(&plain.id());
+        for c in [&mut plain, &mut extra] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        assert_eq!(counts.1.expect("fds"), counts.0.expect("fds") + 1);
+        assert!(seen, "the child is among our descendants");
+    }
+}
