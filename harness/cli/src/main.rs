@@ -292,8 +292,17 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
     let backend = native_backend()?;
     eprintln!("fuzzing {} with seed {} for {} s on {} job(s)", target.name, opts.seed, a.duration, opts.jobs);
     let total = a.duration as f64;
+    let last_print = std::sync::Mutex::new(std::time::Instant::now());
     let campaign = live::fuzz(&backend, &target, &opts, |c| {
-        if c.cases % 25 == 0 {
+        // At most four progress lines a second.
+        let due = last_print.lock().is_ok_and(|mut t| {
+            let due = t.elapsed() >= std::time::Duration::from_millis(250);
+            if due {
+                *t = std::time::Instant::now();
+            }
+            due
+        });
+        if due {
             let secs = (c.elapsed_ms as f64 / 1000.0).max(0.001);
             let done = (secs / total.max(0.001)).min(1.0);
             let bar: String = (0..20).map(|i| if (i as f64) < done * 20.0 { '#' } else { '.' }).collect();
