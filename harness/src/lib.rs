@@ -23,6 +23,7 @@ pub mod inventory;
 pub mod probe;
 pub mod sd_layout;
 pub mod sddl;
+pub mod supervise;
 
 #[cfg(windows)]
 #[allow(unsafe_code)]

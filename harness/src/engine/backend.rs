@@ -144,6 +144,12 @@ pub trait Backend: Sync {
     /// The platform's canonical form of a protection string, for comparing with what an
     /// endpoint reports (SDDL re-printed by the OS; a mode normalised).
     fn canonical_protection(&self, protection: &str) -> Result<String>;
+    /// A file the endpoint leaves behind when its server dies (a Unix socket file in the run's
+    /// own directory), which the harness removes once it has killed the server; `None` when
+    /// there is none or it is not the harness's to remove.
+    fn leftover_file(&self, _endpoint: &str) -> Option<std::path::PathBuf> {
+        None
+    }
     /// The resident memory of process `pid`, in KiB (for the live fuzzer's memory watch).
     fn resident_kib(&self, pid: u32) -> Result<u64> {
         Err(crate::Error::Unsupported(format!("reading the memory of process {pid} on {}", self.platform())))

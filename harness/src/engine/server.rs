@@ -35,6 +35,8 @@ pub struct ServerUnderTest {
     /// The endpoint of this run (as the server named it on its ready line, if it did).
     pub endpoint: String,
     requested: String,
+    /// Removed once the server is dead (a socket file in the run's directory).
+    leftover: Option<std::path::PathBuf>,
 }
 
 fn drain(
@@ -78,11 +80,14 @@ impl ServerUnderTest {
         backend.prepare_command(&mut cmd, target)?;
         let mut child =
             cmd.spawn().map_err(|e| Error::invalid("target program", format!("{}: {e}", target.program.display())))?;
+        crate::supervise::register_tree(child.id());
         if let Err(e) = backend.adopt(child.id()) {
-            let _ = child.kill();
+            crate::supervise::release_tree(child.id());
             let _ = child.wait();
             return Err(e);
         }
+        // A failure to catch signals leaves PR_SET_PDEATHSIG and the job object: not fatal.
+        let _ = crate::supervise::install_signal_cleanup();
         let kept = Arc::new(Mutex::new(VecDeque::new()));
         let closed = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
         let (tx, lines) = mpsc::channel();
@@ -99,6 +104,7 @@ impl ServerUnderTest {
             closed,
             endpoint: endpoint.to_string(),
             requested: endpoint.to_string(),
+            leftover: backend.leftover_file(endpoint),
         })
     }
 
@@ -187,7 +193,16 @@ impl ServerUnderTest {
 
 impl Drop for ServerUnderTest {
     fn drop(&mut self) {
+        // The whole tree: a server that started helpers (or daemonised) leaves none behind, and
+        // the output drains end once nothing holds the pipes open.
+        crate::supervise::release_tree(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The output drains end (and close their ends of the pipes) once nothing holds the
+        // pipes open; with the tree dead that is at once. Bounded all the same.
+        let _ = self.final_output(Duration::from_secs(2));
+        if let Some(file) = &self.leftover {
+            let _ = std::fs::remove_file(file);
+        }
     }
 }

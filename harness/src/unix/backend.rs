@@ -53,6 +53,7 @@ impl UnixBackend {
         std::fs::create_dir(&dir).map_err(|e| io("mkdir", format!("creating {}", dir.display()), e))?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
             .map_err(|e| io("chmod", format!("opening {} to every identity", dir.display()), e))?;
+        crate::supervise::register_folder(dir.clone());
         Ok(UnixBackend { probe, dir })
     }
 
@@ -65,6 +66,7 @@ impl UnixBackend {
 impl Drop for UnixBackend {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        crate::supervise::release_folder(&self.dir);
     }
 }
 
@@ -303,6 +305,13 @@ impl Backend for UnixBackend {
                 Err(e) => e.to_string(),
             },
         })
+    }
+
+    fn leftover_file(&self, endpoint: &str) -> Option<PathBuf> {
+        match addr_of(endpoint) {
+            Addr::Path(p) if p.parent() == Some(self.dir.as_path()) => Some(p),
+            _ => None,
+        }
     }
 
     fn resident_kib(&self, pid: u32) -> Result<u64> {

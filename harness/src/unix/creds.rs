@@ -101,6 +101,36 @@ pub fn tie_to_harness(cmd: &mut Command, ids: Option<Ids>, umask: Option<u32>) {
     }
 }
 
+/// Sends SIGKILL to the process group `pgid` (a child started by [`tie_to_harness`] leads its
+/// own group, so its id is the group's): the child and everything it started that stayed in
+/// the group. A group that is already gone is not an error.
+pub fn kill_group(pgid: u32) {
+    if let Some(p) = Pid::from_raw(pgid as i32) {
+        let _ = rustix::process::kill_process_group(p, rustix::process::Signal::KILL);
+    }
+}
+
+/// Runs `cleanup` and exits with 128 + the signal number when SIGTERM, SIGINT or SIGHUP
+/// arrives (caught on a thread of its own, so `cleanup` may lock and allocate freely).
+pub fn on_termination(cleanup: fn()) -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(|e| Error::Os {
+        call: "sigaction",
+        code: OsCode(e.raw_os_error().unwrap_or(0) as u32),
+        context: "catching SIGTERM, SIGINT and SIGHUP".into(),
+    })?;
+    std::thread::Builder::new()
+        .name("pipe-harness-signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                cleanup();
+                std::process::exit(128 + signal);
+            }
+        })
+        .map_err(|e| Error::Peer(format!("starting the signal thread: {e}")))?;
+    Ok(())
+}
+
 /// Waits at most `timeout` for process `pid` to exit (a pidfd, polled); `true` once it has or
 /// when it no longer exists.
 pub fn wait_pid_exit(pid: u32, timeout: Duration) -> Result<bool> {

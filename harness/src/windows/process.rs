@@ -254,3 +254,78 @@ pub fn resident_kib(pid: u32) -> Result<u64> {
     }
     Ok(counters.WorkingSetSize as u64 / 1024)
 }
+
+/// Every process on the machine with its parent's id (a Toolhelp snapshot).
+fn parents() -> Result<Vec<(u32, u32)>> {
+    use windows::Win32::System::Diagnostics::ToolHelp::{
+        CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W, TH32CS_SNAPPROCESS,
+    };
+    // SAFETY: a process snapshot; the handle is owned right after.
+    let snap = unsafe { CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0) }
+        .map_err(|e| os("CreateToolhelp32Snapshot", "listing processes", e))?;
+    let snap = own(snap);
+    let mut entry = PROCESSENTRY32W { dwSize: std::mem::size_of::<PROCESSENTRY32W>() as u32, ..Default::default() };
+    let mut out = Vec::new();
+    // SAFETY: `entry` outlives the call and its dwSize is set.
+    let mut more = unsafe { Process32FirstW(raw(&snap), &mut entry) }.is_ok();
+    while more {
+        out.push((entry.th32ProcessID, entry.th32ParentProcessID));
+        // SAFETY: as above.
+        more = unsafe { Process32NextW(raw(&snap), &mut entry) }.is_ok();
+    }
+    Ok(out)
+}
+
+/// Is process `pid` in the harness's job? (A parent id can be stale: Windows does not update
+/// it when the parent dies, so a reused id would otherwise look like a descendant.)
+fn in_our_job(pid: u32) -> bool {
+    use windows::Win32::System::JobObjects::IsProcessInJob;
+    let Ok(job) = job() else { return false };
+    // SAFETY: opens a process by id for querying only.
+    let Ok(h) = (unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, false, pid) }) else { return false };
+    let h = own(h);
+    let mut inside = windows::core::BOOL(0);
+    // SAFETY: both handles are valid; `inside` outlives the call.
+    unsafe { IsProcessInJob(raw(&h), Some(raw(&job.0)), &mut inside) }.is_ok() && inside.as_bool()
+}
+
+/// The living descendants of `pid` that are in the harness's job.
+pub fn descendants(pid: u32) -> Result<Vec<u32>> {
+    let all = parents()?;
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        let children: Vec<u32> =
+            all.iter().filter(|(c, pp)| *pp == p && *c != p && !found.contains(c)).map(|(c, _)| *c).collect();
+        found.extend(children);
+        i += 1;
+    }
+    found.remove(0);
+    found.retain(|c| in_our_job(*c));
+    Ok(found)
+}
+
+/// Terminates `pid` and its descendants in the harness's job.
+pub fn kill_tree(pid: u32) {
+    let mut victims = descendants(pid).unwrap_or_default();
+    victims.insert(0, pid);
+    for v in victims {
+        // SAFETY: opens a process by id for termination only.
+        if let Ok(h) = unsafe { OpenProcess(PROCESS_TERMINATE, false, v) } {
+            let h = own(h);
+            // SAFETY: valid handle with PROCESS_TERMINATE.
+            let _ = unsafe { TerminateProcess(raw(&h), 1) };
+        }
+    }
+}
+
+/// How many handles this process has open (`GetProcessHandleCount`).
+pub fn own_handle_count() -> Result<usize> {
+    use windows::Win32::System::Threading::{GetCurrentProcess, GetProcessHandleCount};
+    let mut n = 0u32;
+    // SAFETY: the pseudo-handle of the current process; `n` outlives the call.
+    unsafe { GetProcessHandleCount(GetCurrentProcess(), &mut n) }
+        .map_err(|e| os("GetProcessHandleCount", "counting the harness's handles", e))?;
+    Ok(n as usize)
+}

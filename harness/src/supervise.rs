@@ -1,0 +1,126 @@
+//! Supervision: whatever the servers under test do, and however the harness ends, nothing of
+//! a run is left behind.
+//!
+//! Every process the harness starts is tied to it by the platform (Windows: a kill-on-close job
+//! object, so the processes die when the harness's last handle to the job closes, which happens
+//! however the harness ends; Linux: its own process group and `PR_SET_PDEATHSIG`). On top of
+//! that, this module keeps a registry of the live process trees and scratch folders of the run:
+//!
+//! - a [`ServerUnderTest`](crate::engine::ServerUnderTest) leaving scope (normal end, panic,
+//!   timeout) kills its whole tree, grandchildren included ([`kill_tree`]), not just its child;
+//! - on Linux, SIGTERM, SIGINT and SIGHUP are caught (by a thread, once the first server starts:
+//!   [`install_signal_cleanup`]); every registered tree is killed, every registered folder
+//!   removed, and the process exits with 128 + the signal number, as a shell would report it.
+//!   (`PR_SET_PDEATHSIG` alone kills only direct children, and only when the thread that started
+//!   them ends.)
+//!
+//! [`snapshot`] counts what the harness holds (descriptors or handles, resident memory, living
+//! children): the fault-injection tests and the soak benchmark compare it before and after.
+
+use crate::error::Result;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+static TREES: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+static FOLDERS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Registers the process tree rooted at `pid` (a process the harness started) for cleanup.
+pub fn register_tree(pid: u32) {
+    lock(&TREES).insert(pid);
+}
+
+/// Kills the tree rooted at `pid` and forgets it.
+pub fn release_tree(pid: u32) {
+    kill_tree(pid);
+    lock(&TREES).remove(&pid);
+}
+
+/// Registers a scratch folder of the run, removed on a termination signal.
+pub fn register_folder(path: PathBuf) {
+    lock(&FOLDERS).push(path);
+}
+
+/// Forgets a folder (it has been removed by its owner).
+pub fn release_folder(path: &std::path::Path) {
+    lock(&FOLDERS).retain(|p| p != path);
+}
+
+/// Process trees registered now (for tests).
+pub fn live_trees() -> Vec<u32> {
+    lock(&TREES).iter().copied().collect()
+}
+
+/// Kills every registered tree and removes every registered folder.
+pub fn cleanup_now() {
+    let trees: Vec<u32> = std::mem::take(&mut *lock(&TREES)).into_iter().collect();
+    for pid in trees {
+        kill_tree(pid);
+    }
+    for dir in std::mem::take(&mut *lock(&FOLDERS)) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Kills the process `pid` and every process it started that is still in its group (Linux:
+/// the process group the harness gave it; Windows: its descendants in the harness's job).
+pub fn kill_tree(pid: u32) {
+    #[cfg(unix)]
+    crate::unix::creds::kill_group(pid);
+    #[cfg(windows)]
+    crate::windows::process::kill_tree(pid);
+}
+
+/// On Linux, catches SIGTERM, SIGINT and SIGHUP on a thread of their own: cleanup, then exit
+/// with 128 + the signal. Idempotent. On Windows the job object already covers every way the
+/// harness can end, so this does nothing.
+pub fn install_signal_cleanup() -> Result<()> {
+    #[cfg(unix)]
+    {
+        static INSTALLED: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+        INSTALLED
+            .get_or_init(|| crate::unix::creds::on_termination(cleanup_now).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(crate::Error::Unsupported)
+    }
+    #[cfg(not(unix))]
+    Ok(())
+}
+
+/// What the harness process holds at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Snapshot {
+    /// Open file descriptors (Linux) or handles (Windows).
+    pub handles: usize,
+    /// Resident memory, KiB.
+    pub resident_kib: u64,
+    /// Living child processes (descendants on Linux).
+    pub children: usize,
+}
+
+/// Counts what this process holds now.
+pub fn snapshot() -> Result<Snapshot> {
+    let me = std::process::id();
+    #[cfg(unix)]
+    {
+        use crate::unix::procfs;
+        Ok(Snapshot {
+            handles: procfs::open_fds(me)?,
+            resident_kib: procfs::resident_kib(me)?,
+            children: procfs::descendants(me).len(),
+        })
+    }
+    #[cfg(windows)]
+    {
+        use crate::windows::process;
+        Ok(Snapshot {
+            handles: process::own_handle_count()?,
+            resident_kib: process::resident_kib(me)?,
+            children: process::descendants(me)?.len(),
+        })
+    }
+}
