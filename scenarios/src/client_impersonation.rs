@@ -4,9 +4,10 @@
 //! authenticated hands its identity to whoever got the name first.
 
 use crate::Context;
-use pipe_harness::engine::{Backend, Finding, ListenSpec, Listener, PeerIdentity, Policy, Severity, Verdict};
+use pipe_harness::engine::{
+    Backend, Finding, ListenSpec, Listener, PeerIdentity, Policy, ServerUnderTest, Severity, Target, Verdict,
+};
 use pipe_harness::probe::Rule;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The scenario's name.
@@ -64,25 +65,19 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
         Ok(l) => l,
         Err(e) => return Verdict::error("creating the rogue instance", e),
     };
-    let args: Vec<String> = client.args.iter().map(|a| a.replace("{pipe}", &endpoint)).collect();
-    let mut child = match Command::new(&client.program)
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    {
+    // Started like a server under test: tied to the harness, its tree killed when it ends.
+    let mut as_target = Target::new("client under test", &client.program, &endpoint);
+    as_target.args = client.args.clone();
+    let child = match ServerUnderTest::start(cx.backend, &as_target, &endpoint) {
         Ok(c) => c,
         Err(e) => return Verdict::error("starting the client under test", e),
     };
-    let _ = cx.backend.adopt(child.id());
     let connected = rogue.accept(Duration::from_secs(20)).is_ok();
     let mut buf = [0u8; 4096];
     let bytes = if connected { rogue.recv(&mut buf, Duration::from_secs(5)).unwrap_or(0) } else { 0 };
     let identity = if bytes > 0 { rogue.peer_identity().ok() } else { None };
     drop(rogue);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     judge(&Observations { connected, bytes, identity }, cx.policy)
 }
 

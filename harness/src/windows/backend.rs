@@ -168,8 +168,23 @@ impl Backend for WindowsBackend {
             .open_wait(&name, spec.timeout)
     }
 
+    /// The target starts suspended, so that it cannot start a helper before it is in the
+    /// harness's job (where its helpers would escape the kill-on-close); [`Backend::adopt`]
+    /// puts it in the job and then lets it run.
+    fn prepare_command(&self, cmd: &mut std::process::Command, target: &crate::engine::Target) -> Result<()> {
+        use std::os::windows::process::CommandExt;
+        if let Some(who) = &target.run_as {
+            return Err(crate::Error::Unsupported(format!(
+                "running the target as {who:?} from a plan is not supported on Windows (use windows::process::spawn with a token)"
+            )));
+        }
+        cmd.creation_flags(windows::Win32::System::Threading::CREATE_SUSPENDED.0);
+        Ok(())
+    }
+
     fn adopt(&self, pid: u32) -> Result<()> {
-        super::process::adopt(pid)
+        super::process::adopt(pid)?;
+        super::process::resume(pid)
     }
 
     /// Starts the `pipe-harness reach` helper (built beside the harness) with the harness's

@@ -281,8 +281,14 @@ fn parents() -> Result<Vec<(u32, u32)>> {
 fn in_our_job(pid: u32) -> bool {
     use windows::Win32::System::JobObjects::IsProcessInJob;
     let Ok(job) = job() else { return false };
+    // Wine 8.0 answers IsProcessInJob only with PROCESS_QUERY_INFORMATION (with the limited
+    // right, which Windows documents as enough, it says "not in the job"; measured here).
+    use windows::Win32::System::Threading::PROCESS_QUERY_INFORMATION;
     // SAFETY: opens a process by id for querying only.
-    let Ok(h) = (unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, false, pid) }) else { return false };
+    let opened = unsafe { OpenProcess(PROCESS_QUERY_INFORMATION, false, pid) }
+        // SAFETY: as above, with the lesser right.
+        .or_else(|_| unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, false, pid) });
+    let Ok(h) = opened else { return false };
     let h = own(h);
     let mut inside = windows::core::BOOL(0);
     // SAFETY: both handles are valid; `inside` outlives the call.
@@ -328,4 +334,40 @@ pub fn own_handle_count() -> Result<usize> {
     unsafe { GetProcessHandleCount(GetCurrentProcess(), &mut n) }
         .map_err(|e| os("GetProcessHandleCount", "counting the harness's handles", e))?;
     Ok(n as usize)
+}
+
+/// Resumes every suspended thread of process `pid` (a process started with `CREATE_SUSPENDED`
+/// has one). Threads that run already are left as they are.
+pub fn resume(pid: u32) -> Result<()> {
+    use windows::Win32::System::Diagnostics::ToolHelp::{
+        CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
+    };
+    use windows::Win32::System::Threading::{OpenThread, THREAD_SUSPEND_RESUME};
+    // SAFETY: a thread snapshot; the handle is owned right after.
+    let snap = unsafe { CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0) }
+        .map_err(|e| os("CreateToolhelp32Snapshot", format!("listing the threads of process {pid}"), e))?;
+    let snap = own(snap);
+    let mut entry = THREADENTRY32 { dwSize: std::mem::size_of::<THREADENTRY32>() as u32, ..Default::default() };
+    let mut resumed = 0;
+    // SAFETY: `entry` outlives the call and its dwSize is set.
+    let mut more = unsafe { Thread32First(raw(&snap), &mut entry) }.is_ok();
+    while more {
+        if entry.th32OwnerProcessID == pid {
+            // SAFETY: opens a thread by id for resuming only.
+            let t = unsafe { OpenThread(THREAD_SUSPEND_RESUME, false, entry.th32ThreadID) }
+                .map_err(|e| os("OpenThread", format!("resuming process {pid}"), e))?;
+            let t = own(t);
+            // SAFETY: valid thread handle with THREAD_SUSPEND_RESUME.
+            if unsafe { ResumeThread(raw(&t)) } == u32::MAX {
+                return Err(last_error("ResumeThread", format!("resuming process {pid}")));
+            }
+            resumed += 1;
+        }
+        // SAFETY: as above.
+        more = unsafe { Thread32Next(raw(&snap), &mut entry) }.is_ok();
+    }
+    if resumed == 0 {
+        return Err(Error::Peer(format!("process {pid} has no thread to resume")));
+    }
+    Ok(())
 }
