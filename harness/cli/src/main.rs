@@ -144,7 +144,12 @@ enum Format {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    // Ctrl-C, SIGTERM, SIGHUP: every process of the run killed and its folders removed first.
+    if let Err(e) = pipe_harness::supervise::install_signal_cleanup() {
+        eprintln!("pipe-harness: warning: {e}; children still die with the harness (PR_SET_PDEATHSIG)");
+    }
+    match run(cli) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("pipe-harness: {e:#}");

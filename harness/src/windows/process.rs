@@ -312,6 +312,12 @@ pub fn descendants(pid: u32) -> Result<Vec<u32>> {
     Ok(found)
 }
 
+/// The processes whose recorded parent is `pid`, in or out of the harness's job (a parent id
+/// can be stale after the parent died: check what you find).
+pub fn child_processes(pid: u32) -> Result<Vec<u32>> {
+    Ok(parents()?.into_iter().filter(|(c, p)| *p == pid && *c != pid).map(|(c, _)| c).collect())
+}
+
 /// Terminates `pid` and its descendants in the harness's job.
 pub fn kill_tree(pid: u32) {
     let mut victims = descendants(pid).unwrap_or_default();

@@ -1,0 +1,146 @@
+//! The harness itself killed mid-run: `pipe-harness fuzz` against a server that starts a helper
+//! process, then SIGTERM to the harness (Linux) or TerminateProcess (Windows, under Wine). Every
+//! process of the run must be gone afterwards, and (Linux) the run's folder removed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A workspace binary built beside the command (`cargo test --workspace` builds them all).
+fn beside_cli(name: &str) -> PathBuf {
+    let cli = Path::new(env!("CARGO_BIN_EXE_pipe-harness"));
+    let bin = cli.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.is_file(), "{} is not built: run cargo test --workspace", bin.display());
+    bin
+}
+
+/// Writes a plan for `misbehave --mode helper` with `env` in the server's environment.
+fn plan(dir: &Path, endpoint: &str, env: &str) -> PathBuf {
+    // Absolute in the platform's own terms (under Wine, cargo's paths are Unix paths, which
+    // Windows reads as relative to the current drive); a TOML literal string keeps backslashes.
+    let program = std::fs::canonicalize(beside_cli("misbehave")).expect("canonical path").display().to_string();
+    let program = program.strip_prefix(r"\\?\").unwrap_or(&program).to_string();
+    let text = format!(
+        r#"[target]
+name = "helper"
+program = '{program}'
+args = ["--endpoint", "{{pipe}}", "--mode", "helper"]
+endpoint = "{endpoint}"
+ready = "line:READY"
+framing = "length:4:be"
+ping = {{ request = "PING", success = "PONG" }}
+env = {{ PH_TERMINATION_TEST = "{env}" }}
+"#
+    );
+    let path = dir.join("plan.toml");
+    std::fs::write(&path, text).expect("plan");
+    path
+}
+
+/// Polls `done` until it holds or `limit` passes (observing processes the test does not own:
+/// there is nothing to wait on but their presence).
+fn within(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ph-term-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_to_the_harness_kills_the_whole_run_and_removes_its_folder() {
+    use pipe_harness::unix::procfs::processes_with_env;
+    let marker = format!("run-{}", std::process::id());
+    let dir = scratch("unix");
+    let plan = plan(&dir, "{dir}/helper-{unique}.sock", &marker);
+    let mut cli = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+        .args(["fuzz", plan.to_str().expect("utf-8"), "--duration", "120", "--seed", "1", "--out"])
+        .arg(dir.join("findings"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pipe-harness");
+    let cli_pid = cli.id();
+    let up = within(Duration::from_secs(30), || processes_with_env("PH_TERMINATION_TEST", &marker).len() >= 2);
+    if !up {
+        let _ = cli.kill();
+        let _ = cli.wait();
+        panic!("the server and its helper never ran");
+    }
+    let run_dirs = || -> Vec<PathBuf> {
+        std::fs::read_dir(std::env::temp_dir())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with(&format!("pipe-harness-{cli_pid}-")))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(!run_dirs().is_empty(), "the run's folder exists while it runs");
+    let status = Command::new("kill").args(["-TERM", &cli_pid.to_string()]).status().expect("kill");
+    assert!(status.success());
+    assert!(
+        pipe_harness::unix::creds::wait_pid_exit(cli_pid, Duration::from_secs(20)).expect("wait"),
+        "harness still running"
+    );
+    let code = cli.wait().expect("status").code();
+    assert_eq!(code, Some(128 + 15), "exit status 128 + SIGTERM");
+    assert!(
+        within(Duration::from_secs(10), || processes_with_env("PH_TERMINATION_TEST", &marker).is_empty()),
+        "processes of the run left: {:?}",
+        processes_with_env("PH_TERMINATION_TEST", &marker)
+    );
+    assert!(run_dirs().is_empty(), "run folders left: {:?}", run_dirs());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(windows)]
+#[test]
+fn killing_the_harness_kills_the_whole_run() {
+    use pipe_harness::windows::process::{child_processes, wait_for_pid_exit};
+    let dir = scratch("windows");
+    let plan = plan(&dir, "ph-term-{unique}", "windows");
+    let mut cli = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+        .args(["fuzz", plan.to_str().expect("utf-8"), "--duration", "120", "--seed", "1", "--out"])
+        .arg(dir.join("findings"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pipe-harness");
+    // The server is the harness's child, the helper the server's.
+    let mut run = Vec::new();
+    let up = within(Duration::from_secs(60), || {
+        run = child_processes(cli.id()).unwrap_or_default();
+        let helpers: Vec<u32> = run.iter().flat_map(|s| child_processes(*s).unwrap_or_default()).collect();
+        run.extend(helpers);
+        run.len() >= 2
+    });
+    let _ = cli.kill(); // TerminateProcess: no cleanup code of the harness runs
+    let _ = cli.wait();
+    assert!(up, "the server and its helper never ran");
+    for pid in &run {
+        assert!(
+            wait_for_pid_exit(*pid, Duration::from_secs(20)).expect("wait"),
+            "process {pid} of the run outlived the harness"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
