@@ -18,6 +18,31 @@ use crate::framing::{
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 
+/// Plan parser target: any text gives a target and policy or an error that names the file
+/// (and, where the text has one, the line and column); never a panic.
+pub fn plan_parse(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let file = std::path::Path::new("fuzz.toml");
+    if let Err(e) = crate::engine::plan::parse(file, &text) {
+        let msg = e.to_string();
+        assert!(msg.contains("fuzz.toml"), "the error does not name the plan: {msg}");
+    }
+}
+
+/// SDDL target: the text helpers (sections, the create-instance analysis of `list`) and the
+/// Unix protection parser take any string without panicking, and a section is a part of the
+/// string it came from.
+pub fn sddl(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    for tag in ['O', 'G', 'D', 'S'] {
+        if let Some(sec) = crate::sddl::section(&text, tag) {
+            assert!(text.contains(sec), "section {tag} {sec:?} is not part of {text:?}");
+        }
+    }
+    let _ = crate::inventory::who_may_create_instances(&text);
+    let _ = crate::inventory::unix_flags(&text, data.first().map(|b| u32::from(*b) << 3), None);
+}
+
 /// Bytes fed to a decoder per push in the decode targets.
 pub const CHUNK: usize = 4096;
 
@@ -35,6 +60,8 @@ pub const TARGETS: &[Target] = &[
     ("decode_message", decode_message),
     ("round_trip", round_trip),
     ("chunking", chunking),
+    ("plan_parse", plan_parse),
+    ("sddl", sddl),
     #[cfg(feature = "tokio-differential")]
     ("differential_length_delimited", differential_length_delimited),
 ];

@@ -61,7 +61,7 @@ struct TargetSection {
     #[serde(default)]
     ready: Option<Spanned<String>>,
     #[serde(default)]
-    ready_timeout_ms: Option<u64>,
+    ready_timeout_ms: Option<Spanned<u64>>,
     #[serde(default)]
     framing: Option<Spanned<String>>,
     #[serde(default)]
@@ -84,7 +84,7 @@ struct TargetSection {
 #[serde(deny_unknown_fields)]
 struct PolicySection {
     #[serde(default)]
-    protection: Option<String>,
+    protection: Option<Spanned<String>>,
     #[serde(default)]
     refuse_taken_name: Option<bool>,
     #[serde(default)]
@@ -94,16 +94,20 @@ struct PolicySection {
     #[serde(default)]
     reject_remote: Option<bool>,
     #[serde(default)]
-    allowed_users: Vec<String>,
+    allowed_users: Vec<Spanned<String>>,
     #[serde(default)]
-    denied_users: Vec<String>,
+    denied_users: Vec<Spanned<String>>,
     #[serde(default)]
     other_sessions: Option<bool>,
 }
 
 /// Line and column (1-based) of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
     let line = before.matches('\n').count() + 1;
     let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
     (line, col)
@@ -191,8 +195,11 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
     let mut target = Target::new(&t.name, resolve(&t.program), &t.endpoint);
     target.args = t.args.clone();
     target.readiness = at.readiness(&t.ready)?;
-    if let Some(ms) = t.ready_timeout_ms {
-        target.ready_timeout = Duration::from_millis(ms);
+    if let Some(ms) = &t.ready_timeout_ms {
+        if *ms.get_ref() == 0 {
+            return Err(at.error(Some(ms.span()), "ready_timeout_ms is 0: the target could never be ready"));
+        }
+        target.ready_timeout = Duration::from_millis(*ms.get_ref());
     }
     target.framing = at.framing(&t.framing)?;
     target.env = t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -203,16 +210,43 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
     target.privileged = exchange(&t.privileged);
     target.client_under_test =
         t.client.as_ref().map(|c| ClientProgram { program: resolve(&c.program), args: c.args.clone() });
+    for (what, v) in [("name", &t.name), ("program", &t.program), ("endpoint", &t.endpoint)] {
+        if v.trim().is_empty() {
+            return Err(at.error(None, format!("[target] {what} is empty")));
+        }
+    }
     let p = &plan.policy;
+    if let Some(prot) = &p.protection {
+        let v = prot.get_ref();
+        let sddl = ["O:", "G:", "D:", "S:"].iter().any(|tag| v.starts_with(tag));
+        if !sddl && !v.starts_with("mode=") {
+            return Err(at.error(
+                Some(prot.span()),
+                format!(
+                    "protection {v:?} is neither SDDL (\"D:P(A;;GA;;;SY)...\") nor a Unix mode (\"mode=0600 uid=N\")"
+                ),
+            ));
+        }
+    }
+    // A policy that contradicts itself: the same identity both allowed and denied.
+    for denied in &p.denied_users {
+        if p.allowed_users.iter().any(|a| a.get_ref() == denied.get_ref()) {
+            return Err(at.error(
+                Some(denied.span()),
+                format!("{:?} is in both allowed_users and denied_users", denied.get_ref()),
+            ));
+        }
+    }
+    let names = |v: &[Spanned<String>]| v.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>();
     let defaults = Policy::default();
     let policy = Policy {
-        protection: p.protection.clone(),
+        protection: p.protection.as_ref().map(|s| s.get_ref().clone()),
         refuse_taken_name: p.refuse_taken_name.unwrap_or(defaults.refuse_taken_name),
         min_privileged_level: at.level(&p.min_privileged_level, defaults.min_privileged_level)?,
         client_max_level: at.level(&p.client_max_level, defaults.client_max_level)?,
         reject_remote: p.reject_remote.unwrap_or(defaults.reject_remote),
-        allowed_users: p.allowed_users.clone(),
-        denied_users: p.denied_users.clone(),
+        allowed_users: names(&p.allowed_users),
+        denied_users: names(&p.denied_users),
         other_sessions: p.other_sessions,
     };
     Ok((target, policy))
@@ -267,6 +301,11 @@ other_sessions = false
     #[case(GOOD.replace("line:READY", "stdout"), "plan.toml:7:9: unknown readiness \"stdout\"")]
     #[case(GOOD.replace("name = \"svc\"\n", ""), "missing field `name`")]
     #[case("[target\nname = 1".to_string(), "plan.toml:1:")]
+    #[case(GOOD.replace("denied_users = [\"61001\"]", "allowed_users = [\"61001\"]\ndenied_users = [\"61001\"]"), "plan.toml:16:17: \"61001\" is in both allowed_users and denied_users")]
+    #[case(GOOD.replace("protection = \"D:P(A;;GA;;;SY)\"", "protection = \"0600\""), "plan.toml:13:14: protection \"0600\" is neither SDDL")]
+    #[case(GOOD.replace("ready = \"line:READY\"", "ready = \"line:READY\"\nready_timeout_ms = 0"), "plan.toml:8:20: ready_timeout_ms is 0")]
+    #[case(GOOD.replace("program = \"bin/svc\"", "program = \" \""), "plan.toml: [target] program is empty")]
+    #[case("[target]\nname = \"\u{e9}\u{e9}\"\nprogram = 1".to_string(), "plan.toml:3:11:")]
     fn mistakes_are_reported_with_line_column_and_expectation(#[case] text: String, #[case] want: &str) {
         let err = parse(Path::new("plan.toml"), &text).expect_err("bad plan").to_string();
         assert!(err.contains(want), "{err}");
