@@ -94,8 +94,9 @@ pub fn install_signal_cleanup() -> Result<()> {
 /// What the harness process holds at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Snapshot {
-    /// Open file descriptors (Linux) or handles (Windows).
-    pub handles: usize,
+    /// Open file descriptors (Linux) or handles (Windows); `None` where the platform does not
+    /// count them (Wine 8.0's `GetProcessHandleCount` reports 0, which no live process has).
+    pub handles: Option<usize>,
     /// Resident memory, KiB.
     pub resident_kib: u64,
     /// Living child processes (descendants on Linux).
@@ -109,7 +110,7 @@ pub fn snapshot() -> Result<Snapshot> {
     {
         use crate::unix::procfs;
         Ok(Snapshot {
-            handles: procfs::open_fds(me)?,
+            handles: Some(procfs::open_fds(me)?),
             resident_kib: procfs::resident_kib(me)?,
             children: procfs::descendants(me).len(),
         })
@@ -118,7 +119,7 @@ pub fn snapshot() -> Result<Snapshot> {
     {
         use crate::windows::process;
         Ok(Snapshot {
-            handles: process::own_handle_count()?,
+            handles: Some(process::own_handle_count()?).filter(|n| *n > 0),
             resident_kib: process::resident_kib(me)?,
             children: process::descendants(me)?.len(),
         })
