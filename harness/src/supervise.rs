@@ -75,6 +75,15 @@ pub fn kill_tree(pid: u32) {
     crate::windows::process::kill_tree(pid);
 }
 
+/// Waits at most `timeout` for process `pid` to exit; `true` once it has (or is gone).
+pub fn wait_gone(pid: u32, timeout: std::time::Duration) -> bool {
+    #[cfg(unix)]
+    let r = crate::unix::creds::wait_pid_exit(pid, timeout);
+    #[cfg(windows)]
+    let r = crate::windows::process::wait_for_pid_exit(pid, timeout);
+    r.unwrap_or(false)
+}
+
 /// On Linux, catches SIGTERM, SIGINT and SIGHUP on a thread of their own: cleanup, then exit
 /// with 128 + the signal. Idempotent. On Windows the job object already covers every way the
 /// harness can end, so this does nothing.

@@ -191,11 +191,25 @@ impl Listener for UnixServer {
     }
 }
 
+/// One connect attempt that never blocks: a non-blocking socket, so that a server whose
+/// backlog is full (it stopped calling accept) gives `WouldBlock` here instead of a connect
+/// that waits forever; the stream is made blocking (with per-call timeouts) once connected.
 fn connect_now(endpoint: &str) -> std::io::Result<UnixStream> {
-    match addr_of(endpoint) {
-        Addr::Path(p) => UnixStream::connect(p),
-        Addr::Abstract(_) => UnixStream::connect_addr(&socket_addr(endpoint).map_err(std::io::Error::other)?),
-    }
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let addr = match addr_of(endpoint) {
+        Addr::Path(p) => SocketAddrUnix::new(p.as_path())?,
+        Addr::Abstract(name) => SocketAddrUnix::new_abstract_name(name.as_bytes())?,
+    };
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
+    rustix::net::connect(&fd, &addr)?;
+    let stream = UnixStream::from(fd);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
 }
 
 impl Backend for UnixBackend {
@@ -252,14 +266,25 @@ impl Backend for UnixBackend {
             };
             match attempt {
                 Ok(stream) => return Ok(UnixConn { stream, endpoint: endpoint.to_string() }),
-                // Not there yet (or between a server's restarts): wait, bounded.
+                // Not there yet (or between a server's restarts), or its backlog is full: wait,
+                // bounded.
                 Err(e)
-                    if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused)
-                        && Instant::now() < deadline =>
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound
+                            | std::io::ErrorKind::ConnectionRefused
+                            | std::io::ErrorKind::WouldBlock
+                    ) && Instant::now() < deadline =>
                 {
                     std::thread::sleep(
                         Duration::from_millis(5).min(deadline.saturating_duration_since(Instant::now())),
                     );
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Err(Error::Timeout {
+                        context: format!("connecting to {endpoint} (its backlog is full: nothing accepts)"),
+                        after: spec.timeout,
+                    })
                 }
                 Err(e) => {
                     return Err(io(
