@@ -6,9 +6,10 @@
 //! DACL drift across instance churn, impersonation-level abuse, cross-session exposure, hostile
 //! frames), and every verdict is pass, fail with evidence, or unverifiable with the reason.
 //!
-//! This crate is the library: the platform layers, the platform [`probe`], and (as they land)
-//! the framing codecs and the scenario engine. `unsafe` code lives only in the platform
-//! modules ([`windows`]).
+//! This crate is the library: the platform layers, the platform [`probe`], the framing codecs,
+//! the scenario engine and the live fuzzer, supervision of what the harness starts, and the
+//! machine's endpoint inventory. `unsafe` code lives only in the platform modules (`windows`,
+//! `unix`).
 
 #![deny(unsafe_code)]
 
@@ -34,3 +35,20 @@ pub mod windows;
 pub mod unix;
 
 pub use error::{Error, OsCode, Result};
+
+/// The backend of the platform this was built for: named pipes on Windows, Unix-domain sockets
+/// elsewhere.
+#[cfg(windows)]
+pub type NativeBackend = windows::WindowsBackend;
+/// The backend of the platform this was built for: named pipes on Windows, Unix-domain sockets
+/// elsewhere.
+#[cfg(unix)]
+pub type NativeBackend = unix::UnixBackend;
+
+/// This platform's backend, with the platform probed (Unix: and the run's folder made).
+pub fn native_backend() -> Result<NativeBackend> {
+    #[cfg(windows)]
+    return Ok(windows::WindowsBackend::new());
+    #[cfg(unix)]
+    return unix::UnixBackend::new();
+}

@@ -45,14 +45,8 @@ proptest! {
     }
 }
 
-#[cfg(unix)]
-fn backend() -> pipe_harness::unix::UnixBackend {
-    pipe_harness::unix::UnixBackend::new().expect("backend")
-}
-
-#[cfg(windows)]
-fn backend() -> pipe_harness::windows::WindowsBackend {
-    pipe_harness::windows::WindowsBackend::new()
+fn backend() -> pipe_harness::NativeBackend {
+    pipe_harness::native_backend().expect("backend")
 }
 
 #[test]

@@ -172,10 +172,7 @@ fn bundled(name: &str) -> anyhow::Result<std::path::PathBuf> {
 
 fn demo(format: Format, seed: u64) -> anyhow::Result<u8> {
     use pipe_harness_scenarios::{audit, bundled as plans};
-    #[cfg(unix)]
-    let backend = pipe_harness::unix::UnixBackend::new().context("setting up the Unix-socket backend")?;
-    #[cfg(windows)]
-    let backend = pipe_harness::windows::WindowsBackend::new();
+    let backend = native_backend()?;
     let mut reports = Vec::new();
     for name in DEMO {
         let exe = bundled(name)?;
@@ -252,14 +249,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-#[cfg(unix)]
-fn native_backend() -> anyhow::Result<pipe_harness::unix::UnixBackend> {
-    pipe_harness::unix::UnixBackend::new().context("setting up the Unix-socket backend")
-}
-
-#[cfg(windows)]
-fn native_backend() -> anyhow::Result<pipe_harness::windows::WindowsBackend> {
-    Ok(pipe_harness::windows::WindowsBackend::new())
+fn native_backend() -> anyhow::Result<pipe_harness::NativeBackend> {
+    pipe_harness::native_backend().context("setting up the platform's backend")
 }
 
 /// What `fuzz` was asked for.

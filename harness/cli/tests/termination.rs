@@ -52,6 +52,17 @@ fn within(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// `pipe-harness fuzz PLAN` for two minutes (it is killed long before).
+fn fuzz_for_two_minutes(plan: &Path, dir: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+        .args(["fuzz", plan.to_str().expect("utf-8"), "--duration", "120", "--seed", "1", "--out"])
+        .arg(dir.join("findings"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pipe-harness")
+}
+
 fn scratch(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ph-term-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -66,13 +77,7 @@ fn sigterm_to_the_harness_kills_the_whole_run_and_removes_its_folder() {
     let marker = format!("run-{}", std::process::id());
     let dir = scratch("unix");
     let plan = plan(&dir, "{dir}/helper-{unique}.sock", &marker);
-    let mut cli = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
-        .args(["fuzz", plan.to_str().expect("utf-8"), "--duration", "120", "--seed", "1", "--out"])
-        .arg(dir.join("findings"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("pipe-harness");
+    let mut cli = fuzz_for_two_minutes(&plan, &dir);
     let cli_pid = cli.id();
     let up = within(Duration::from_secs(30), || processes_with_env("PH_TERMINATION_TEST", &marker).len() >= 2);
     if !up {
@@ -118,13 +123,7 @@ fn killing_the_harness_kills_the_whole_run() {
     use pipe_harness::windows::process::{child_processes, wait_for_pid_exit};
     let dir = scratch("windows");
     let plan = plan(&dir, "ph-term-{unique}", "windows");
-    let mut cli = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
-        .args(["fuzz", plan.to_str().expect("utf-8"), "--duration", "120", "--seed", "1", "--out"])
-        .arg(dir.join("findings"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("pipe-harness");
+    let mut cli = fuzz_for_two_minutes(&plan, &dir);
     // The server is the harness's child, the helper the server's.
     let mut run = Vec::new();
     let up = within(Duration::from_secs(60), || {
