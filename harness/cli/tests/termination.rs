@@ -124,11 +124,16 @@ fn killing_the_harness_kills_the_whole_run() {
     let dir = scratch("windows");
     let plan = plan(&dir, "ph-term-{unique}", "windows");
     let mut cli = fuzz_for_two_minutes(&plan, &dir);
-    // The server is the harness's child, the helper the server's.
+    // The server is the harness's child, the helper the server's; both misbehave.exe (the
+    // harness may have other children, Wine's conhost among them, that are not the run's).
+    let ours = |pid: u32| -> Vec<u32> {
+        let kids = child_processes(pid).unwrap_or_default();
+        kids.into_iter().filter(|(_, exe)| exe.eq_ignore_ascii_case("misbehave.exe")).map(|(p, _)| p).collect()
+    };
     let mut run = Vec::new();
     let up = within(Duration::from_secs(60), || {
-        run = child_processes(cli.id()).unwrap_or_default();
-        let helpers: Vec<u32> = run.iter().flat_map(|s| child_processes(*s).unwrap_or_default()).collect();
+        run = ours(cli.id());
+        let helpers: Vec<u32> = run.iter().flat_map(|s| ours(*s)).collect();
         run.extend(helpers);
         run.len() >= 2
     });

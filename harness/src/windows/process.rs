@@ -257,6 +257,11 @@ pub fn resident_kib(pid: u32) -> Result<u64> {
 
 /// Every process on the machine with its parent's id (a Toolhelp snapshot).
 fn parents() -> Result<Vec<(u32, u32)>> {
+    Ok(processes()?.into_iter().map(|(pid, parent, _)| (pid, parent)).collect())
+}
+
+/// Every process on the machine: its id, its parent's id and its executable's file name.
+fn processes() -> Result<Vec<(u32, u32, String)>> {
     use windows::Win32::System::Diagnostics::ToolHelp::{
         CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W, TH32CS_SNAPPROCESS,
     };
@@ -269,7 +274,9 @@ fn parents() -> Result<Vec<(u32, u32)>> {
     // SAFETY: `entry` outlives the call and its dwSize is set.
     let mut more = unsafe { Process32FirstW(raw(&snap), &mut entry) }.is_ok();
     while more {
-        out.push((entry.th32ProcessID, entry.th32ParentProcessID));
+        let len = entry.szExeFile.iter().position(|c| *c == 0).unwrap_or(entry.szExeFile.len());
+        let exe = String::from_utf16_lossy(&entry.szExeFile[..len]);
+        out.push((entry.th32ProcessID, entry.th32ParentProcessID, exe));
         // SAFETY: as above.
         more = unsafe { Process32NextW(raw(&snap), &mut entry) }.is_ok();
     }
@@ -312,10 +319,11 @@ pub fn descendants(pid: u32) -> Result<Vec<u32>> {
     Ok(found)
 }
 
-/// The processes whose recorded parent is `pid`, in or out of the harness's job (a parent id
-/// can be stale after the parent died: check what you find).
-pub fn child_processes(pid: u32) -> Result<Vec<u32>> {
-    Ok(parents()?.into_iter().filter(|(c, p)| *p == pid && *c != pid).map(|(c, _)| c).collect())
+/// The processes whose recorded parent is `pid`, in or out of the harness's job, each with its
+/// executable's file name (a parent id can be stale after the parent died: check what you
+/// find).
+pub fn child_processes(pid: u32) -> Result<Vec<(u32, String)>> {
+    Ok(processes()?.into_iter().filter(|(c, p, _)| *p == pid && *c != pid).map(|(c, _, exe)| (c, exe)).collect())
 }
 
 /// Terminates `pid` and its descendants in the harness's job.
