@@ -437,8 +437,8 @@ pub struct FuzzOptions {
 }
 
 impl FuzzOptions {
-    /// One job, no case or time limit worth mentioning (set them), memory watched with a
-    /// 64 MiB limit every 25 cases, 12 minimisation tries.
+    /// One job, no case limit, at most 60 s, no corpus, memory watched every 25 cases with a
+    /// 64 MiB growth limit, 12 minimisation tries per finding.
     pub fn new(seed: u64) -> Self {
         FuzzOptions {
             seed,
