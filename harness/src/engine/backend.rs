@@ -144,6 +144,15 @@ pub trait Backend: Sync {
     /// The platform's canonical form of a protection string, for comparing with what an
     /// endpoint reports (SDDL re-printed by the OS; a mode normalised).
     fn canonical_protection(&self, protection: &str) -> Result<String>;
+    /// How long a client that has written should wait for an answer (or the server hanging
+    /// up) before it closes. Zero for Unix sockets: what was written stays queued for the
+    /// server after the close. Named pipes need a moment: a client that closes before the
+    /// server's `ConnectNamedPipe` has taken the connection loses what it wrote (the call fails
+    /// with `ERROR_NO_DATA` and the instance is reset), which under Wine made a fuzz case that
+    /// crashes the server sometimes not reach it at all.
+    fn settle_before_close(&self) -> Duration {
+        Duration::ZERO
+    }
     /// A file the endpoint leaves behind when its server dies (a Unix socket file in the run's
     /// own directory), which the harness removes once it has killed the server; `None` when
     /// there is none or it is not the harness's to remove.

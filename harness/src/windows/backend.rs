@@ -182,6 +182,11 @@ impl Backend for WindowsBackend {
         Ok(())
     }
 
+    fn settle_before_close(&self) -> Duration {
+        // Returns early when the server answers or hangs up; a cut frame waits it out.
+        Duration::from_millis(50)
+    }
+
     fn adopt(&self, pid: u32) -> Result<()> {
         super::process::adopt(pid)?;
         super::process::resume(pid)
