@@ -75,6 +75,23 @@ pub fn kill_tree(pid: u32) {
     crate::windows::process::kill_tree(pid);
 }
 
+/// Every process below `root` in a `(process, parent)` list, breadth first. A process is
+/// taken once, so a stale parent id that closes a loop (Windows keeps a dead parent's id)
+/// cannot make it run forever.
+pub(crate) fn tree_below(root: u32, parent_of: &[(u32, u32)]) -> Vec<u32> {
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        let children: Vec<u32> =
+            parent_of.iter().filter(|(c, pp)| *pp == p && !found.contains(c)).map(|(c, _)| *c).collect();
+        found.extend(children);
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
 /// Waits at most `timeout` for process `pid` to exit; `true` once it has (or is gone).
 pub fn wait_gone(pid: u32, timeout: std::time::Duration) -> bool {
     #[cfg(unix)]

@@ -52,17 +52,7 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     let what = r.outcome.describe();
     let mut evidence = vec![
         format!("case {} of seed {}: {}", r.index, r.seed, r.original.kind),
-        format!(
-            "minimised: {} ({} writes: {})",
-            r.case.kind,
-            r.case.writes.len(),
-            r.case
-                .writes
-                .iter()
-                .map(|w| w.iter().map(|b| format!("{b:02x}")).collect::<String>())
-                .collect::<Vec<_>>()
-                .join(" | ")
-        ),
+        format!("minimised: {} ({} writes: {})", r.case.kind, r.case.writes.len(), r.case.writes_hex()),
     ];
     if let Outcome::Crashed { output, .. } = &r.outcome {
         evidence.extend(output.iter().rev().take(4).rev().cloned());

@@ -327,7 +327,7 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
             r.original.kind,
             r.outcome.describe(),
             r.case.writes.len(),
-            r.case.writes.iter().map(|w| w.iter().map(|b| format!("{b:02x}")).collect::<String>()).collect::<Vec<_>>().join(" | "),
+            r.case.writes_hex(),
             file.display(),
             file.display(),
             a.plan.display()

@@ -126,13 +126,7 @@ pub trait Backend: Sync {
     /// `run_as` and `umask`. The default refuses `run_as` and ignores `umask` (platforms
     /// without either).
     fn prepare_command(&self, _cmd: &mut std::process::Command, target: &super::Target) -> Result<()> {
-        match &target.run_as {
-            Some(who) => Err(crate::Error::Unsupported(format!(
-                "running the target as {who:?} is not supported on {}",
-                self.platform()
-            ))),
-            None => Ok(()),
-        }
+        refuse_run_as(self.platform(), target)
     }
     /// Puts an already started process under the harness's supervision (killed with it).
     fn adopt(&self, pid: u32) -> Result<()>;
@@ -166,6 +160,17 @@ pub trait Backend: Sync {
     /// The harness's own process id (to tell a client that reached the harness's endpoint).
     fn own_pid(&self) -> u32 {
         std::process::id()
+    }
+}
+
+/// The refusal of a platform that cannot start a target as another identity: an error when the
+/// target asks for `run_as`.
+pub(crate) fn refuse_run_as(platform: &str, target: &super::Target) -> Result<()> {
+    match &target.run_as {
+        Some(who) => {
+            Err(crate::Error::Unsupported(format!("running the target as {who:?} is not supported on {platform}")))
+        }
+        None => Ok(()),
     }
 }
 

@@ -10,8 +10,8 @@
 //! unreachable), does it still answer its liveness ping (a hang)? Every few cases it reads the
 //! server's resident memory and reports growth past a limit. On a finding it minimises the case
 //! against fresh servers, saves a reproducer, restarts the server and goes on. With
-//! [`FuzzOptions::jobs`] above one, that many servers are fuzzed in parallel, each taking every
-//! `jobs`-th case index, with findings deduplicated across them.
+//! [`FuzzOptions::jobs`] above one, that many servers are fuzzed in parallel, each job taking
+//! the next case index not yet taken, with findings deduplicated across them.
 
 use super::backend::{exchange, Backend, Conn, ConnectSpec};
 use super::server::{ServerUnderTest, Started};
@@ -47,6 +47,12 @@ impl Case {
     /// How many connections the case opens.
     pub fn connections(&self) -> usize {
         (0..self.writes.len()).map(|i| self.connection_of(i) + 1).max().unwrap_or(1)
+    }
+
+    /// The writes as hex, one group per write, separated by ` | ` (for reports).
+    pub fn writes_hex(&self) -> String {
+        let hex = |w: &Vec<u8>| w.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        self.writes.iter().map(hex).collect::<Vec<_>>().join(" | ")
     }
 
     fn without_write(&self, i: usize) -> Self {
@@ -510,7 +516,6 @@ pub fn fuzz<B: Backend>(
     opts: &FuzzOptions,
     progress: impl Fn(&Campaign) + Sync,
 ) -> Result<Campaign> {
-    use std::sync::atomic::Ordering;
     let t0 = Instant::now();
     let shared = Shared {
         campaign: std::sync::Mutex::new(Campaign::default()),
@@ -526,7 +531,6 @@ pub fn fuzz<B: Backend>(
             .map(|w| w.join().unwrap_or_else(|_| Err(Error::Peer("a fuzzing job panicked".into()))))
             .collect()
     });
-    shared.stop.store(true, Ordering::Relaxed);
     let mut campaign = shared.campaign.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
     campaign.elapsed_ms = t0.elapsed().as_millis() as u64;
     campaign.findings.sort_by_key(|r| r.index);
@@ -536,6 +540,13 @@ pub fn fuzz<B: Backend>(
         Some(e) if campaign.findings.is_empty() => Err(e),
         _ => Ok(campaign),
     }
+}
+
+/// Counts one more case sent and reports the campaign so far.
+fn tally(c: &mut Campaign, t0: Instant, progress: &impl Fn(&Campaign)) {
+    c.cases += 1;
+    c.elapsed_ms = t0.elapsed().as_millis() as u64;
+    progress(c);
 }
 
 fn fuzz_job<B: Backend>(
@@ -565,10 +576,7 @@ fn fuzz_job<B: Backend>(
             outcome = memory.check(backend, server.pid(), opts).unwrap_or(outcome);
         }
         if !outcome.is_finding() {
-            let mut c = lock();
-            c.cases += 1;
-            c.elapsed_ms = t0.elapsed().as_millis() as u64;
-            progress(&c);
+            tally(&mut lock(), t0, progress);
             continue;
         }
         let found_after_ms = t0.elapsed().as_millis() as u64;
@@ -595,7 +603,6 @@ fn fuzz_job<B: Backend>(
         });
         {
             let mut c = lock();
-            c.cases += 1;
             match reproducer {
                 // Another job may have found the same bug meanwhile.
                 Some(r) if !c.findings.iter().any(|f| f.outcome.signature() == signature) => c.findings.push(r),
@@ -604,8 +611,7 @@ fn fuzz_job<B: Backend>(
             if c.findings.len() >= opts.max_findings {
                 shared.stop.store(true, Ordering::Relaxed);
             }
-            c.elapsed_ms = t0.elapsed().as_millis() as u64;
-            progress(&c);
+            tally(&mut c, t0, progress);
         }
         drop(server);
         server = start(backend, target)?;

@@ -14,6 +14,8 @@ mod server;
 mod target;
 mod verdict;
 
+#[cfg(windows)]
+pub(crate) use backend::refuse_run_as;
 pub use backend::{
     exchange, request_succeeds, Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach,
 };

@@ -193,8 +193,7 @@ impl ServerUnderTest {
 
 impl Drop for ServerUnderTest {
     fn drop(&mut self) {
-        // The whole tree: a server that started helpers (or daemonised) leaves none behind, and
-        // the output drains end once nothing holds the pipes open.
+        // The whole tree: a server that started helpers (or daemonised) leaves none behind.
         crate::supervise::release_tree(self.child.id());
         let _ = self.child.kill();
         // Reaped once it is gone; a process stuck in the kernel past the deadline is left to

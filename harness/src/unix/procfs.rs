@@ -55,16 +55,8 @@ fn parents() -> BTreeMap<u32, u32> {
 
 /// Every living descendant of `pid` (children, grandchildren re-parented away are not found).
 pub fn descendants(pid: u32) -> Vec<u32> {
-    let parents = parents();
-    let mut found = vec![pid];
-    let mut i = 0;
-    while i < found.len() {
-        let p = found[i];
-        found.extend(parents.iter().filter(|(_, pp)| **pp == p).map(|(c, _)| *c));
-        i += 1;
-    }
-    found.remove(0);
-    found
+    let pairs: Vec<(u32, u32)> = parents().into_iter().collect();
+    crate::supervise::tree_below(pid, &pairs)
 }
 
 /// Every process whose environment holds `key=value` (how a test finds the processes of its

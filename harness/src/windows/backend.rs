@@ -173,11 +173,7 @@ impl Backend for WindowsBackend {
     /// puts it in the job and then lets it run.
     fn prepare_command(&self, cmd: &mut std::process::Command, target: &crate::engine::Target) -> Result<()> {
         use std::os::windows::process::CommandExt;
-        if let Some(who) = &target.run_as {
-            return Err(crate::Error::Unsupported(format!(
-                "running the target as {who:?} from a plan is not supported on Windows (use windows::process::spawn with a token)"
-            )));
-        }
+        crate::engine::refuse_run_as(self.platform(), target)?;
         cmd.creation_flags(windows::Win32::System::Threading::CREATE_SUSPENDED.0);
         Ok(())
     }

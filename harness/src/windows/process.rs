@@ -304,17 +304,7 @@ fn in_our_job(pid: u32) -> bool {
 
 /// The living descendants of `pid` that are in the harness's job.
 pub fn descendants(pid: u32) -> Result<Vec<u32>> {
-    let all = parents()?;
-    let mut found = vec![pid];
-    let mut i = 0;
-    while i < found.len() {
-        let p = found[i];
-        let children: Vec<u32> =
-            all.iter().filter(|(c, pp)| *pp == p && *c != p && !found.contains(c)).map(|(c, _)| *c).collect();
-        found.extend(children);
-        i += 1;
-    }
-    found.remove(0);
+    let mut found = crate::supervise::tree_below(pid, &parents()?);
     found.retain(|c| in_our_job(*c));
     Ok(found)
 }
