@@ -148,32 +148,30 @@ mod tests {
     fn this_process_is_measured() {
         assert!(resident_kib(std::process::id()).expect("rss") > 0);
         assert!(resident_kib(u32::MAX).is_err(), "no such process: an error, not zero");
-        // Two children with the same inherited descriptors, one with an extra one open.
-        let spawn = |script: &str| {
-            std::process::Command::new("sh")
-                .args(["-c", script])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("sh")
-        };
-        let mut plain = spawn("exec sleep 30");
-        let mut extra = spawn("exec sleep 30 7</dev/null");
-        // Wait for both shells to have exec'd sleep (their descriptors settle then).
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let exec_done =
-            |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep");
-        while !(exec_done(plain.id()) && exec_done(extra.id())) && std::time::Instant::now() < deadline {
-            std::thread::yield_now();
-        }
-        let counts = (open_fds(plain.id()), open_fds(extra.id()));
-        let seen = descendants(std::process::id()).contains(&plain.id());
-        for c in [&mut plain, &mut extra] {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        assert_eq!(counts.1.expect("fds"), counts.0.expect("fds") + 1);
+        // One child whose descriptors change only when it says so: it opens fd 7, reports,
+        // closes it, reports. Comparing two children would be racy (another test thread's
+        // descriptors may be inherited by one and not the other).
+        use std::io::{BufRead, Write};
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "exec 7</dev/null; echo open; read x; exec 7<&-; echo closed; read y"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sh");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut next_line = || lines.next().expect("a line").expect("read");
+        assert_eq!(next_line(), "open");
+        let with_7 = open_fds(child.id());
+        stdin.write_all(b"\n").expect("write");
+        assert_eq!(next_line(), "closed");
+        let without_7 = open_fds(child.id());
+        let seen = descendants(std::process::id()).contains(&child.id());
+        drop(stdin);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(with_7.expect("fds"), without_7.expect("fds") + 1);
         assert!(seen, "the child is among our descendants");
     }
 }
