@@ -18,26 +18,36 @@
 //! children): the fault-injection tests and the soak benchmark compare it before and after.
 
 use crate::error::Result;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-static TREES: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+/// The environment variable that carries a process tree's token on Linux: set on every process
+/// the harness starts, inherited by everything that process starts, so [`kill_tree`] finds a
+/// descendant that left the process group (a daemon's `setsid`, a double fork).
+pub const TREE_VAR: &str = "PIPE_HARNESS_TREE";
+
+/// Live trees: root pid and the tree's token, if it has one.
+static TREES: Mutex<BTreeMap<u32, Option<String>>> = Mutex::new(BTreeMap::new());
 static FOLDERS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Registers the process tree rooted at `pid` (a process the harness started) for cleanup.
-pub fn register_tree(pid: u32) {
-    lock(&TREES).insert(pid);
+/// Registers the process tree rooted at `pid`, started by the harness from `cmd`, for cleanup
+/// (with the tree's token, when the backend set one in `cmd`'s environment).
+pub fn register_tree(pid: u32, cmd: &Command) {
+    let token =
+        cmd.get_envs().find(|(k, _)| *k == TREE_VAR).and_then(|(_, v)| v.and_then(|v| v.to_str()).map(str::to_string));
+    lock(&TREES).insert(pid, token);
 }
 
 /// Kills the tree rooted at `pid` and forgets it.
 pub fn release_tree(pid: u32) {
-    kill_tree(pid);
-    lock(&TREES).remove(&pid);
+    let token = lock(&TREES).remove(&pid).flatten();
+    kill(pid, token.as_deref());
 }
 
 /// Registers a scratch folder of the run, removed on a termination signal.
@@ -52,27 +62,36 @@ pub fn release_folder(path: &std::path::Path) {
 
 /// Process trees registered now (for tests).
 pub fn live_trees() -> Vec<u32> {
-    lock(&TREES).iter().copied().collect()
+    lock(&TREES).keys().copied().collect()
 }
 
 /// Kills every registered tree and removes every registered folder.
 pub fn cleanup_now() {
-    let trees: Vec<u32> = std::mem::take(&mut *lock(&TREES)).into_iter().collect();
-    for pid in trees {
-        kill_tree(pid);
+    let trees = std::mem::take(&mut *lock(&TREES));
+    for (pid, token) in trees {
+        kill(pid, token.as_deref());
     }
     for dir in std::mem::take(&mut *lock(&FOLDERS)) {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
 
-/// Kills the process `pid` and every process it started that is still in its group (Linux:
-/// the process group the harness gave it; Windows: its descendants in the harness's job).
+/// Kills the process `pid` and every process it started (Linux: the process group the harness
+/// gave it and, for a registered tree, every process carrying its [`TREE_VAR`] token;
+/// Windows: its descendants in the harness's job).
 pub fn kill_tree(pid: u32) {
+    let token = lock(&TREES).get(&pid).cloned().flatten();
+    kill(pid, token.as_deref());
+}
+
+fn kill(pid: u32, token: Option<&str>) {
     #[cfg(unix)]
-    crate::unix::creds::kill_group(pid);
+    crate::unix::creds::kill_tree(pid, token);
     #[cfg(windows)]
-    crate::windows::process::kill_tree(pid);
+    {
+        let _ = token;
+        crate::windows::process::kill_tree(pid);
+    }
 }
 
 /// Every process below `root` in a `(process, parent)` list, breadth first. A process is

@@ -80,7 +80,7 @@ impl ServerUnderTest {
         backend.prepare_command(&mut cmd, target)?;
         let mut child =
             cmd.spawn().map_err(|e| Error::invalid("target program", format!("{}: {e}", target.program.display())))?;
-        crate::supervise::register_tree(child.id());
+        crate::supervise::register_tree(child.id(), &cmd);
         if let Err(e) = backend.adopt(child.id()) {
             crate::supervise::release_tree(child.id());
             let _ = child.wait();

@@ -79,10 +79,15 @@ pub fn in_new_netns<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T> {
     })
 }
 
-/// Makes a child the harness's: its own process group (so the whole group can be killed) and
-/// `SIGKILL` when the harness dies (`PR_SET_PDEATHSIG`); optionally as another identity and
-/// with a given umask.
+/// Makes a child the harness's: its own process group (so the whole group can be killed),
+/// `SIGKILL` when the harness dies (`PR_SET_PDEATHSIG`), and a token of its own in
+/// [`TREE_VAR`](crate::supervise::TREE_VAR) that every process it starts inherits, so that a
+/// descendant that left the group (`setsid`, a double fork) is still found
+/// ([`kill_tree`]); optionally as another identity and with a given umask.
 pub fn tie_to_harness(cmd: &mut Command, ids: Option<Ids>, umask: Option<u32>) {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    cmd.env(crate::supervise::TREE_VAR, format!("{}.{n}", std::process::id()));
     cmd.process_group(0);
     if let Some(ids) = ids {
         // std clears supplementary groups itself when root sets a uid.
@@ -103,10 +108,31 @@ pub fn tie_to_harness(cmd: &mut Command, ids: Option<Ids>, umask: Option<u32>) {
 
 /// Sends SIGKILL to the process group `pgid` (a child started by [`tie_to_harness`] leads its
 /// own group, so its id is the group's): the child and everything it started that stayed in
-/// the group. A group that is already gone is not an error.
-pub fn kill_group(pgid: u32) {
-    if let Some(p) = Pid::from_raw(pgid as i32) {
-        let _ = rustix::process::kill_process_group(p, rustix::process::Signal::KILL);
+/// the group. Then, with the tree's `token`, to every process that still carries it in its
+/// environment wherever it went (its own session or group, re-parented to init), and to the
+/// groups those lead, in rounds until none is left (a process forking as it is killed) or 16
+/// rounds have passed. A process that left the group *and* cleared its environment is not
+/// found: only a cgroup would hold it. Processes already gone are not an error.
+pub fn kill_tree(pgid: u32, token: Option<&str>) {
+    let kill = |pid: u32| {
+        if let Some(p) = Pid::from_raw(pid as i32) {
+            let _ = rustix::process::kill_process_group(p, rustix::process::Signal::KILL);
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+        }
+    };
+    kill(pgid);
+    let Some(token) = token else { return };
+    let me = std::process::id();
+    for _ in 0..16 {
+        // A killed process's environment reads empty once it is a zombie: it is not found again.
+        let left: Vec<u32> = super::procfs::processes_with_env(crate::supervise::TREE_VAR, token)
+            .into_iter()
+            .filter(|p| *p != me)
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        left.into_iter().for_each(kill);
     }
 }
 

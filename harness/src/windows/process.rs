@@ -4,7 +4,9 @@
 //! Every child goes into one process-wide job created with `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`.
 //! The harness holds the job's only handle, so when the harness exits (or is killed) the handle
 //! closes and Windows kills every process still in the job, grandchildren included. A
-//! [`Child`] also kills its own process on drop.
+//! [`Child`] also kills its own process on drop. A server under test also gets a job of its own
+//! nested in that one ([`adopt`]), so [`kill_tree`] ends everything it started, even a process
+//! whose parent has exited; neither job allows breakaway (`CREATE_BREAKAWAY_FROM_JOB` fails).
 
 use super::sys::{last_error, millis, os, own, raw, wide};
 use super::token::Token;
@@ -19,7 +21,7 @@ use windows::core::PWSTR;
 use windows::Win32::Foundation::{WAIT_OBJECT_0, WAIT_TIMEOUT};
 use windows::Win32::System::JobObjects::{
     AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation, SetInformationJobObject,
-    JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+    TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
 };
 use windows::Win32::System::Threading::{
     CreateProcessAsUserW, CreateProcessW, GetExitCodeProcess, OpenProcess, ResumeThread, TerminateProcess,
@@ -30,29 +32,32 @@ use windows::Win32::System::Threading::{
 /// The process-wide kill-on-close job.
 struct Job(OwnedHandle);
 
+/// A new unnamed job whose processes are killed when its last handle closes.
+fn kill_on_close_job(what: &str) -> Result<Job> {
+    // SAFETY: an unnamed job with default security.
+    let h = unsafe { CreateJobObjectW(None, windows::core::PCWSTR::null()) }
+        .map_err(|e| os("CreateJobObjectW", format!("creating {what}"), e))?;
+    let job = Job(own(h));
+    let mut info = JOBOBJECT_EXTENDED_LIMIT_INFORMATION::default();
+    info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+    // SAFETY: `info` outlives the call and has the size passed.
+    unsafe {
+        SetInformationJobObject(
+            raw(&job.0),
+            JobObjectExtendedLimitInformation,
+            (&info as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+            std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+        )
+    }
+    .map_err(|e| os("SetInformationJobObject", format!("setting kill-on-close on {what}"), e))?;
+    Ok(job)
+}
+
 fn job() -> Result<&'static Job> {
     static JOB: OnceLock<std::result::Result<Job, String>> = OnceLock::new();
-    JOB.get_or_init(|| {
-        // SAFETY: an unnamed job with default security.
-        let h = unsafe { CreateJobObjectW(None, windows::core::PCWSTR::null()) }
-            .map_err(|e| os("CreateJobObjectW", "creating the harness's job", e).to_string())?;
-        let job = Job(own(h));
-        let mut info = JOBOBJECT_EXTENDED_LIMIT_INFORMATION::default();
-        info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
-        // SAFETY: `info` outlives the call and has the size passed.
-        unsafe {
-            SetInformationJobObject(
-                raw(&job.0),
-                JobObjectExtendedLimitInformation,
-                (&info as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
-                std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
-            )
-        }
-        .map_err(|e| os("SetInformationJobObject", "setting kill-on-close", e).to_string())?;
-        Ok(job)
-    })
-    .as_ref()
-    .map_err(|e| Error::Unsupported(format!("no job object for children: {e}")))
+    JOB.get_or_init(|| kill_on_close_job("the harness's job").map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| Error::Unsupported(format!("no job object for children: {e}")))
 }
 
 /// What to start.
@@ -216,7 +221,11 @@ impl Drop for Child {
 }
 
 /// Puts an already started process (by id) into the harness's kill-on-close job, so it dies
-/// with the harness. A process started by someone else's `Command` is adopted this way.
+/// with the harness, and into a job of its own nested in it (Windows 8 and later), so that
+/// [`kill_tree`] ends everything it started, including processes whose parent has exited (a
+/// double start, which the parent-id walk cannot follow). A process started by someone else's
+/// `Command` is adopted this way. Where the nested job cannot be made, the process is still
+/// in the harness's job and [`kill_tree`] falls back to the walk.
 pub fn adopt(pid: u32) -> Result<()> {
     let job = job()?;
     // SAFETY: opens a process by id with the rights AssignProcessToJobObject needs.
@@ -225,7 +234,21 @@ pub fn adopt(pid: u32) -> Result<()> {
     let h = own(h);
     // SAFETY: both handles are valid.
     unsafe { AssignProcessToJobObject(raw(&job.0), raw(&h)) }
-        .map_err(|e| os("AssignProcessToJobObject", format!("adopting process {pid}"), e))
+        .map_err(|e| os("AssignProcessToJobObject", format!("adopting process {pid}"), e))?;
+    if let Ok(tree) = kill_on_close_job(&format!("the job of process {pid}")) {
+        // SAFETY: both handles are valid.
+        if unsafe { AssignProcessToJobObject(raw(&tree.0), raw(&h)) }.is_ok() {
+            tree_jobs().insert(pid, tree);
+        }
+    }
+    Ok(())
+}
+
+/// The jobs of the trees started by [`adopt`], by root process id.
+fn tree_jobs() -> std::sync::MutexGuard<'static, std::collections::BTreeMap<u32, Job>> {
+    static JOBS: std::sync::Mutex<std::collections::BTreeMap<u32, Job>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
+    JOBS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Waits at most `timeout` for process `pid` (not necessarily ours) to exit; `Ok(true)` when it
@@ -316,8 +339,14 @@ pub fn child_processes(pid: u32) -> Result<Vec<(u32, String)>> {
     Ok(processes()?.into_iter().filter(|(c, p, _)| *p == pid && *c != pid).map(|(c, _, exe)| (c, exe)).collect())
 }
 
-/// Terminates `pid` and its descendants in the harness's job.
+/// Terminates `pid` and everything it started: its own job when [`adopt`] made one (every
+/// process started inside, whoever its parent was), then `pid` and its descendants in the
+/// harness's job by parent id.
 pub fn kill_tree(pid: u32) {
+    if let Some(tree) = tree_jobs().remove(&pid) {
+        // SAFETY: a valid job handle; ends every process in the job.
+        let _ = unsafe { TerminateJobObject(raw(&tree.0), 1) };
+    }
     let mut victims = descendants(pid).unwrap_or_default();
     victims.insert(0, pid);
     for v in victims {
