@@ -65,12 +65,40 @@ pub fn live_trees() -> Vec<u32> {
     lock(&TREES).keys().copied().collect()
 }
 
-/// Kills every registered tree and removes every registered folder.
+/// Set once the harness is ending (a termination signal): no process starts after that.
+static ENDING: Mutex<bool> = Mutex::new(false);
+
+/// Starts `cmd` and registers its tree ([`register_tree`]), one start at a time with
+/// [`cleanup_now`], so that no process slips in between a cleanup and the harness's exit.
+/// Once the harness is ending (the signal thread exits the process right after its cleanup),
+/// starts nothing: it waits for that exit, so that the caller cannot end the process first
+/// with another status, and gives up with an error after 30 s.
+pub fn spawn_registered(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    let ending = lock(&ENDING);
+    if *ending {
+        drop(ending);
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        return Err(std::io::Error::other("the harness is ending (a termination signal): no new process"));
+    }
+    let child = cmd.spawn()?;
+    register_tree(child.id(), cmd);
+    drop(ending);
+    Ok(child)
+}
+
+/// Kills every registered tree and removes every registered folder; no process starts
+/// afterwards ([`spawn_registered`]). On Linux, also every process carrying a tree token of
+/// this harness, registered or not.
 pub fn cleanup_now() {
+    let mut ending = lock(&ENDING);
+    *ending = true;
     let trees = std::mem::take(&mut *lock(&TREES));
     for (pid, token) in trees {
         kill(pid, token.as_deref());
     }
+    #[cfg(unix)]
+    crate::unix::creds::kill_tree_tokens_of(std::process::id());
+    drop(ending);
     for dir in std::mem::take(&mut *lock(&FOLDERS)) {
         let _ = std::fs::remove_dir_all(dir);
     }

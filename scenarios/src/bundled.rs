@@ -49,10 +49,17 @@ pub fn windows_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
     (t, Policy { protection: Some(OWNER_ONLY_SDDL.into()), other_sessions: Some(true), ..Policy::default() })
 }
 
-/// A Unix-socket fixture at `exe`: run as [`UNIX_SERVICE_UID`], socket in the run's shared
-/// directory (or an abstract name for `unix-abstract`).
+/// A Unix-socket fixture at `exe`: run as [`UNIX_SERVICE_UID`], its socket in a directory only
+/// that uid may write (a service's runtime directory), except `unix-steals-path` (in the run's
+/// shared directory, where such servers live: anyone can take its name while it is down) and
+/// `unix-abstract` (an abstract name).
 pub fn unix_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
-    let endpoint = if fixture == "unix-abstract" { "@ph-fx-{unique}" } else { "{dir}/ph-fx-{unique}.sock" };
+    let endpoint = match fixture {
+        "unix-abstract" => "@ph-fx-{unique}".to_string(),
+        "unix-steals-path" => "{dir}/ph-fx-{unique}.sock".to_string(),
+        _ => format!("{{private_dir:{UNIX_SERVICE_UID}}}/ph-fx-{{unique}}.sock"),
+    };
+    let endpoint = endpoint.as_str();
     let mut t = Target::new(fixture, exe, endpoint);
     exchanges(&mut t);
     if fixture == "unix-framing-bugs" {

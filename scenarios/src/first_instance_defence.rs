@@ -74,7 +74,7 @@ pub fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict>
     let endpoint = cx.backend.endpoint(&cx.target.endpoint);
     let _attacker = cx
         .backend
-        .listen(&endpoint, &ListenSpec { shape: Some(shape), protection: None, open_to_all: true })
+        .listen(&endpoint, &ListenSpec { shape: Some(shape), open_to_all: true, ..ListenSpec::default() })
         .map_err(|e| Verdict::error("creating the attacker's instance", e))?;
     let mut server = ServerUnderTest::start(cx.backend, cx.target, &endpoint)
         .map_err(|e| Verdict::error("starting the target", e))?;

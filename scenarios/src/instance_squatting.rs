@@ -3,6 +3,15 @@
 //! instances. A client takes any listening instance, so every client that lands on the
 //! attacker's instance talks to the attacker. The race is driven by a seed: a failing run
 //! replays with the same seed.
+//!
+//! (c) **the restart gap**: the server stops (a restart, an upgrade, a crash), and while its
+//! name is free an unprivileged identity (the policy's first denied user, else uid 61999)
+//! tries to create it; clients that arrive meanwhile reach whoever holds it. On Unix a socket
+//! path is only as safe as its directory: a shared one (`/tmp`, a world-writable folder, an
+//! abstract name) lets anyone take the name; a runtime directory only the service may write
+//! does not. Named pipes have no directories (any identity may create a free name; the
+//! defence is the client's check of the server, `client_impersonation`), so there this phase
+//! is recorded as not applicable.
 
 use crate::first_instance_defence;
 use crate::Context;
@@ -11,6 +20,9 @@ use pipe_harness::engine::{
 };
 use pipe_harness::probe::Rule;
 use std::time::Duration;
+
+/// Who tries the restart gap when the policy denies nobody: an unprivileged uid no one uses.
+pub const GAP_ATTACKER_UID: &str = "61999";
 
 /// The scenario's name.
 pub const NAME: &str = "instance_squatting";
@@ -21,7 +33,8 @@ pub const RESTS_ON: &[Rule] =
 /// On Unix sockets.
 pub const RESTS_ON_UNIX: &[Rule] = &[Rule::UnixBindExclusive, Rule::UnixDistinctIdentities];
 /// What it checks.
-pub const SUMMARY: &str = "an attacker instance before or between the server's instances: do clients land on it?";
+pub const SUMMARY: &str =
+    "an attacker instance before or between the server's instances, or in its restart gap: do clients land on it?";
 
 /// What both phases saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +51,26 @@ pub struct Observations {
     pub attacker_instances: usize,
     /// The seed of the race.
     pub seed: u64,
+    /// (c): the restart gap.
+    pub gap: Gap,
+}
+
+/// What another identity could do with the server's name while the server was down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gap {
+    /// It could not create the name (the error says why: a directory it may not write).
+    Closed(String),
+    /// It created the name, and this many of `clients` test clients reached it.
+    Taken {
+        /// The identity that took it.
+        by: String,
+        /// Clients that connected meanwhile.
+        clients: usize,
+        /// Of those, clients that reached the attacker.
+        on_attacker: usize,
+    },
+    /// Not tried here, and why.
+    NotApplicable(String),
 }
 
 /// The verdict.
@@ -49,6 +82,25 @@ pub fn judge(obs: &Observations) -> Verdict {
             obs.rounds, obs.attacker_instances, obs.race_on_attacker
         ),
     ];
+    let mut evidence = evidence;
+    evidence.push(match &obs.gap {
+        Gap::Closed(why) => format!("(c) restart gap: the name could not be taken while the server was down: {why}"),
+        Gap::Taken { by, clients, on_attacker } => format!(
+            "(c) restart gap: uid {by} created the name while the server was down; {on_attacker} of {clients} clients reached it"
+        ),
+        Gap::NotApplicable(why) => format!("(c) restart gap: not applicable: {why}"),
+    });
+    if let Gap::Taken { by, on_attacker, clients } = &obs.gap {
+        return Verdict::Fail(Finding {
+            title: format!(
+                "while the server was down, uid {by} took its name and {on_attacker} of {clients} clients reached it: keep the socket in a directory only the service may write"
+            ),
+            severity: Severity::High,
+            evidence,
+            seed: Some(obs.seed),
+            replay: Some(format!("pipe-harness audit PLAN --scenario {NAME} --seed {}", obs.seed)),
+        });
+    }
     let served_beside = !matches!(obs.pre_start, Started::Exited(_));
     if (served_beside && obs.pre_on_attacker > 0) || obs.race_on_attacker > 0 {
         return Verdict::Fail(Finding {
@@ -80,7 +132,7 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     let endpoint = server.endpoint.clone();
     let mut schedule = Schedule::new(cx.seed);
     let rounds = 8 + schedule.below(8) as usize;
-    let attacker_spec = ListenSpec { shape: Some(pre.shape), protection: None, open_to_all: true };
+    let attacker_spec = ListenSpec { shape: Some(pre.shape), open_to_all: true, ..ListenSpec::default() };
     let mut held: Vec<B::Listener> = Vec::new();
     let mut on_attacker = 0;
     for _ in 0..rounds {
@@ -100,14 +152,41 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
             let _ = exchange(&mut c, &cx.target.framing, &ping.request, Duration::from_secs(5));
         }
     }
+    let attacker_instances = held.len();
+    drop(held);
+    // The server goes down; the harness removes its socket file, as a clean exit would.
+    drop(server);
+    let gap = restart_gap(cx, &endpoint);
     judge(&Observations {
         pre_start: pre.started,
         pre_on_attacker: pre.clients_on_attacker,
         rounds,
         race_on_attacker: on_attacker,
-        attacker_instances: held.len(),
+        attacker_instances,
         seed: cx.seed,
+        gap,
     })
+}
+
+/// (c): with the server stopped, an unprivileged identity tries to create its name; if it
+/// can, test clients connect and are counted.
+fn restart_gap<B: Backend>(cx: &Context<'_, B>, endpoint: &str) -> Gap {
+    let by = cx.policy.denied_users.first().cloned().unwrap_or_else(|| GAP_ATTACKER_UID.to_string());
+    // As an attacker would: a socket file the stopped server left is removed first, if the
+    // directory lets this identity remove it.
+    let spec =
+        ListenSpec { open_to_all: true, as_user: Some(by.clone()), replace_existing: true, ..ListenSpec::default() };
+    match cx.backend.listen(endpoint, &spec) {
+        Err(pipe_harness::Error::Unsupported(why)) => Gap::NotApplicable(why),
+        Err(e) => Gap::Closed(e.to_string()),
+        Ok(_attacker) => {
+            let clients = 3;
+            // No server runs: every client that connects reached the attacker (counted by the
+            // pid that holds the endpoint, the harness's own).
+            let (_, on_attacker) = first_instance_defence::landings(cx, endpoint, 0, clients);
+            Gap::Taken { by, clients, on_attacker }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -122,6 +201,7 @@ mod tests {
             race_on_attacker: race_on,
             attacker_instances: 3,
             seed: 99,
+            gap: Gap::Closed("Permission denied".into()),
         }
     }
 
@@ -139,5 +219,29 @@ mod tests {
             v => panic!("{v:?}"),
         }
         assert_eq!(judge(&obs(Started::Exited(Some(3)), 0, 1)).kind(), "fail");
+    }
+
+    #[test]
+    fn a_name_taken_in_the_restart_gap_is_a_finding_and_a_closed_or_inapplicable_gap_is_not() {
+        let taken = Observations {
+            gap: Gap::Taken { by: "61001".into(), clients: 3, on_attacker: 3 },
+            ..obs(Started::Exited(Some(3)), 0, 0)
+        };
+        match judge(&taken) {
+            Verdict::Fail(f) => {
+                assert!(f.title.contains("uid 61001 took its name and 3 of 3"), "{}", f.title);
+                assert!(f.evidence.iter().any(|e| e.starts_with("(c) restart gap: uid 61001")), "{f:?}");
+            }
+            v => panic!("{v:?}"),
+        }
+        let na =
+            Observations { gap: Gap::NotApplicable("no directories".into()), ..obs(Started::Exited(Some(3)), 0, 0) };
+        match judge(&na) {
+            Verdict::Pass { evidence } => {
+                assert!(evidence.iter().any(|e| e.contains("not applicable: no directories")))
+            }
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(judge(&obs(Started::Exited(Some(3)), 0, 0)).kind(), "pass");
     }
 }

@@ -22,9 +22,15 @@ fn bundled(name: &str) -> PathBuf {
     bin
 }
 
-/// The product's server: runs as uid 61000 with its socket in the run's directory.
+/// The product's server: runs as uid 61000 with its socket in a directory only uid 61000 may
+/// write (its runtime directory: `{private_dir:61000}` makes one in the run's folder).
 fn service(binary: &str) -> Target {
-    let mut t = Target::new(binary, bundled(binary), "{dir}/my-service-{unique}.sock");
+    in_dir(binary, "{private_dir:61000}")
+}
+
+/// The same server with its socket in `dir`.
+fn in_dir(binary: &str, dir: &str) -> Target {
+    let mut t = Target::new(binary, bundled(binary), &format!("{dir}/my-service-{{unique}}.sock"));
     t.args = vec!["--socket".into(), "{pipe}".into()];
     t.readiness = Readiness::Line("READY".into());
     t.run_as = Some("61000".into());
@@ -46,6 +52,7 @@ fn policy() -> Policy {
 }
 
 #[rstest]
+#[case::no_one_else_can_take_its_name("instance_squatting")]
 #[case::refuses_a_taken_path("first_instance_defence")]
 #[case::mode_survives_restarts_and_umasks("dacl_churn")]
 #[case::no_window_at_startup("permission_window")]
@@ -66,5 +73,37 @@ fn a_service_that_leaves_its_mode_to_the_umask_is_caught() {
         assert!(report.results.iter().all(|r| r.verdict.kind() == "fail"), "{}", report.to_human());
     } else {
         assert!(report.results.iter().all(|r| r.verdict.kind() == "unverifiable"), "{}", report.to_human());
+    }
+}
+
+/// The same hardened server with its socket in a directory every uid may write (the run's
+/// shared folder, like `/tmp`): while it is down (restarting), uid 61001 takes its name, and
+/// the clients that arrive meanwhile talk to uid 61001.
+#[test]
+fn a_socket_in_a_shared_directory_is_taken_in_the_restart_gap() {
+    let backend = UnixBackend::new().expect("backend");
+    let report = audit(&backend, &in_dir("unix-hardened", "{dir}"), &policy(), 42, &["instance_squatting"]);
+    let verdict = &report.results[0].verdict;
+    if !pipe_harness::unix::creds::is_root() {
+        assert_eq!(verdict.kind(), "unverifiable", "{}", report.to_human());
+        return;
+    }
+    match verdict {
+        Verdict::Fail(f) => {
+            assert!(f.title.contains("uid 61001 took its name"), "{}", report.to_human());
+            assert!(f.evidence.iter().any(|e| e.contains("3 of 3 clients reached it")), "{}", report.to_human());
+        }
+        v => panic!("expected the restart gap finding, got {v:?}"),
+    }
+    // In its own directory the same binary passes, because the directory refuses uid 61001.
+    let report = audit(&backend, &service("unix-hardened"), &policy(), 42, &["instance_squatting"]);
+    match &report.results[0].verdict {
+        Verdict::Pass { evidence } => {
+            assert!(
+                evidence.iter().any(|e| e.contains("Permission denied") && e.contains("as uid 61001")),
+                "{evidence:?}"
+            )
+        }
+        v => panic!("expected a pass, got {v:?}"),
     }
 }

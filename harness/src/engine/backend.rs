@@ -28,6 +28,14 @@ pub struct ListenSpec {
     /// Let anyone join the endpoint (create instances, connect): an attacker's instance set up
     /// so that only the server's own defences can keep it out.
     pub open_to_all: bool,
+    /// Create the endpoint as this identity (Unix: `UID` or `UID:GID`, so the directory's
+    /// permissions apply to it); `None`: as the harness. Named pipes refuse it (`Unsupported`):
+    /// their namespace has no directories, so a free name is anyone's to create.
+    pub as_user: Option<String>,
+    /// When the name is taken by a socket file (one a dead server left), remove it and bind
+    /// again, with the rights of the identity that listens, as an attacker would (Unix; named
+    /// pipes leave nothing behind). Only for names whose server is known to be down.
+    pub replace_existing: bool,
 }
 
 /// How the harness connects as a client.

@@ -5,7 +5,8 @@
 //! name = "my-service"
 //! program = "bin/my-service"          # relative to the plan's folder
 //! args = ["--pipe", "{pipe}"]
-//! endpoint = "my-service-{unique}"    # a pipe name; Unix: "{dir}/x-{unique}.sock" or "@name"
+//! endpoint = "my-service-{unique}"    # a pipe name; Unix: "{dir}/x-{unique}.sock", "@name", or
+//!                                     # "{private_dir:61000}/x.sock" (a directory only uid 61000 may write)
 //! ready = "line:READY"                # or "endpoint"
 //! framing = "length:4:be"             # length:W:be|le, thrift, content-length, lines
 //! ping = { request = "PING", success = "PONG" }
@@ -57,7 +58,7 @@ struct TargetSection {
     program: String,
     #[serde(default)]
     args: Vec<String>,
-    endpoint: String,
+    endpoint: Spanned<String>,
     #[serde(default)]
     ready: Option<Spanned<String>>,
     #[serde(default)]
@@ -192,7 +193,10 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
         }
     };
     let t = &plan.target;
-    let mut target = Target::new(&t.name, resolve(&t.program), &t.endpoint);
+    let mut target = Target::new(&t.name, resolve(&t.program), t.endpoint.get_ref());
+    if let Some(why) = private_dir_problem(t.endpoint.get_ref()) {
+        return Err(at.error(Some(t.endpoint.span()), why));
+    }
     target.args = t.args.clone();
     target.readiness = at.readiness(&t.ready)?;
     if let Some(ms) = &t.ready_timeout_ms {
@@ -210,7 +214,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
     target.privileged = exchange(&t.privileged);
     target.client_under_test =
         t.client.as_ref().map(|c| ClientProgram { program: resolve(&c.program), args: c.args.clone() });
-    for (what, v) in [("name", &t.name), ("program", &t.program), ("endpoint", &t.endpoint)] {
+    for (what, v) in [("name", &t.name), ("program", &t.program), ("endpoint", t.endpoint.get_ref())] {
         if v.trim().is_empty() {
             return Err(at.error(None, format!("[target] {what} is empty")));
         }
@@ -259,6 +263,26 @@ pub fn load(file: &Path) -> Result<(Target, Policy)> {
     parse(file, &text)
 }
 
+/// What is wrong with an endpoint's `{private_dir:UID}` placeholders, if anything: each must
+/// name a uid or `uid:gid` and be closed.
+fn private_dir_problem(endpoint: &str) -> Option<String> {
+    const TAG: &str = "{private_dir:";
+    let mut rest = endpoint;
+    while let Some(start) = rest.find(TAG) {
+        let after = &rest[start + TAG.len()..];
+        let Some(end) = after.find('}') else {
+            return Some(format!("endpoint {endpoint:?}: {TAG}... is not closed with '}}'"));
+        };
+        let ids = &after[..end];
+        let parts: Vec<&str> = ids.split(':').collect();
+        if parts.len() > 2 || parts.iter().any(|p| p.parse::<u32>().is_err()) {
+            return Some(format!("endpoint {endpoint:?}: {TAG}{ids}}} expected a uid or uid:gid, e.g. {TAG}61000}}"));
+        }
+        rest = &after[end..];
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +320,8 @@ other_sessions = false
 
     #[rstest]
     #[case(GOOD.replace("protection =", "protectoin ="), "plan.toml:13:1: unknown field `protectoin`")]
+    #[case(GOOD.replace("svc-{unique}", "{private_dir:bob}/s.sock"), "plan.toml:6:12: endpoint \"{private_dir:bob}/s.sock\": {private_dir:bob} expected a uid or uid:gid")]
+    #[case(GOOD.replace("svc-{unique}", "{private_dir:61000/s.sock"), "is not closed with '}'")]
     #[case(GOOD.replace("length:2:le", "length:3:le"), "plan.toml:8:11: unknown framing \"length:3:le\"")]
     #[case(GOOD.replace("\"identification\"", "\"root\""), "plan.toml:14:24: unknown impersonation level \"root\"")]
     #[case(GOOD.replace("line:READY", "stdout"), "plan.toml:7:9: unknown readiness \"stdout\"")]

@@ -35,7 +35,7 @@ pub struct ServerUnderTest {
     /// The endpoint of this run (as the server named it on its ready line, if it did).
     pub endpoint: String,
     requested: String,
-    /// Removed once the server is dead (a socket file in the run's directory).
+    /// Removed once the server is dead (a socket file in the run's folder or below it).
     leftover: Option<std::path::PathBuf>,
 }
 
@@ -78,9 +78,8 @@ impl ServerUnderTest {
             cmd.current_dir(dir);
         }
         backend.prepare_command(&mut cmd, target)?;
-        let mut child =
-            cmd.spawn().map_err(|e| Error::invalid("target program", format!("{}: {e}", target.program.display())))?;
-        crate::supervise::register_tree(child.id(), &cmd);
+        let mut child = crate::supervise::spawn_registered(&mut cmd)
+            .map_err(|e| Error::invalid("target program", format!("{}: {e}", target.program.display())))?;
         if let Err(e) = backend.adopt(child.id()) {
             crate::supervise::release_tree(child.id());
             let _ = child.wait();

@@ -61,7 +61,30 @@ impl UnixBackend {
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
     }
+
+    /// The run's directory that only `ids` may write (`{private_dir:UID}` in an endpoint):
+    /// `private-UID` in the shared directory, mode 0755, owned by `ids`; made if missing.
+    pub fn private_dir(&self, ids: Ids) -> Result<PathBuf> {
+        let dir = self.dir.join(format!("private-{}", ids.uid));
+        // One maker at a time: a second caller must not use the directory before its mode
+        // and owner are set.
+        static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _making = MAKING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(dir),
+            Err(e) => return Err(io("mkdir", format!("creating {}", dir.display()), e)),
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| io("chmod", format!("making {} 0755", dir.display()), e))?;
+        std::os::unix::fs::chown(&dir, Some(ids.uid), Some(ids.gid))
+            .map_err(|e| io("chown", format!("giving {} to uid {}", dir.display(), ids.uid), e))?;
+        Ok(dir)
+    }
 }
+
+/// The endpoint placeholder for a directory only one identity may write.
+const PRIVATE_DIR: &str = "{private_dir:";
 
 impl Drop for UnixBackend {
     fn drop(&mut self) {
@@ -224,15 +247,48 @@ impl Backend for UnixBackend {
         &self.probe
     }
 
+    /// `{unique}`: a name no other run uses; `{dir}`: the run's shared directory (anyone may
+    /// create and remove sockets there); `{private_dir:UID}` (or `UID:GID`): a directory in it
+    /// that only that identity may write (0755, owned by it), as a service's runtime directory
+    /// is (systemd's `RuntimeDirectory=`), made on first use. A malformed `{private_dir:...}` is
+    /// left as it is, so the bind names it.
     fn endpoint(&self, template: &str) -> String {
         static N: AtomicU32 = AtomicU32::new(0);
         let unique = format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        template.replace("{unique}", &unique).replace("{dir}", &self.dir.to_string_lossy())
+        let mut out = template.replace("{unique}", &unique).replace("{dir}", &self.dir.to_string_lossy());
+        while let Some(start) = out.find(PRIVATE_DIR) {
+            let Some(len) = out[start..].find('}') else { break };
+            let Ok(ids) = Ids::parse(&out[start + PRIVATE_DIR.len()..start + len]) else { break };
+            let Ok(dir) = self.private_dir(ids) else { break };
+            out.replace_range(start..=start + len, &dir.to_string_lossy());
+        }
+        out
     }
 
     fn listen(&self, endpoint: &str, spec: &ListenSpec) -> Result<UnixServer> {
-        let listener = UnixListener::bind_addr(&socket_addr(endpoint)?)
-            .map_err(|e| io("bind", format!("binding {endpoint}"), e))?;
+        let addr = socket_addr(endpoint)?;
+        let stale = match (spec.replace_existing, addr_of(endpoint)) {
+            (true, Addr::Path(p)) => Some(p),
+            _ => None,
+        };
+        // Bind; on a taken path, unlink it and bind again, all with the listening identity's
+        // rights (a directory it may not write refuses the unlink).
+        let take = move || {
+            let first = UnixListener::bind_addr(&addr);
+            match (&first, &stale) {
+                (Err(e), Some(p)) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    std::fs::remove_file(p)?;
+                    UnixListener::bind_addr(&addr)
+                }
+                _ => first,
+            }
+        };
+        let bound = match spec.as_user.as_deref().map(Ids::parse).transpose()? {
+            Some(ids) => as_user(ids, take)?,
+            None => take(),
+        };
+        let who = spec.as_user.as_deref().map(|u| format!(" as uid {u}")).unwrap_or_default();
+        let listener = bound.map_err(|e| io("bind", format!("binding {endpoint}{who}"), e))?;
         if let Addr::Path(p) = addr_of(endpoint) {
             let mode = match (&spec.protection, spec.open_to_all) {
                 (Some(m), _) => Some(
@@ -334,7 +390,8 @@ impl Backend for UnixBackend {
 
     fn leftover_file(&self, endpoint: &str) -> Option<PathBuf> {
         match addr_of(endpoint) {
-            Addr::Path(p) if p.parent() == Some(self.dir.as_path()) => Some(p),
+            // In the run's folder or one of its private directories: the run's to remove.
+            Addr::Path(p) if p.starts_with(&self.dir) => Some(p),
             _ => None,
         }
     }

@@ -136,6 +136,26 @@ pub fn kill_tree(pgid: u32, token: Option<&str>) {
     }
 }
 
+/// Kills every process carrying a tree token that harness process `harness` gave out (its
+/// trees, registered or not), in rounds as [`kill_tree`] does.
+pub fn kill_tree_tokens_of(harness: u32) {
+    let prefix = format!("{harness}.");
+    for _ in 0..16 {
+        let left: Vec<u32> = super::procfs::processes_with_env_prefix(crate::supervise::TREE_VAR, &prefix)
+            .into_iter()
+            .filter(|p| *p != harness)
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        for pid in left {
+            if let Some(p) = Pid::from_raw(pid as i32) {
+                let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+            }
+        }
+    }
+}
+
 /// Runs `cleanup` and exits with 128 + the signal number when SIGTERM, SIGINT or SIGHUP
 /// arrives (caught on a thread of its own, so `cleanup` may lock and allocate freely).
 pub fn on_termination(cleanup: fn()) -> Result<()> {

@@ -59,16 +59,25 @@ pub fn descendants(pid: u32) -> Vec<u32> {
     crate::supervise::tree_below(pid, &pairs)
 }
 
-/// Every process whose environment holds `key=value` (how a test finds the processes of its
-/// run wherever they were re-parented to).
+/// Every process whose environment holds `key=value` (how the harness and its tests find the
+/// processes of a run wherever they were re-parented to).
 pub fn processes_with_env(key: &str, value: &str) -> Vec<u32> {
     let want = format!("{key}={value}");
+    with_env(|kv| kv == want.as_bytes())
+}
+
+/// Every process whose environment holds `key` with a value that starts with `prefix`.
+pub fn processes_with_env_prefix(key: &str, prefix: &str) -> Vec<u32> {
+    let want = format!("{key}={prefix}");
+    with_env(|kv| kv.starts_with(want.as_bytes()))
+}
+
+fn with_env(matches: impl Fn(&[u8]) -> bool) -> Vec<u32> {
     parents()
         .keys()
         .copied()
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == want.as_bytes()))
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|b| *b == 0).any(&matches))
         })
         .collect()
 }

@@ -142,6 +142,11 @@ impl Backend for WindowsBackend {
     }
 
     fn listen(&self, endpoint: &str, spec: &ListenSpec) -> Result<WinListener> {
+        if let Some(user) = &spec.as_user {
+            return Err(crate::Error::Unsupported(format!(
+                "creating a pipe instance as {user}: the pipe namespace has no directories, a free name is anyone's"
+            )));
+        }
         let mut opts = ServerOptions::new();
         if let Some(shape) = spec.shape {
             if shape.message {
