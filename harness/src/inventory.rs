@@ -12,8 +12,9 @@
 //!
 //! On Linux "take over" means bind the name: an abstract name is free for anyone in the
 //! network namespace whenever its server is down; a socket file in a directory others may
-//! write (without the sticky bit) can be unlinked and replaced by any of them. A socket whose
-//! mode lets "other" write is open to every local user.
+//! write (without the sticky bit) can be unlinked and replaced by any of them, and with the
+//! sticky bit (`/tmp`) its name is still theirs to take while the server is down. A socket
+//! whose mode lets "other" write is open to every local user.
 
 use crate::error::Result;
 use serde::Serialize;
@@ -103,6 +104,11 @@ pub fn unix_flags(name: &str, mode: Option<u32>, dir_mode: Option<u32>) -> Vec<S
         if d & 0o002 != 0 && d & 0o1000 == 0 {
             flags.push(format!(
                 "its directory is mode {:04o}: any local user may unlink the socket and bind their own",
+                d & 0o7777
+            ));
+        } else if d & 0o002 != 0 {
+            flags.push(format!(
+                "its directory is mode {:04o}: the sticky bit keeps others from unlinking the socket, but any local user may take the name while the server is down (instance_squatting's restart gap)",
                 d & 0o7777
             ));
         }
@@ -200,7 +206,8 @@ mod tests {
     fn unix_sockets_are_flagged_by_name_mode_and_directory() {
         assert_eq!(unix_flags("@svc", None, None).len(), 1);
         assert!(unix_flags("/run/svc.sock", Some(0o140600), Some(0o40755)).is_empty());
-        assert_eq!(unix_flags("/tmp/svc.sock", Some(0o140600), Some(0o41777)).len(), 0, "sticky /tmp");
+        let sticky = unix_flags("/tmp/svc.sock", Some(0o140600), Some(0o41777));
+        assert!(sticky.len() == 1 && sticky[0].contains("while the server is down"), "sticky /tmp: {sticky:?}");
         let open = unix_flags("/x/svc.sock", Some(0o140666), Some(0o40777));
         assert_eq!(open.len(), 2, "{open:?}");
     }
