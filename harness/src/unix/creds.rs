@@ -122,17 +122,29 @@ pub fn kill_tree(pgid: u32, token: Option<&str>) {
     };
     kill(pgid);
     let Some(token) = token else { return };
+    kill_carriers(|| super::procfs::processes_with_env(crate::supervise::TREE_VAR, token), kill);
+}
+
+/// Kills what `find` finds, in rounds, until it finds nothing new: the processes killed
+/// already and still found (dying, not yet zombies, whose environment reads empty) are waited
+/// for, at most a second each, instead of being searched for again and again. At most 16
+/// rounds (a process that forks as it is killed).
+fn kill_carriers(find: impl Fn() -> Vec<u32>, kill: impl Fn(u32)) {
     let me = std::process::id();
+    let mut killed = std::collections::BTreeSet::new();
     for _ in 0..16 {
-        // A killed process's environment reads empty once it is a zombie: it is not found again.
-        let left: Vec<u32> = super::procfs::processes_with_env(crate::supervise::TREE_VAR, token)
-            .into_iter()
-            .filter(|p| *p != me)
-            .collect();
-        if left.is_empty() {
+        let left: Vec<u32> = find().into_iter().filter(|p| *p != me).collect();
+        let new: Vec<u32> = left.iter().copied().filter(|p| !killed.contains(p)).collect();
+        if new.is_empty() {
+            for p in left {
+                let _ = wait_pid_exit(p, Duration::from_secs(1));
+            }
             return;
         }
-        left.into_iter().for_each(kill);
+        for p in new {
+            kill(p);
+            killed.insert(p);
+        }
     }
 }
 
@@ -140,20 +152,14 @@ pub fn kill_tree(pgid: u32, token: Option<&str>) {
 /// trees, registered or not), in rounds as [`kill_tree`] does.
 pub fn kill_tree_tokens_of(harness: u32) {
     let prefix = format!("{harness}.");
-    for _ in 0..16 {
-        let left: Vec<u32> = super::procfs::processes_with_env_prefix(crate::supervise::TREE_VAR, &prefix)
-            .into_iter()
-            .filter(|p| *p != harness)
-            .collect();
-        if left.is_empty() {
-            return;
-        }
-        for pid in left {
+    kill_carriers(
+        || super::procfs::processes_with_env_prefix(crate::supervise::TREE_VAR, &prefix),
+        |pid| {
             if let Some(p) = Pid::from_raw(pid as i32) {
                 let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
             }
-        }
-    }
+        },
+    );
 }
 
 /// Runs `cleanup` and exits with 128 + the signal number when SIGTERM, SIGINT or SIGHUP

@@ -40,9 +40,8 @@ pub fn open_fds(pid: u32) -> Result<usize> {
 
 /// Every process id on the machine, with its parent's.
 fn parents() -> BTreeMap<u32, u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return BTreeMap::new() };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+    pids()
+        .into_iter()
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             // The command name, in parentheses, may itself hold spaces and parentheses.
@@ -72,10 +71,15 @@ pub fn processes_with_env_prefix(key: &str, prefix: &str) -> Vec<u32> {
     with_env(|kv| kv.starts_with(want.as_bytes()))
 }
 
+/// Every process id on the machine (the numeric entries of `/proc`).
+fn pids() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).collect()
+}
+
 fn with_env(matches: impl Fn(&[u8]) -> bool) -> Vec<u32> {
-    parents()
-        .keys()
-        .copied()
+    pids()
+        .into_iter()
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|b| *b == 0).any(&matches))
         })
