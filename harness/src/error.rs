@@ -157,6 +157,16 @@ impl Error {
         self.os_code() == Some(OsCode::ACCESS_DENIED)
     }
 
+    /// True when the OS refused for lack of rights: `ERROR_ACCESS_DENIED` on Windows, `EACCES`
+    /// or `EPERM` on Unix (codes are per platform, so this asks the platform it runs on).
+    pub fn is_permission_denied(&self) -> bool {
+        #[cfg(windows)]
+        let denied = [OsCode::ACCESS_DENIED];
+        #[cfg(not(windows))]
+        let denied = [OsCode(13), OsCode(1)];
+        self.os_code().is_some_and(|c| denied.contains(&c))
+    }
+
     /// True when the OS said `ERROR_PIPE_BUSY`.
     pub fn is_pipe_busy(&self) -> bool {
         self.os_code() == Some(OsCode::PIPE_BUSY)
@@ -192,5 +202,14 @@ mod tests {
             assert_eq!(OsCode(2).to_string(), "No such file or directory (errno 2)");
         }
         assert_eq!(OsCode::PIPE_BUSY.win32_name(), Some("ERROR_PIPE_BUSY"));
+    }
+
+    #[test]
+    fn permission_denied_is_read_in_the_platforms_codes() {
+        let e = |code| Error::Os { call: "bind", code: OsCode(code), context: "x".into() };
+        let (yes, no): (&[u32], &[u32]) = if cfg!(windows) { (&[5], &[13, 2, 231]) } else { (&[13, 1], &[5, 2, 98]) };
+        assert!(yes.iter().all(|c| e(*c).is_permission_denied()));
+        assert!(no.iter().all(|c| !e(*c).is_permission_denied()));
+        assert!(!Error::Unsupported("x".into()).is_permission_denied());
     }
 }

@@ -156,7 +156,10 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     drop(held);
     // The server goes down; the harness removes its socket file, as a clean exit would.
     drop(server);
-    let gap = restart_gap(cx, &endpoint);
+    let gap = match restart_gap(cx, &endpoint) {
+        Ok(gap) => gap,
+        Err(v) => return v,
+    };
     judge(&Observations {
         pre_start: pre.started,
         pre_on_attacker: pre.clients_on_attacker,
@@ -169,22 +172,24 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
 }
 
 /// (c): with the server stopped, an unprivileged identity tries to create its name; if it
-/// can, test clients connect and are counted.
-fn restart_gap<B: Backend>(cx: &Context<'_, B>, endpoint: &str) -> Gap {
+/// can, test clients connect and are counted. Only a refusal for lack of rights closes the gap:
+/// any other failure (a missing directory, a name too long) is the harness's error, not a pass.
+fn restart_gap<B: Backend>(cx: &Context<'_, B>, endpoint: &str) -> Result<Gap, Verdict> {
     let by = cx.policy.denied_users.first().cloned().unwrap_or_else(|| GAP_ATTACKER_UID.to_string());
     // As an attacker would: a socket file the stopped server left is removed first, if the
     // directory lets this identity remove it.
     let spec =
         ListenSpec { open_to_all: true, as_user: Some(by.clone()), replace_existing: true, ..ListenSpec::default() };
     match cx.backend.listen(endpoint, &spec) {
-        Err(pipe_harness::Error::Unsupported(why)) => Gap::NotApplicable(why),
-        Err(e) => Gap::Closed(e.to_string()),
+        Err(pipe_harness::Error::Unsupported(why)) => Ok(Gap::NotApplicable(why)),
+        Err(e) if e.is_permission_denied() => Ok(Gap::Closed(e.to_string())),
+        Err(e) => Err(Verdict::error("trying the restart gap as another identity", e)),
         Ok(_attacker) => {
             let clients = 3;
             // No server runs: every client that connects reached the attacker (counted by the
             // pid that holds the endpoint, the harness's own).
             let (_, on_attacker) = first_instance_defence::landings(cx, endpoint, 0, clients);
-            Gap::Taken { by, clients, on_attacker }
+            Ok(Gap::Taken { by, clients, on_attacker })
         }
     }
 }
