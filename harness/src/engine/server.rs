@@ -121,9 +121,16 @@ impl ServerUnderTest {
     /// after the prefix on the ready line, if any, becomes the run's endpoint.
     pub fn wait_ready<B: Backend>(&mut self, backend: &B, readiness: &Readiness, timeout: Duration) -> Started {
         let deadline = Instant::now() + timeout;
+        // An exit is reported with everything the process wrote before it: its drains get up
+        // to 2 s to reach the end of its output (less once both pipes close; the full bound
+        // only when a process it left behind keeps them open).
+        let exited = |me: &Self, code: Option<i32>| {
+            let _ = me.final_output(Duration::from_secs(2));
+            Started::Exited(code)
+        };
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Started::Exited(status.code());
+                return exited(self, status.code());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -148,7 +155,7 @@ impl ServerUnderTest {
                             .ok()
                             .and_then(|_| self.child.try_wait().ok().flatten())
                             .and_then(|s| s.code());
-                        return Started::Exited(code);
+                        return exited(self, code);
                     }
                 },
                 Readiness::Endpoint => {
