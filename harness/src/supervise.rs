@@ -3,11 +3,14 @@
 //!
 //! Every process the harness starts is tied to it by the platform (Windows: a kill-on-close job
 //! object, so the processes die when the harness's last handle to the job closes, which happens
-//! however the harness ends; Linux: its own process group and `PR_SET_PDEATHSIG`). On top of
-//! that, this module keeps a registry of the live process trees and scratch folders of the run:
+//! however the harness ends, and one job of its own nested in it; Linux: its own process
+//! group, `PR_SET_PDEATHSIG` and a [`TREE_VAR`] token its descendants inherit). On top of that,
+//! this module keeps a registry of the live process trees and scratch folders of the run:
 //!
 //! - a [`ServerUnderTest`](crate::engine::ServerUnderTest) leaving scope (normal end, panic,
-//!   timeout) kills its whole tree, grandchildren included ([`kill_tree`]), not just its child;
+//!   timeout) kills its whole tree, grandchildren included ([`kill_tree`]), not just its child,
+//!   and also a descendant that left the tree (its own session or group, re-parented away);
+//! - processes start through [`spawn_registered`], which takes turns with the signal cleanup;
 //! - on Linux, SIGTERM, SIGINT and SIGHUP are caught (by a thread, once the first server starts:
 //!   [`install_signal_cleanup`]); every registered tree is killed, every registered folder
 //!   removed, and the process exits with 128 + the signal number, as a shell would report it.
@@ -106,7 +109,8 @@ pub fn cleanup_now() {
 
 /// Kills the process `pid` and every process it started (Linux: the process group the harness
 /// gave it and, for a registered tree, every process carrying its [`TREE_VAR`] token;
-/// Windows: its descendants in the harness's job).
+/// Windows: the job of its own that the backend made for it, then its descendants in the
+/// harness's job).
 pub fn kill_tree(pid: u32) {
     let token = lock(&TREES).get(&pid).cloned().flatten();
     kill(pid, token.as_deref());
