@@ -267,10 +267,11 @@ impl Backend for UnixBackend {
 
     fn listen(&self, endpoint: &str, spec: &ListenSpec) -> Result<UnixServer> {
         let addr = socket_addr(endpoint)?;
-        let stale = match (spec.replace_existing, addr_of(endpoint)) {
-            (true, Addr::Path(p)) => Some(p),
+        let path = match addr_of(endpoint) {
+            Addr::Path(p) => Some(p),
             _ => None,
         };
+        let stale = path.clone().filter(|_| spec.replace_existing);
         // Bind; on a taken path, unlink it and bind again, all with the listening identity's
         // rights (a directory it may not write refuses the unlink).
         let take = move || {
@@ -289,7 +290,7 @@ impl Backend for UnixBackend {
         };
         let who = spec.as_user.as_deref().map(|u| format!(" as uid {u}")).unwrap_or_default();
         let listener = bound.map_err(|e| io("bind", format!("binding {endpoint}{who}"), e))?;
-        if let Addr::Path(p) = addr_of(endpoint) {
+        if let Some(p) = path {
             let mode = match (&spec.protection, spec.open_to_all) {
                 (Some(m), _) => Some(
                     u32::from_str_radix(m.trim_start_matches("mode=").split_whitespace().next().unwrap_or(""), 8)

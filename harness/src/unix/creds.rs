@@ -110,26 +110,28 @@ pub fn tie_to_harness(cmd: &mut Command, ids: Option<Ids>, umask: Option<u32>) {
 /// own group, so its id is the group's): the child and everything it started that stayed in
 /// the group. Then, with the tree's `token`, to every process that still carries it in its
 /// environment wherever it went (its own session or group, re-parented to init), and to the
-/// groups those lead, in rounds until none is left (a process forking as it is killed) or 16
-/// rounds have passed. A process that left the group *and* cleared its environment is not
-/// found: only a cgroup would hold it. Processes already gone are not an error.
+/// groups those lead ([`kill_carriers`]). A process that left the group *and* cleared its
+/// environment is not found: only a cgroup would hold it. Processes already gone are not an
+/// error.
 pub fn kill_tree(pgid: u32, token: Option<&str>) {
-    let kill = |pid: u32| {
-        if let Some(p) = Pid::from_raw(pid as i32) {
-            let _ = rustix::process::kill_process_group(p, rustix::process::Signal::KILL);
-            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
-        }
-    };
-    kill(pgid);
+    sigkill_with_group(pgid);
     let Some(token) = token else { return };
-    kill_carriers(|| super::procfs::processes_with_env(crate::supervise::TREE_VAR, token), kill);
+    kill_carriers(|| super::procfs::processes_with_env(crate::supervise::TREE_VAR, token));
 }
 
-/// Kills what `find` finds, in rounds, until it finds nothing new: the processes killed
-/// already and still found (dying, not yet zombies, whose environment reads empty) are waited
-/// for, at most a second each, instead of being searched for again and again. At most 16
-/// rounds (a process that forks as it is killed).
-fn kill_carriers(find: impl Fn() -> Vec<u32>, kill: impl Fn(u32)) {
+/// SIGKILL to process `pid` and to the process group it leads, if it leads one.
+fn sigkill_with_group(pid: u32) {
+    if let Some(p) = Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process_group(p, rustix::process::Signal::KILL);
+        let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+    }
+}
+
+/// Kills what `find` finds (with the groups they lead), in rounds, until it finds nothing new:
+/// the processes killed already and still found (dying, not yet zombies, whose environment
+/// reads empty) are waited for, at most a second each, instead of being searched for again and
+/// again. At most 16 rounds (a process that forks as it is killed).
+fn kill_carriers(find: impl Fn() -> Vec<u32>) {
     let me = std::process::id();
     let mut killed = std::collections::BTreeSet::new();
     for _ in 0..16 {
@@ -142,7 +144,7 @@ fn kill_carriers(find: impl Fn() -> Vec<u32>, kill: impl Fn(u32)) {
             return;
         }
         for p in new {
-            kill(p);
+            sigkill_with_group(p);
             killed.insert(p);
         }
     }
@@ -152,14 +154,7 @@ fn kill_carriers(find: impl Fn() -> Vec<u32>, kill: impl Fn(u32)) {
 /// trees, registered or not), in rounds as [`kill_tree`] does.
 pub fn kill_tree_tokens_of(harness: u32) {
     let prefix = format!("{harness}.");
-    kill_carriers(
-        || super::procfs::processes_with_env_prefix(crate::supervise::TREE_VAR, &prefix),
-        |pid| {
-            if let Some(p) = Pid::from_raw(pid as i32) {
-                let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
-            }
-        },
-    );
+    kill_carriers(|| super::procfs::processes_with_env_prefix(crate::supervise::TREE_VAR, &prefix));
 }
 
 /// Runs `cleanup` and exits with 128 + the signal number when SIGTERM, SIGINT or SIGHUP
