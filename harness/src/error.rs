@@ -167,6 +167,13 @@ impl Error {
         self.os_code().is_some_and(|c| denied.contains(&c))
     }
 
+    /// True when the peer reset the connection (Unix `ECONNRESET`: it closed with data of
+    /// ours unread, or its listening socket went away with our connection never accepted).
+    /// Named pipes have no such code: always false there.
+    pub fn is_connection_reset(&self) -> bool {
+        cfg!(unix) && self.os_code() == Some(OsCode(104))
+    }
+
     /// True when the OS said `ERROR_PIPE_BUSY`.
     pub fn is_pipe_busy(&self) -> bool {
         self.os_code() == Some(OsCode::PIPE_BUSY)

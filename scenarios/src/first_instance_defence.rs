@@ -81,7 +81,7 @@ pub fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict>
     let started = match &cx.target.readiness {
         // "The endpoint exists" is already true (the attacker's): judge by exit instead.
         pipe_harness::engine::Readiness::Endpoint => match server.wait_exit(cx.backend, cx.target.ready_timeout) {
-            Some(code) => Started::Exited(code),
+            Some(t) => Started::Exited(t.exit_code()),
             None => Started::TimedOut,
         },
         r => server.wait_ready(cx.backend, r, cx.target.ready_timeout),

@@ -1,9 +1,11 @@
 //! **framing robustness**: the live fuzzer against the running server, for a bounded number of
-//! structure-aware cases from the seed: a crash (exit, signal), a hang (no answer to the
-//! liveness ping) or a server that stops accepting connections is a finding, with the minimised case and the seed and index that replay it.
+//! structure-aware cases from the seed: a crash (exit, signal, exception), a hang (a case's
+//! connection still open after its end of stream, or no answer to the liveness ping) or a
+//! server that stops accepting connections is a finding once its minimised case has replayed
+//! in the same bucket on fresh servers, with the seed and index that replay it.
 
 use crate::Context;
-use pipe_harness::engine::live::{self, Outcome};
+use pipe_harness::engine::live;
 use pipe_harness::engine::{Backend, Finding, Severity, Verdict};
 use pipe_harness::probe::Rule;
 use std::time::Duration;
@@ -21,11 +23,6 @@ pub const CASES: u64 = 48;
 
 /// Runs a short campaign.
 pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
-    if cx.target.ping.is_none() {
-        return Verdict::Error {
-            reason: "the target has no liveness ping: a hang cannot be told from a slow server".into(),
-        };
-    }
     let corpus: Vec<Vec<u8>> =
         cx.target.ping.iter().filter_map(|p| cx.target.framing.encode(&p.request).ok()).collect();
     let opts = live::FuzzOptions {
@@ -42,20 +39,24 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
         Err(e) => return Verdict::error("fuzzing", e),
     };
     let Some(r) = campaign.findings.first() else {
-        return Verdict::Pass {
-            evidence: vec![format!(
-                "{} cases from seed {} in {} ms: no crash, no hang",
-                campaign.cases, cx.seed, campaign.elapsed_ms
-            )],
-        };
+        let mut evidence = vec![format!(
+            "{} cases from seed {} in {} ms: no confirmed crash or hang",
+            campaign.cases, cx.seed, campaign.elapsed_ms
+        )];
+        evidence.push(format!("detection: {}", campaign.liveness));
+        evidence.extend(campaign.unconfirmed.iter().map(|u| {
+            format!("unconfirmed ({} hits, did not replay on a fresh server): {}", u.hits, u.outcome.describe())
+        }));
+        return Verdict::Pass { evidence };
     };
     let what = r.outcome.describe();
     let mut evidence = vec![
         format!("case {} of seed {}: {}", r.index, r.seed, r.original.kind),
         format!("minimised: {} ({} writes: {})", r.case.kind, r.case.writes.len(), r.case.writes_hex()),
+        format!("bucket: {} (replayed {} of {} on fresh servers)", r.bucket, r.replays.matched, r.replays.of),
     ];
-    if let Outcome::Crashed { output, .. } = &r.outcome {
-        evidence.extend(output.iter().rev().take(4).rev().cloned());
+    if let Some(c) = r.outcome.crash() {
+        evidence.extend(c.output.iter().rev().take(4).rev().cloned());
     }
     Verdict::Fail(Finding {
         title: format!("after a hostile frame ({}), the server {what}", r.original.kind),

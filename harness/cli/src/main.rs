@@ -84,14 +84,27 @@ enum Command {
         /// Where reproducers are written.
         #[arg(long, default_value = "pipe-harness-findings")]
         out: std::path::PathBuf,
+        /// Stop after this many distinct, confirmed findings.
+        #[arg(long)]
+        max_findings: Option<usize>,
+        /// Replays on fresh servers, all in the same bucket, that a minimised case needs to be
+        /// reported as a finding.
+        #[arg(long, default_value_t = 3)]
+        replays: u32,
+        /// Output format of the campaign's report (human, or the campaign as JSON).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
-    /// Resend a saved finding to a fresh server and show what it does now (exit 1 if it still
-    /// crashes or hangs).
+    /// Resend a saved finding to fresh servers and show what they do now (exit 1 if any replay
+    /// still ends in the finding's bucket).
     Replay {
         /// The reproducer (JSON, from `fuzz`).
         reproducer: std::path::PathBuf,
         /// The plan of the target.
         plan: std::path::PathBuf,
+        /// Replays, each on a fresh server.
+        #[arg(long, default_value_t = 3)]
+        times: u32,
     },
     /// (Internal) The cross-session helper: run by the harness under a token in another
     /// session; exits 16 + 1 (published name found) + 2 (pipe opened).
@@ -232,7 +245,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Demo { format, seed } => demo(format, seed),
         Command::List { sddl, format, filter } => list(sddl, format, filter.as_deref()),
         Command::Reach { pipe, published } => reach(&pipe, published.as_deref()),
-        Command::Fuzz { plan, duration, cases, seed, jobs, max_rss_growth_mib, corpus, out } => fuzz(&FuzzArgs {
+        Command::Fuzz {
+            plan,
+            duration,
+            cases,
+            seed,
+            jobs,
+            max_rss_growth_mib,
+            corpus,
+            out,
+            replays,
+            format,
+            max_findings,
+        } => fuzz(&FuzzArgs {
             plan: &plan,
             duration,
             cases,
@@ -241,8 +266,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             max_rss_growth_mib,
             corpus: corpus.as_deref(),
             out: &out,
+            replays,
+            format,
+            max_findings,
         }),
-        Command::Replay { reproducer, plan } => replay(&reproducer, &plan),
+        Command::Replay { reproducer, plan, times } => replay(&reproducer, &plan, times),
         Command::Audit { plan, scenarios, format, out, seed } => {
             audit_plan(&plan, &scenarios, format, out.as_deref(), seed)
         }
@@ -263,6 +291,9 @@ struct FuzzArgs<'a> {
     max_rss_growth_mib: u64,
     corpus: Option<&'a std::path::Path>,
     out: &'a std::path::Path,
+    replays: u32,
+    format: Format,
+    max_findings: Option<usize>,
 }
 
 fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
@@ -273,6 +304,9 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
     opts.max_cases = a.cases;
     opts.max_time = std::time::Duration::from_secs(a.duration);
     opts.jobs = a.jobs;
+    anyhow::ensure!(a.replays >= 1, "--replays must be at least 1");
+    opts.replays = a.replays;
+    opts.max_findings = a.max_findings.unwrap_or(usize::MAX);
     opts.max_rss_growth_kib = (a.max_rss_growth_mib > 0).then_some(a.max_rss_growth_mib * 1024);
     if let Some(dir) = a.corpus {
         for entry in std::fs::read_dir(dir).with_context(|| format!("reading the corpus {}", dir.display()))? {
@@ -316,32 +350,61 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
     if !campaign.findings.is_empty() {
         std::fs::create_dir_all(a.out).with_context(|| format!("creating {}", a.out.display()))?;
     }
+    let mut saved = Vec::new();
     for r in &campaign.findings {
-        let file = a.out.join(format!("{}-seed{}-case{}.json", r.target, r.seed, r.index));
+        let file = a.out.join(r.file_name());
         std::fs::write(&file, serde_json::to_string_pretty(r).context("formatting a reproducer")?)
             .with_context(|| format!("writing {}", file.display()))?;
+        saved.push(file);
+    }
+    if matches!(a.format, Format::Json) {
+        println!("{}", serde_json::to_string_pretty(&campaign).context("formatting the campaign")?);
+        return Ok(u8::from(!campaign.findings.is_empty()));
+    }
+    for (r, file) in campaign.findings.iter().zip(&saved) {
         let repeat = if r.repeat > 1 { format!(", sent {} times", r.repeat) } else { String::new() };
         println!(
-            "FINDING  case {} ({}): {}\n         minimised to {} write(s){repeat}: {}\n         saved: {}\n         replay: pipe-harness replay {} {}",
+            "FINDING  case {} ({}): {}\n         bucket: {}  (detector: {}; {} hit(s); replayed {} of {} on fresh servers)\n         minimised to {} write(s), {} bytes{repeat}: {}\n         saved: {}\n         replay: pipe-harness replay {} {}",
             r.index,
             r.original.kind,
             r.outcome.describe(),
+            r.bucket,
+            r.outcome.detector(),
+            r.hits,
+            r.replays.matched,
+            r.replays.of,
             r.case.writes.len(),
+            r.case.len(),
             r.case.writes_hex(),
             file.display(),
             file.display(),
             a.plan.display()
         );
     }
+    for u in &campaign.unconfirmed {
+        let tried: Vec<String> = u.tried.iter().map(|t| format!("{} of {}", t.matched, t.of)).collect();
+        println!(
+            "UNCONFIRMED  {}: {} hit(s), not reproduced on a fresh server (replays in the bucket: {}); not a finding\n         first: case {} ({}): {}",
+            u.bucket,
+            u.hits,
+            if tried.is_empty() { "none made".to_string() } else { tried.join(", ") },
+            u.index,
+            u.case.kind,
+            u.outcome.describe()
+        );
+    }
+    println!("detection: {}", campaign.liveness);
     println!(
-        "{} cases in {:.1} s ({:.0}/s) on {} job(s), {} distinct findings, {} more cases hit one of them, {} server starts",
+        "{} cases in {:.1} s ({:.0}/s) on {} job(s), {} distinct findings, {} unconfirmed, {} more cases hit a known bucket, {} server starts (+{} to replay)",
         campaign.cases,
         campaign.elapsed_ms as f64 / 1000.0,
         campaign.cases as f64 * 1000.0 / campaign.elapsed_ms.max(1) as f64,
         opts.jobs,
         campaign.findings.len(),
+        campaign.unconfirmed.len(),
         campaign.duplicates,
-        campaign.restarts
+        campaign.restarts,
+        campaign.replay_starts
     );
     Ok(u8::from(!campaign.findings.is_empty()))
 }
@@ -384,29 +447,32 @@ fn clock_seed() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 & 0xFFFF_FFFF)
 }
 
-fn replay(reproducer: &std::path::Path, plan: &std::path::Path) -> anyhow::Result<u8> {
+fn replay(reproducer: &std::path::Path, plan: &std::path::Path, times: u32) -> anyhow::Result<u8> {
     use pipe_harness::engine::live;
+    anyhow::ensure!(times >= 1, "--times must be at least 1");
     let text = std::fs::read_to_string(reproducer).with_context(|| format!("reading {}", reproducer.display()))?;
     let r: live::Reproducer = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a pipe-harness reproducer", reproducer.display()))?;
     let (target, _) = pipe_harness::engine::plan::load(plan)?;
     let backend = native_backend()?;
-    let mut server = live::start(&backend, &target)?;
-    let limit = match &r.outcome {
-        live::Outcome::MemoryGrowth { baseline_kib, now_kib, .. } => now_kib.saturating_sub(*baseline_kib) / 2,
-        _ => u64::MAX,
-    };
-    let now = live::replay(&backend, &target, &mut server, &r, limit);
+    let replays = live::replay_reproducer(&backend, &target, &r, times).context("replaying")?;
     println!(
-        "replayed {} ({} writes{}) against {}: {}",
+        "replayed {} ({} write(s), {} bytes{}) against {} on {} fresh server(s): {} of {} in the bucket {}",
         r.case.kind,
         r.case.writes.len(),
-        if r.repeat > 1 { format!(", {} times", r.repeat) } else { String::new() },
+        r.case.len(),
+        if r.repeat > 1 { format!(", {} times each", r.repeat) } else { String::new() },
         target.name,
-        now.describe()
+        replays.of,
+        replays.matched,
+        replays.of,
+        r.bucket
     );
+    for other in &replays.others {
+        println!("  other outcome: {other}");
+    }
     println!("when found: {}", r.outcome.describe());
-    Ok(u8::from(now.is_finding()))
+    Ok(u8::from(replays.matched > 0))
 }
 
 fn audit_plan(

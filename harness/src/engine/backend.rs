@@ -99,6 +99,12 @@ pub trait Conn {
     fn server_pid(&self) -> Result<u32>;
     /// The endpoint's settings.
     fn shape(&self) -> Result<PipeShape>;
+    /// Ends the client's side of the stream and keeps the connection open to read (Unix:
+    /// `shutdown(SHUT_WR)`: the server reads end of stream and can still answer). `Ok(false)`
+    /// where the platform has no half-close (named pipes), and nothing is done.
+    fn end_of_stream(&mut self) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// An endpoint the harness itself serves.

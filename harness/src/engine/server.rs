@@ -2,6 +2,7 @@
 //! and making sure it is gone afterwards.
 
 use super::backend::{Backend, ConnectSpec};
+use super::live::Termination;
 use super::target::{Readiness, Target};
 use crate::error::{Error, Result};
 use std::collections::VecDeque;
@@ -9,6 +10,20 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// How a child the harness started ended: its signal or exit code (Unix), its exit code or
+/// exception status (Windows).
+pub(crate) fn termination_of(status: &std::process::ExitStatus) -> Termination {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        Termination::from_unix(status.signal(), status.code()).unwrap_or(Termination::Exit { code: -1 })
+    }
+    #[cfg(windows)]
+    {
+        Termination::from_windows(status.code().unwrap_or(-1) as u32)
+    }
+}
 
 /// Lines of output kept as evidence (the newest).
 const KEPT_LINES: usize = 200;
@@ -168,12 +183,20 @@ impl ServerUnderTest {
         }
     }
 
-    /// Waits at most `timeout` for the server to exit; its exit code once it has.
-    pub fn wait_exit<B: Backend>(&mut self, backend: &B, timeout: Duration) -> Option<Option<i32>> {
+    /// Waits at most `timeout` for the server to exit; how it ended once it has.
+    pub fn wait_exit<B: Backend>(&mut self, backend: &B, timeout: Duration) -> Option<Termination> {
+        if let Some(t) = self.try_exit() {
+            return Some(t);
+        }
         match backend.wait_exit(self.pid(), timeout) {
-            Ok(true) => self.child.wait().ok().map(|s| s.code()),
+            Ok(true) => self.child.wait().ok().map(|s| termination_of(&s)),
             _ => None,
         }
+    }
+
+    /// How it ended, if it has (without waiting).
+    pub fn try_exit(&mut self) -> Option<Termination> {
+        self.child.try_wait().ok().flatten().map(|s| termination_of(&s))
     }
 
     /// Still running?

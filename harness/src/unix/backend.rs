@@ -163,6 +163,13 @@ impl Conn for UnixConn {
     fn shape(&self) -> Result<PipeShape> {
         Ok(PipeShape { message: false, max_instances: 255 })
     }
+    fn end_of_stream(&mut self) -> Result<bool> {
+        match self.stream.shutdown(std::net::Shutdown::Write) {
+            // The server already hung up: the end of stream is moot, the wait sees the close.
+            Err(e) if e.kind() == std::io::ErrorKind::NotConnected => Ok(true),
+            r => r.map(|()| true).map_err(|e| io("shutdown", format!("ending the stream to {}", self.endpoint), e)),
+        }
+    }
 }
 
 /// The harness's own listening socket.

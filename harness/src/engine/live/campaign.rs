@@ -1,0 +1,467 @@
+//! The campaign: cases from a seed, on one server per job, until a case limit, a time limit or
+//! enough findings; every crash bucketed; a bucket becomes a finding only once a case of it,
+//! minimised, has ended fresh servers in the same bucket on every replay.
+//!
+//! When a case ends in a new bucket, the candidates for the blame are that case and the few
+//! before it on the same server (the newest first; when the case's first connect failed,
+//! the case before it first). The first candidate that reproduces the bucket on a fresh server
+//! is minimised, and the minimised case must then reproduce it [`FuzzOptions::replays`] times
+//! out of as many (else the unminimised candidate is tried the same way). A bucket no candidate
+//! reproduces is reported apart, as unconfirmed, with its count and the case in flight.
+
+use crate::engine::backend::Backend;
+use crate::engine::target::Target;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::case::{generate, Case};
+use super::driver::{run_case, start, Blame, Liveness};
+use super::minimize::{minimize, Budget};
+use super::oracle::{BucketKey, Outcome};
+use super::replay::{confirm, Replays};
+
+/// A confirmed finding: enough to replay it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reproducer {
+    /// The target's name.
+    pub target: String,
+    /// The campaign's seed.
+    pub seed: u64,
+    /// The index of the case that reproduced (the case generated from the seed and it).
+    pub index: u64,
+    /// The case as generated.
+    pub original: Case,
+    /// The case after minimisation (what to replay).
+    pub case: Case,
+    /// How many times to send `case` in a row to reproduce (1 but for memory growth, which
+    /// shows over many cases: the last case, repeated as often as the cases that grew it).
+    #[serde(default = "one")]
+    pub repeat: u64,
+    /// What the server did when it was found.
+    pub outcome: Outcome,
+    /// The bucket (crash state) it belongs to.
+    pub bucket: BucketKey,
+    /// The confirmation: replays of `case` on fresh servers, and how many ended in `bucket`.
+    pub replays: Replays,
+    /// Further cases of the campaign that ended in the same bucket.
+    #[serde(default)]
+    pub hits: u64,
+    /// When, after the campaign started, it was first seen (ms).
+    #[serde(default)]
+    pub found_after_ms: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl Reproducer {
+    /// The file name the command saves it under: `TARGET-seedS-caseI.json`.
+    pub fn file_name(&self) -> String {
+        format!("{}-seed{}-case{}.json", self.target, self.seed, self.index)
+    }
+}
+
+/// A bucket seen in the campaign that no case could reproduce on a fresh server: not a
+/// finding (it may depend on what came before, or on timing), reported apart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unconfirmed {
+    /// The bucket.
+    pub bucket: BucketKey,
+    /// What the server did the first time.
+    pub outcome: Outcome,
+    /// How many cases ended in it.
+    pub hits: u64,
+    /// The index of the case in flight the first time.
+    pub index: u64,
+    /// That case.
+    pub case: Case,
+    /// The replays of the candidates, each on a fresh server, none of which reproduced it.
+    pub tried: Vec<Replays>,
+}
+
+/// A campaign's result.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Campaign {
+    /// Cases sent.
+    pub cases: u64,
+    /// Confirmed findings, one per bucket, minimised.
+    pub findings: Vec<Reproducer>,
+    /// Buckets no case reproduced on a fresh server.
+    pub unconfirmed: Vec<Unconfirmed>,
+    /// Further cases that ended in a bucket already found.
+    pub duplicates: u64,
+    /// How long it ran.
+    pub elapsed_ms: u64,
+    /// Servers started for the campaign's cases (the first of each job, and one after each
+    /// finding); replays and minimisation start their own, counted in `replay_starts`.
+    pub restarts: u64,
+    /// Servers started to replay and minimise.
+    pub replay_starts: u64,
+    /// What the detection rested on (from the first job's server).
+    pub liveness: String,
+}
+
+/// How a campaign runs.
+#[derive(Clone, Debug)]
+pub struct FuzzOptions {
+    /// The campaign's seed.
+    pub seed: u64,
+    /// At most this many cases (over all jobs).
+    pub max_cases: u64,
+    /// At most this long (replays and minimisation of what is found meanwhile included).
+    pub max_time: Duration,
+    /// Stop after this many confirmed findings.
+    pub max_findings: usize,
+    /// Seed inputs (bytes as the server receives them) for the mutation cases.
+    pub corpus: Vec<Vec<u8>>,
+    /// Servers fuzzed in parallel, each with its own fuzzer thread.
+    pub jobs: usize,
+    /// Report a memory-growth finding when the server's resident size grows by more than this
+    /// (KiB) over its baseline; `None`: do not watch memory.
+    pub max_rss_growth_kib: Option<u64>,
+    /// Read the resident size every this many cases (the baseline after the first such run of
+    /// cases, so that start-up allocations are not counted as growth).
+    pub rss_every: u64,
+    /// Replays on fresh servers a minimised case must pass, all in its bucket, to be a finding.
+    pub replays: u32,
+    /// Minimisation's bounds per finding.
+    pub minimize: Budget,
+    /// How long a server may take to hang up after a case's end of stream, or to answer the
+    /// ping, before it counts as hung.
+    pub hang_timeout: Duration,
+    /// Ping every this many cases (where the server hangs up after end of stream; else after
+    /// every case).
+    pub ping_every: u64,
+    /// Cases before the one in flight that are candidates for the blame.
+    pub blame_window: usize,
+}
+
+impl FuzzOptions {
+    /// One job, no case limit, at most 60 s, no corpus, memory watched every 25 cases with a
+    /// 64 MiB growth limit, 3 confirming replays, minimisation in at most 300 tries and 15 s,
+    /// a 2 s hang timeout, a ping every 16 cases, 4 earlier cases as candidates.
+    pub fn new(seed: u64) -> Self {
+        FuzzOptions {
+            seed,
+            max_cases: u64::MAX,
+            max_time: Duration::from_secs(60),
+            max_findings: usize::MAX,
+            corpus: Vec::new(),
+            jobs: 1,
+            max_rss_growth_kib: Some(64 * 1024),
+            rss_every: 25,
+            replays: 3,
+            minimize: Budget { tries: 300, time: Duration::from_secs(15) },
+            hang_timeout: Duration::from_secs(2),
+            ping_every: 16,
+            blame_window: 4,
+        }
+    }
+}
+
+/// The resident-memory watch of one server.
+struct MemoryWatch {
+    baseline: Option<u64>,
+    since: u64,
+}
+
+impl MemoryWatch {
+    fn new() -> Self {
+        MemoryWatch { baseline: None, since: 0 }
+    }
+
+    /// Called after each case; a growth finding when the limit is passed.
+    fn check<B: Backend>(&mut self, backend: &B, pid: u32, opts: &FuzzOptions) -> Option<Outcome> {
+        let limit = opts.max_rss_growth_kib?;
+        self.since += 1;
+        if self.since % opts.rss_every.max(1) != 0 {
+            return None;
+        }
+        let now = backend.resident_kib(pid).ok()?;
+        match self.baseline {
+            None => {
+                self.baseline = Some(now);
+                self.since = 0;
+                None
+            }
+            Some(baseline) if now > baseline.saturating_add(limit) => {
+                Some(Outcome::MemoryGrowth { baseline_kib: baseline, now_kib: now, cases: self.since })
+            }
+            Some(_) => None,
+        }
+    }
+}
+
+/// What the jobs share.
+struct Shared {
+    campaign: Mutex<Campaign>,
+    next: AtomicU64,
+    stop: AtomicBool,
+    /// Buckets being confirmed by some job now (another job's hit there is a duplicate).
+    pending: Mutex<Vec<BucketKey>>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Campaign> {
+        self.campaign.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Fuzzes `target`: cases from `opts.seed`, until `opts.max_cases`, `opts.max_time` or
+/// `opts.max_findings`, on `opts.jobs` servers in parallel, each job taking the next case index
+/// not yet taken. `progress` is called after each case with the campaign so far.
+pub fn fuzz<B: Backend>(
+    backend: &B,
+    target: &Target,
+    opts: &FuzzOptions,
+    progress: impl Fn(&Campaign) + Sync,
+) -> Result<Campaign> {
+    let t0 = Instant::now();
+    let shared = Shared {
+        campaign: Mutex::new(Campaign::default()),
+        next: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        pending: Mutex::new(Vec::new()),
+    };
+    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..opts.jobs.max(1))
+            .map(|_| scope.spawn(|| Job::new(backend, target, opts, &shared, t0).and_then(|j| j.run(&progress))))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|_| Err(Error::Peer("a fuzzing job panicked".into()))))
+            .collect()
+    });
+    let mut campaign = shared.campaign.into_inner().unwrap_or_else(PoisonError::into_inner);
+    campaign.elapsed_ms = t0.elapsed().as_millis() as u64;
+    campaign.findings.sort_by_key(|r| r.index);
+    // A job that could not (re)start its server fails the campaign only if nothing was found:
+    // a server that stops starting after a finding is itself worth the report.
+    match results.into_iter().find_map(std::result::Result::err) {
+        Some(e) if campaign.findings.is_empty() && campaign.unconfirmed.is_empty() => Err(e),
+        _ => Ok(campaign),
+    }
+}
+
+/// One job: a server, the cases it takes, and what it found.
+struct Job<'a, B: Backend> {
+    backend: &'a B,
+    target: &'a Target,
+    opts: &'a FuzzOptions,
+    shared: &'a Shared,
+    t0: Instant,
+    live: Liveness,
+    server: crate::engine::ServerUnderTest,
+    /// Cases this server has had, for the ping's cadence.
+    served: u64,
+    memory: MemoryWatch,
+    /// The last cases on this server, newest last.
+    history: VecDeque<(u64, Case)>,
+}
+
+impl<'a, B: Backend> Job<'a, B> {
+    fn new(backend: &'a B, target: &'a Target, opts: &'a FuzzOptions, shared: &'a Shared, t0: Instant) -> Result<Self> {
+        let server = start(backend, target)?;
+        let live = Liveness::measure(backend, &server, opts.hang_timeout, opts.ping_every);
+        {
+            let mut c = shared.lock();
+            c.restarts += 1;
+            if c.liveness.is_empty() {
+                c.liveness = live.describe(target.ping.is_some());
+            }
+        }
+        Ok(Job {
+            backend,
+            target,
+            opts,
+            shared,
+            t0,
+            live,
+            server,
+            served: 0,
+            memory: MemoryWatch::new(),
+            history: VecDeque::new(),
+        })
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.shared.stop.load(Ordering::Relaxed) || self.t0.elapsed() >= self.opts.max_time
+    }
+
+    fn run(mut self, progress: &(impl Fn(&Campaign) + Sync)) -> Result<()> {
+        loop {
+            if self.out_of_time() {
+                return self.last_look(progress);
+            }
+            let index = self.shared.next.fetch_add(1, Ordering::Relaxed);
+            if index >= self.opts.max_cases {
+                return self.last_look(progress);
+            }
+            let case = generate(&self.target.framing, self.opts.seed, index, &self.opts.corpus);
+            let (mut outcome, blame) =
+                run_case(self.backend, self.target, &mut self.server, &case, &self.live, self.served);
+            self.served += 1;
+            if !outcome.is_finding() {
+                outcome = self.memory.check(self.backend, self.server.pid(), self.opts).unwrap_or(outcome);
+            }
+            self.history.push_back((index, case));
+            while self.history.len() > self.opts.blame_window + 1 {
+                self.history.pop_front();
+            }
+            if outcome.is_finding() {
+                self.found(outcome, blame)?;
+            }
+            let mut c = self.shared.lock();
+            c.cases += 1;
+            c.elapsed_ms = self.t0.elapsed().as_millis() as u64;
+            progress(&c);
+        }
+    }
+
+    /// After the last case: one more look (the case may have ended the server after its
+    /// connections closed), blamed on it.
+    fn last_look(&mut self, progress: &(impl Fn(&Campaign) + Sync)) -> Result<()> {
+        if self.history.is_empty() {
+            return Ok(());
+        }
+        let check = Case::single(Vec::new(), "a connection that sends nothing".into());
+        let force_ping = self.live.ping_every.max(1) - 1;
+        let (outcome, _) = run_case(self.backend, self.target, &mut self.server, &check, &self.live, force_ping);
+        if outcome.is_finding() && !self.shared.stop.load(Ordering::Relaxed) {
+            self.found(outcome, Blame::Before)?;
+            progress(&self.shared.lock());
+        }
+        Ok(())
+    }
+
+    /// A case ended in `outcome`: a duplicate of a known bucket, or a new one to confirm.
+    fn found(&mut self, outcome: Outcome, blame: Blame) -> Result<()> {
+        let bucket = outcome.bucket();
+        let found_after_ms = self.t0.elapsed().as_millis() as u64;
+        let known = {
+            let mut c = self.shared.lock();
+            let mut pending = self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(f) = c.findings.iter_mut().find(|f| f.bucket == bucket) {
+                f.hits += 1;
+                true
+            } else if pending.contains(&bucket) {
+                true
+            } else {
+                pending.push(bucket.clone());
+                false
+            }
+        };
+        if known {
+            self.shared.lock().duplicates += 1;
+        } else {
+            let result = self.confirm_bucket(&outcome, &bucket, blame, found_after_ms);
+            self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner).retain(|b| b != &bucket);
+            let mut c = self.shared.lock();
+            match result {
+                Ok(Ok(r)) => c.findings.push(r),
+                Ok(Err(tried)) => match c.unconfirmed.iter_mut().find(|u| u.bucket == bucket) {
+                    Some(u) => {
+                        u.hits += 1;
+                        u.tried.extend(tried);
+                    }
+                    None => {
+                        let (index, case) =
+                            self.history.back().cloned().unwrap_or((0, Case::single(Vec::new(), String::new())));
+                        c.unconfirmed.push(Unconfirmed { bucket: bucket.clone(), outcome, hits: 1, index, case, tried })
+                    }
+                },
+                Err(e) => return Err(e),
+            }
+            if c.findings.len() >= self.opts.max_findings {
+                self.shared.stop.store(true, Ordering::Relaxed);
+            }
+        }
+        // A fresh server after any finding (a hung or leaking one would mislead the next case).
+        self.restart()
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        self.server = start(self.backend, self.target)?;
+        self.memory = MemoryWatch::new();
+        self.served = 0;
+        self.history.clear();
+        self.shared.lock().restarts += 1;
+        Ok(())
+    }
+
+    /// Finds the case of the history that reproduces `bucket`, minimises it and confirms it.
+    /// `Ok(Err(tried))`: no candidate reproduced it.
+    fn confirm_bucket(
+        &mut self,
+        outcome: &Outcome,
+        bucket: &BucketKey,
+        blame: Blame,
+        found_after_ms: u64,
+    ) -> Result<std::result::Result<Reproducer, Vec<Replays>>> {
+        let repeat = match outcome {
+            Outcome::MemoryGrowth { cases, .. } => *cases,
+            _ => 1,
+        };
+        let growth = match outcome {
+            Outcome::MemoryGrowth { baseline_kib, now_kib, .. } => Some(now_kib.saturating_sub(*baseline_kib) / 2),
+            _ => None,
+        };
+        let mut candidates: Vec<(u64, Case)> = self.history.iter().rev().cloned().collect();
+        if blame == Blame::Before && candidates.len() > 1 {
+            candidates.remove(0);
+        }
+        let (b, t, live) = (self.backend, self.target, self.live.clone());
+        let mut tried = Vec::new();
+        let mut starts = 0u64;
+        for (index, case) in candidates {
+            if self.t0.elapsed() >= self.opts.max_time + self.opts.minimize.time {
+                break;
+            }
+            let first = confirm(b, t, &case, repeat, bucket, 1, &live, growth, true)?;
+            starts += 1;
+            if !first.all() {
+                tried.push(first);
+                continue;
+            }
+            // Hangs cost a timeout per try and memory growth many cases: kept as found.
+            let minimised = match outcome {
+                Outcome::Crashed(_) | Outcome::Unreachable { .. } => {
+                    minimize(b, t, &case, bucket, &live, self.opts.minimize)
+                }
+                _ => case.clone(),
+            };
+            let mut replays = confirm(b, t, &minimised, repeat, bucket, self.opts.replays, &live, growth, false)?;
+            let mut kept = minimised;
+            if !replays.all() && kept != case {
+                replays = confirm(b, t, &case, repeat, bucket, self.opts.replays, &live, growth, false)?;
+                kept = case.clone();
+            }
+            starts += u64::from(replays.of);
+            if !replays.all() {
+                tried.push(replays);
+                continue;
+            }
+            self.shared.lock().replay_starts += starts;
+            return Ok(Ok(Reproducer {
+                target: t.name.clone(),
+                seed: self.opts.seed,
+                index,
+                original: case,
+                case: kept,
+                repeat,
+                outcome: outcome.clone(),
+                bucket: bucket.clone(),
+                replays,
+                hits: 1,
+                found_after_ms,
+            }));
+        }
+        self.shared.lock().replay_starts += starts;
+        Ok(Err(tried))
+    }
+}

@@ -1,0 +1,209 @@
+//! Cases: the writes the fuzzer sends, each on one of the case's connections, and their
+//! generation from the target's framing. Case `i` of a campaign comes from the seed and `i`
+//! alone, so a finding replays from both.
+
+use crate::engine::target::FramingSpec;
+use crate::engine::Schedule;
+use serde::{Deserialize, Serialize};
+
+/// One case: the writes, in order, each on one of the case's connections.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Case {
+    /// Each element is one write.
+    pub writes: Vec<Vec<u8>>,
+    /// Which connection (0, 1, ...) each write goes on; empty: all on one connection.
+    /// Connections are opened when first written to and stay open until the case ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on: Vec<u8>,
+    /// What the case is (for reports).
+    pub kind: String,
+}
+
+impl Case {
+    pub(crate) fn single(writes: Vec<Vec<u8>>, kind: String) -> Self {
+        Case { writes, on: Vec::new(), kind }
+    }
+
+    /// The connection write `i` goes on.
+    pub fn connection_of(&self, i: usize) -> usize {
+        self.on.get(i).map_or(0, |c| usize::from(*c))
+    }
+
+    /// How many connections the case opens.
+    pub fn connections(&self) -> usize {
+        (0..self.writes.len()).map(|i| self.connection_of(i) + 1).max().unwrap_or(1)
+    }
+
+    /// The writes as hex, one group per write, separated by ` | ` (for reports).
+    pub fn writes_hex(&self) -> String {
+        let hex = |w: &Vec<u8>| w.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        self.writes.iter().map(hex).collect::<Vec<_>>().join(" | ")
+    }
+
+    /// The writes with the connection each goes on (for the minimiser).
+    pub(crate) fn pieces(&self) -> Vec<(u8, Vec<u8>)> {
+        self.writes.iter().enumerate().map(|(i, w)| (self.connection_of(i) as u8, w.clone())).collect()
+    }
+
+    /// A case from writes with their connections, connections renumbered in order of first
+    /// use (so that a case whose first connection was dropped still starts on connection 0).
+    pub(crate) fn from_pieces(pieces: &[(u8, Vec<u8>)], kind: String) -> Self {
+        let mut seen: Vec<u8> = Vec::new();
+        let mut on = Vec::with_capacity(pieces.len());
+        for (c, _) in pieces {
+            let n = seen.iter().position(|s| s == c).unwrap_or_else(|| {
+                seen.push(*c);
+                seen.len() - 1
+            });
+            on.push(n as u8);
+        }
+        if on.iter().all(|c| *c == 0) {
+            on.clear();
+        }
+        Case { writes: pieces.iter().map(|(_, w)| w.clone()).collect(), on, kind }
+    }
+
+    /// Bytes in all its writes.
+    pub fn len(&self) -> usize {
+        self.writes.iter().map(Vec::len).sum()
+    }
+
+    /// No bytes at all?
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+pub(crate) fn width_max(width: usize) -> u64 {
+    if width >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * width)) - 1
+    }
+}
+
+pub(crate) fn header(width: usize, little: bool, len: u64) -> Vec<u8> {
+    let b = len.to_be_bytes();
+    let mut h = b[8 - width..].to_vec();
+    if little {
+        h.reverse();
+    }
+    h
+}
+
+fn bytes(s: &mut Schedule, max: u64) -> Vec<u8> {
+    (0..s.below(max + 1)).map(|_| s.next_u64() as u8).collect()
+}
+
+/// Payloads that break naive decoders: an extension-record marker with a lying inner length,
+/// NULs, 0xFF runs, an empty payload.
+const HOSTILE: &[&[u8]] = &[&[0x7F, 0xFF, 0x00], &[0x7F, 200, 1], &[], &[0x00; 16], &[0xFF; 300], &[0x7F]];
+
+/// Generates case `index` of a campaign seeded with `seed`.
+pub fn generate(framing: &FramingSpec, seed: u64, index: u64, corpus: &[Vec<u8>]) -> Case {
+    let mut s = Schedule::new(seed ^ index.wrapping_mul(0x9E37_79B9));
+    let (width, little) = match framing {
+        FramingSpec::Length { width, little_endian } => (*width, *little_endian),
+        FramingSpec::Thrift => (4, false),
+        _ => (0, false),
+    };
+    let valid = |payload: &[u8]| framing.encode(payload).unwrap_or_else(|_| payload.to_vec());
+    let kind = s.below(if corpus.is_empty() { 7 } else { 8 });
+    match (kind, width) {
+        (5, _) => interleaved(&mut s, &valid, width, little),
+        (1, w) if w > 0 => {
+            let body = bytes(&mut s, 32);
+            let lies = [0, 1, width_max(w), width_max(w) / 2 + 1, body.len() as u64 + 1, body.len() as u64 * 100 + 7];
+            let lie = lies[s.below(lies.len() as u64) as usize];
+            let mut frame = header(w, little, lie);
+            frame.extend_from_slice(&body);
+            Case::single(vec![frame], format!("length field says {lie}, {} bytes follow", body.len()))
+        }
+        (2, w) if w > 1 => {
+            let whole = header(w, little, 4);
+            let k = 1 + s.below(w as u64 - 1) as usize;
+            Case::single(vec![whole[..k].to_vec()], format!("a header cut after {k} of {w} bytes"))
+        }
+        (3, _) => {
+            let frame = valid(&bytes(&mut s, 24));
+            Case::single(frame.iter().map(|b| vec![*b]).collect(), "a valid frame dripped a byte per write".into())
+        }
+        (4, _) => {
+            let payload = HOSTILE[s.below(HOSTILE.len() as u64) as usize];
+            Case::single(vec![valid(payload)], format!("a valid frame with the hostile payload {payload:02x?}"))
+        }
+        (6, _) => {
+            // Most binary protocols lead a payload with a type byte: every value of it, with a
+            // short body, the way a parser's dispatch is reached.
+            let tag = s.below(256) as u8;
+            let mut payload = vec![tag];
+            payload.extend(bytes(&mut s, 16));
+            Case::single(vec![valid(&payload)], format!("a valid frame led by the byte {tag:#04x}"))
+        }
+        (7, _) => {
+            let mut m = corpus[s.below(corpus.len() as u64) as usize].clone();
+            for _ in 0..1 + s.below(3) {
+                if !m.is_empty() {
+                    let i = s.below(m.len() as u64) as usize;
+                    m[i] ^= 1 << s.below(8);
+                }
+            }
+            Case::single(vec![m], "a corpus entry with bits flipped".into())
+        }
+        _ => {
+            let payload = bytes(&mut s, 64);
+            Case::single(vec![valid(&payload)], format!("a valid {}-byte frame", payload.len()))
+        }
+    }
+}
+
+/// Two or three connections, each sending frames in pieces, the pieces interleaved: a server
+/// that keeps decoder state per process instead of per connection, or serves one client at a
+/// time while another waits half-way through a frame, shows here. One connection may lie about
+/// its length.
+fn interleaved(s: &mut Schedule, valid: &dyn Fn(&[u8]) -> Vec<u8>, width: usize, little: bool) -> Case {
+    let n = 2 + s.below(2) as usize;
+    let mut queues: Vec<std::collections::VecDeque<Vec<u8>>> = (0..n)
+        .map(|c| {
+            let mut wire = valid(&bytes(s, 24));
+            if c == 1 && width > 0 && s.below(2) == 0 {
+                wire = header(width, little, width_max(width).min(1 << 20));
+            }
+            let mut pieces = std::collections::VecDeque::new();
+            while !wire.is_empty() {
+                let k = (1 + s.below(4) as usize).min(wire.len());
+                pieces.push_back(wire.drain(..k).collect());
+            }
+            pieces
+        })
+        .collect();
+    let (mut writes, mut on) = (Vec::new(), Vec::new());
+    while queues.iter().any(|q| !q.is_empty()) {
+        let c = s.below(n as u64) as usize;
+        if let Some(piece) = queues[c].pop_front() {
+            writes.push(piece);
+            on.push(c as u8);
+        }
+    }
+    Case { writes, on, kind: format!("frames from {n} connections interleaved in pieces") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_replay_from_seed_and_index_and_cover_every_kind() {
+        let framing = FramingSpec::Length { width: 8, little_endian: false };
+        let corpus = vec![vec![0, 0, 0, 0, 0, 0, 0, 2, b'h', b'i']];
+        assert_eq!(generate(&framing, 5, 9, &corpus), generate(&framing, 5, 9, &corpus));
+        let kinds: std::collections::BTreeSet<String> = (0..400)
+            .map(|i| generate(&framing, 5, i, &corpus).kind.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .collect();
+        for want in ["length field says", "a header cut", "a valid frame", "a corpus entry"] {
+            assert!(kinds.iter().any(|k| k.starts_with(want)), "{want} missing from {kinds:?}");
+        }
+        let huge = (0..400).map(|i| generate(&framing, 5, i, &corpus)).find(|c| c.kind.contains(&u64::MAX.to_string()));
+        assert!(huge.is_some_and(|c| c.writes[0][..8] == [0xFF; 8]), "a maximal length lie is generated");
+    }
+}

@@ -1,0 +1,302 @@
+//! Sending one case to a running server and judging what it did, one case at a time: a case's
+//! outcome is read only after the server has had the chance to process that case alone.
+//!
+//! Where the platform lets a client end its side of a connection (Unix sockets: `shutdown`),
+//! the case ends with the client's end of stream on each of its connections, and the driver
+//! waits for the server to hang up each of them: the server has then read the whole case and
+//! finished with it, whether it serves one connection at a time or a thread per client. A
+//! server that keeps a connection open after its client's end of stream for longer than the
+//! hang timeout is hung (no ping needed). Then the process state (`waitpid`, no waiting) says
+//! whether it died, with the signal or exit code. The next case's first connect is the check
+//! that it still accepts: when it fails, nothing of that case reached the server, and the
+//! finding belongs to the case before ([`Blame::Before`]).
+//!
+//! Named pipes have no half-close: a case waits up to [`Backend::settle_before_close`] for an
+//! answer or a hang-up, then closes; a ping (when the plan has one) follows every case.
+
+use crate::engine::backend::{exchange, Backend, Conn, ConnectSpec};
+use crate::engine::server::{ServerUnderTest, Started};
+use crate::engine::target::Target;
+use crate::error::{Error, Result};
+use std::time::{Duration, Instant};
+
+use super::case::Case;
+use super::oracle::{Crash, Outcome};
+
+/// How the driver judges liveness, measured on the target by [`Liveness::measure`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Liveness {
+    /// How long a server may take to end a connection after its client's end of stream, or to
+    /// answer the ping, before it counts as hung.
+    pub hang_timeout: Duration,
+    /// The server ends a connection once its client has ended its side (measured): the
+    /// driver waits for that hang-up after every case.
+    pub ends_connections: bool,
+    /// Ping after every this many cases (when the target has a ping); 1: after each.
+    pub ping_every: u64,
+}
+
+impl Liveness {
+    /// Measures, on a fresh `server`, whether it ends a connection whose client ended its side:
+    /// one connection that sends nothing. Pings after every case where that does not hold or the
+    /// platform cannot half-close; else every `ping_every` cases.
+    pub fn measure<B: Backend>(backend: &B, server: &ServerUnderTest, hang_timeout: Duration, ping_every: u64) -> Self {
+        let spec = ConnectSpec { timeout: hang_timeout, ..ConnectSpec::default() };
+        let ends_connections = backend.connect(&server.endpoint, &spec).is_ok_and(|mut c| {
+            matches!(c.end_of_stream(), Ok(true)) && hung_up(&mut c, Instant::now() + hang_timeout) == HangUp::Closed
+        });
+        Liveness { hang_timeout, ends_connections, ping_every: if ends_connections { ping_every.max(1) } else { 1 } }
+    }
+
+    /// What the detection rests on, for reports.
+    pub fn describe(&self, has_ping: bool) -> String {
+        let hang = self.hang_timeout.as_secs_f64();
+        let crash = "a crash is the process's exit (its wait status: signal or exit code)";
+        match (self.ends_connections, has_ping) {
+            (true, true) => format!(
+                "{crash}; each case ends with the client's end of stream and waits for the server to hang up (a hang: none within {hang} s); the ping runs every {} cases",
+                self.ping_every
+            ),
+            (true, false) => format!(
+                "{crash}; each case ends with the client's end of stream and waits for the server to hang up (a hang: none within {hang} s); no ping: a server that hangs up but no longer answers is not seen"
+            ),
+            (false, true) => format!(
+                "{crash}; the server does not hang up after a client's end of stream (or the platform has no half-close), so the ping after every case is the liveness check (a hang: no answer within {hang} s)"
+            ),
+            (false, false) => format!(
+                "{crash}; the server does not hang up after a client's end of stream (or the platform has no half-close) and the plan has no ping: the next case's connect is the only liveness check, and hangs are not detected"
+            ),
+        }
+    }
+}
+
+/// Which case a finding belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blame {
+    /// The case just sent.
+    This,
+    /// An earlier case: the server was already gone or unreachable before this case reached it
+    /// (its first connect failed).
+    Before,
+}
+
+/// How the server ended a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HangUp {
+    /// End of stream: it closed its side.
+    Closed,
+    /// A reset: it closed with data unread, or the connection was never accepted and went
+    /// with the listening socket (a dying server's).
+    Reset,
+    /// Still open at the deadline.
+    Open,
+}
+
+/// Waits for the other end to hang up until `deadline`, discarding what it sends.
+fn hung_up<C: Conn + ?Sized>(c: &mut C, deadline: Instant) -> HangUp {
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return HangUp::Open;
+        }
+        match c.recv(&mut buf, left) {
+            Ok(0) => return HangUp::Closed,
+            Ok(_) => {}
+            Err(Error::Timeout { .. }) => return HangUp::Open,
+            Err(e) if e.is_connection_reset() => return HangUp::Reset,
+            Err(_) => return HangUp::Closed,
+        }
+    }
+}
+
+/// Connects to the server, one attempt at a time, watching its process between attempts: a
+/// server that exited is seen at once (not after the connect's timeout), one that stays alive
+/// without accepting for the hang timeout is unreachable.
+fn connect_watching<B: Backend>(
+    backend: &B,
+    server: &mut ServerUnderTest,
+    live: &Liveness,
+) -> std::result::Result<B::Client, Box<Outcome>> {
+    let once = ConnectSpec { timeout: Duration::ZERO, ..ConnectSpec::default() };
+    let deadline = Instant::now() + live.hang_timeout;
+    loop {
+        let err = match backend.connect(&server.endpoint, &once) {
+            Ok(c) => return Ok(c),
+            Err(e) => e,
+        };
+        if let Some(t) = server.wait_exit(backend, Duration::from_millis(2)) {
+            return Err(Box::new(crashed(server, t)));
+        }
+        if Instant::now() >= deadline {
+            return Err(Box::new(Outcome::Unreachable {
+                detail: format!("alive, but a connect failed for {} s: {err}", live.hang_timeout.as_secs_f64()),
+            }));
+        }
+    }
+}
+
+/// The outcome once the server has exited: how it ended and what it printed.
+fn crashed(server: &mut ServerUnderTest, termination: super::oracle::Termination) -> Outcome {
+    Outcome::Crashed(Crash::new(Some(termination), server.final_output(Duration::from_secs(2))))
+}
+
+/// Sends `case` to `server` and judges what it did (see the module's documentation);
+/// `index` counts the cases this server has had, for the ping's cadence.
+pub fn run_case<B: Backend>(
+    backend: &B,
+    target: &Target,
+    server: &mut ServerUnderTest,
+    case: &Case,
+    live: &Liveness,
+    index: u64,
+) -> (Outcome, Blame) {
+    let n = case.connections();
+    let mut conns: Vec<Option<B::Client>> = (0..n).map(|_| None).collect();
+    let mut failed = vec![false; n];
+    let mut reached = false;
+    for (i, w) in case.writes.iter().enumerate() {
+        let c = case.connection_of(i);
+        if failed[c] {
+            continue;
+        }
+        if conns[c].is_none() {
+            match connect_watching(backend, server, live) {
+                Ok(conn) => conns[c] = Some(conn),
+                // Nothing of this case reached the server before it went: the case before is
+                // to blame.
+                Err(outcome) if !reached => return (*outcome, Blame::Before),
+                Err(_) => {
+                    failed[c] = true;
+                    continue;
+                }
+            }
+        }
+        if let Some(conn) = conns[c].as_mut() {
+            reached = true;
+            failed[c] = conn.send(w, live.hang_timeout).is_err();
+        }
+    }
+    // A case with no writes still connects once (an empty connection).
+    if case.writes.is_empty() {
+        match connect_watching(backend, server, live) {
+            Ok(conn) => conns[0] = Some(conn),
+            Err(outcome) => return (*outcome, Blame::Before),
+        }
+    }
+    // End every connection's stream first (a server of one connection at a time may be on any
+    // of them), then wait for the server to hang up on each.
+    let deadline = Instant::now() + live.hang_timeout;
+    let half_closed: Vec<bool> =
+        conns.iter_mut().map(|c| c.as_mut().is_some_and(|c| matches!(c.end_of_stream(), Ok(true)))).collect();
+    let mut open_after = 0;
+    let mut reset = false;
+    let settle = backend.settle_before_close();
+    for (conn, half_closed) in conns.iter_mut().zip(half_closed) {
+        let Some(conn) = conn else { continue };
+        if half_closed && live.ends_connections {
+            match hung_up(conn, deadline) {
+                HangUp::Open => open_after += 1,
+                HangUp::Reset => reset = true,
+                HangUp::Closed => {}
+            }
+        } else if !settle.is_zero() {
+            // No half-close: an answer or a hang-up, briefly, so that what was written is not
+            // lost with a close that comes before the server took the connection.
+            let mut buf = [0u8; 4096];
+            let _ = conn.recv(&mut buf, settle);
+        }
+    }
+    drop(conns);
+    if let Some(t) = server.try_exit() {
+        return (crashed(server, t), Blame::This);
+    }
+    if reset && case.is_empty() {
+        // A connection that sent nothing was reset: never accepted, its listening socket gone
+        // (a dying server releases its connections before its exit is seen). The case before
+        // ended the server, or its accept loop.
+        return match server.wait_exit(backend, live.hang_timeout) {
+            Some(t) => (crashed(server, t), Blame::Before),
+            None => (
+                Outcome::Unreachable { detail: "alive, but it reset a connection it never served".into() },
+                Blame::Before,
+            ),
+        };
+    }
+    if open_after > 0 {
+        // Dying servers close their connections before their exit is seen: a last look.
+        if let Some(t) = server.wait_exit(backend, Duration::from_millis(100)) {
+            return (crashed(server, t), Blame::This);
+        }
+        return (
+            Outcome::Hung {
+                detail: format!(
+                    "{open_after} of the case's connections still open {} s after the client's end of stream (the server ends connections after their end of stream otherwise, measured when it started)",
+                    live.hang_timeout.as_secs_f64()
+                ),
+            },
+            Blame::This,
+        );
+    }
+    let Some(ping) = &target.ping else { return (Outcome::Survived, Blame::This) };
+    if (index + 1) % live.ping_every.max(1) != 0 {
+        return (Outcome::Survived, Blame::This);
+    }
+    (ping_check(backend, server, target, ping, live), Blame::This)
+}
+
+/// The liveness ping: connects (a failure is unreachability, or the exit), sends the ping, and
+/// a wrong answer or none within the hang timeout is a hang. A failed ping is a finding only if
+/// the server neither dies nor answers a second one.
+fn ping_check<B: Backend>(
+    backend: &B,
+    server: &mut ServerUnderTest,
+    target: &Target,
+    ping: &crate::engine::Exchange,
+    live: &Liveness,
+) -> Outcome {
+    let once = |server: &mut ServerUnderTest| -> Outcome {
+        let mut conn = match connect_watching(backend, server, live) {
+            Ok(c) => c,
+            Err(other) => {
+                return match *other {
+                    Outcome::Unreachable { detail } => {
+                        Outcome::Unreachable { detail: format!("the liveness ping: {detail}") }
+                    }
+                    other => other,
+                }
+            }
+        };
+        match exchange(&mut conn, &target.framing, &ping.request, live.hang_timeout) {
+            Ok(reply) if reply.starts_with(&ping.success_prefix) => Outcome::Survived,
+            Ok(reply) => Outcome::Hung { detail: format!("the liveness ping got a wrong answer: {reply:02x?}") },
+            Err(e) => Outcome::Hung { detail: format!("no answer to the liveness ping: {e}") },
+        }
+    };
+    let mut last = Outcome::Survived;
+    for _ in 0..2 {
+        last = once(server);
+        if matches!(last, Outcome::Crashed(_)) {
+            return last;
+        }
+        if !last.is_finding() {
+            // A thread-per-client server may answer the ping on one thread while the case's
+            // thread is still dying: a last look, without waiting.
+            return server.try_exit().map_or(last, |t| crashed(server, t));
+        }
+        if let Some(t) = server.wait_exit(backend, live.hang_timeout) {
+            return crashed(server, t);
+        }
+    }
+    last
+}
+
+/// Starts a fresh server for the target and waits until it is ready.
+pub fn start<B: Backend>(backend: &B, target: &Target) -> Result<ServerUnderTest> {
+    let endpoint = backend.endpoint(&target.endpoint);
+    let mut server = ServerUnderTest::start(backend, target, &endpoint)?;
+    match server.wait_ready(backend, &target.readiness, target.ready_timeout) {
+        Started::Ready => Ok(server),
+        other => Err(Error::Peer(format!("the target did not get ready ({other:?}): {:?}", server.output()))),
+    }
+}
