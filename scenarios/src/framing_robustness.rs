@@ -38,15 +38,28 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
         Ok(c) => c,
         Err(e) => return Verdict::error("fuzzing", e),
     };
+    if let (None, Some(u)) = (campaign.findings.first(), campaign.unconfirmed.first()) {
+        // The server did crash (or hang), but no single case replays it on a fresh server:
+        // claiming a finding would claim more than was shown.
+        return Verdict::Unverifiable {
+            reason: format!(
+                "the server ended in the bucket \"{}\" {} time(s) during the campaign, but no case replays it on a fresh server (it depends on what came before it): not claimed as a finding",
+                u.bucket, u.hits
+            ),
+            rules: Vec::new(),
+            evidence: vec![
+                format!("first seen at case {} of seed {}: {}", u.index, cx.seed, u.case.kind),
+                u.outcome.describe(),
+                format!("detection: {}", campaign.liveness),
+            ],
+        };
+    }
     let Some(r) = campaign.findings.first() else {
         let mut evidence = vec![format!(
             "{} cases from seed {} in {} ms: no confirmed crash or hang",
             campaign.cases, cx.seed, campaign.elapsed_ms
         )];
         evidence.push(format!("detection: {}", campaign.liveness));
-        evidence.extend(campaign.unconfirmed.iter().map(|u| {
-            format!("unconfirmed ({} hits, did not replay on a fresh server): {}", u.hits, u.outcome.describe())
-        }));
         return Verdict::Pass { evidence };
     };
     let what = r.outcome.describe();

@@ -76,6 +76,9 @@ pub struct Unconfirmed {
     pub outcome: Outcome,
     /// How many cases ended in it.
     pub hits: u64,
+    /// How many of those hits were followed by replays of their candidates (at most
+    /// [`UNCONFIRMED_ATTEMPTS`]; the later ones are only counted).
+    pub attempts: u32,
     /// The index of the case in flight the first time.
     pub index: u64,
     /// That case.
@@ -83,6 +86,9 @@ pub struct Unconfirmed {
     /// The replays of the candidates, each on a fresh server, none of which reproduced it.
     pub tried: Vec<Replays>,
 }
+
+/// How many hits of an unconfirmed bucket are followed by replays of their candidates.
+pub const UNCONFIRMED_ATTEMPTS: u32 = 3;
 
 /// A campaign's result.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -202,8 +208,8 @@ struct Shared {
     campaign: Mutex<Campaign>,
     next: AtomicU64,
     stop: AtomicBool,
-    /// Buckets being confirmed by some job now (another job's hit there is a duplicate).
-    pending: Mutex<Vec<BucketKey>>,
+    /// Buckets being confirmed by some job now, with the other jobs' hits there meanwhile.
+    pending: Mutex<std::collections::BTreeMap<BucketKey, u64>>,
 }
 
 impl Shared {
@@ -226,7 +232,7 @@ pub fn fuzz<B: Backend>(
         campaign: Mutex::new(Campaign::default()),
         next: AtomicU64::new(0),
         stop: AtomicBool::new(false),
-        pending: Mutex::new(Vec::new()),
+        pending: Mutex::new(std::collections::BTreeMap::new()),
     };
     let results: Vec<Result<()>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..opts.jobs.max(1))
@@ -349,10 +355,17 @@ impl<'a, B: Backend> Job<'a, B> {
             if let Some(f) = c.findings.iter_mut().find(|f| f.bucket == bucket) {
                 f.hits += 1;
                 true
-            } else if pending.contains(&bucket) {
+            } else if let Some(u) =
+                c.unconfirmed.iter_mut().find(|u| u.bucket == bucket && u.attempts >= UNCONFIRMED_ATTEMPTS)
+            {
+                // Tried often enough: counted, not replayed again.
+                u.hits += 1;
+                true
+            } else if let Some(meanwhile) = pending.get_mut(&bucket) {
+                *meanwhile += 1;
                 true
             } else {
-                pending.push(bucket.clone());
+                pending.insert(bucket.clone(), 0);
                 false
             }
         };
@@ -360,19 +373,32 @@ impl<'a, B: Backend> Job<'a, B> {
             self.shared.lock().duplicates += 1;
         } else {
             let result = self.confirm_bucket(&outcome, &bucket, blame, found_after_ms);
-            self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner).retain(|b| b != &bucket);
+            let meanwhile =
+                self.shared.pending.lock().unwrap_or_else(PoisonError::into_inner).remove(&bucket).unwrap_or(0);
             let mut c = self.shared.lock();
             match result {
-                Ok(Ok(r)) => c.findings.push(r),
+                Ok(Ok(mut r)) => {
+                    r.hits += meanwhile;
+                    c.findings.push(r)
+                }
                 Ok(Err(tried)) => match c.unconfirmed.iter_mut().find(|u| u.bucket == bucket) {
                     Some(u) => {
-                        u.hits += 1;
+                        u.hits += 1 + meanwhile;
+                        u.attempts += 1;
                         u.tried.extend(tried);
                     }
                     None => {
                         let (index, case) =
                             self.history.back().cloned().unwrap_or((0, Case::single(Vec::new(), String::new())));
-                        c.unconfirmed.push(Unconfirmed { bucket: bucket.clone(), outcome, hits: 1, index, case, tried })
+                        c.unconfirmed.push(Unconfirmed {
+                            bucket: bucket.clone(),
+                            outcome,
+                            hits: 1 + meanwhile,
+                            attempts: 1,
+                            index,
+                            case,
+                            tried,
+                        })
                     }
                 },
                 Err(e) => return Err(e),

@@ -142,13 +142,11 @@ pub fn parse(lines: &[String]) -> Option<CrashReport> {
     None
 }
 
-/// `thread 'main' panicked at src/x.rs:10:5:` + the message on the next line (Rust 1.73+), or
+/// `thread 'main' panicked at src/x.rs:10:5:` + the message on the next line (Rust 1.73+;
+/// a panic hook that prints the `PanicHookInfo` gives the same words after its own prefix), or
 /// `thread 'main' panicked at 'message', src/x.rs:10:5` (older).
 fn rust_panic(line: &str, rest: &[&str]) -> Option<CrashReport> {
-    let after = line.split(" panicked at ").nth(1)?;
-    if !line.trim_start().starts_with("thread ") {
-        return None;
-    }
+    let after = line.split("panicked at ").nth(1)?;
     let (title, location) = match after.strip_prefix('\'') {
         Some(old) => {
             let (msg, loc) = old.rsplit_once("', ")?;
@@ -158,6 +156,12 @@ fn rust_panic(line: &str, rest: &[&str]) -> Option<CrashReport> {
             (rest.first().map(|m| m.trim().to_string()).unwrap_or_default(), after.trim_end_matches(':').to_string())
         }
     };
+    // FILE:LINE:COL, nothing else: other lines that mention a panic are not the report.
+    let mut parts = location.rsplitn(3, ':');
+    let numeric = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if !(numeric(parts.next()) && numeric(parts.next()) && parts.next().is_some_and(|f| !f.contains(' '))) {
+        return None;
+    }
     Some(CrashReport {
         kind: ReportKind::RustPanic,
         title,
@@ -336,6 +340,10 @@ mod tests {
         assert!(r.title.starts_with("index out of bounds"));
         assert_eq!(r.state(), "rust panic / at src/bin/x.rs:97:21");
         let old = parse(&lines("thread 'main' panicked at 'boom', src\\main.rs:3:5")).expect("report");
+        let hook = parse(&lines("framing-bugs: panicked at fixtures/src/bugs.rs:24:80:\nshort header: 3 bytes"))
+            .expect("hook");
+        assert_eq!(hook.location.as_deref(), Some("fixtures/src/bugs.rs:24:80"));
+        assert_eq!(parse(&lines("the worker panicked at startup, retrying")), None);
         assert_eq!((old.title.as_str(), old.location.as_deref()), ("boom", Some("src/main.rs:3:5")));
     }
 

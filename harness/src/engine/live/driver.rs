@@ -228,6 +228,11 @@ pub fn run_case<B: Backend>(
         if let Some(t) = server.wait_exit(backend, Duration::from_millis(100)) {
             return (crashed(server, t), Blame::This);
         }
+        // One that no longer accepts at all is unreachable, the more telling diagnosis.
+        match connect_watching(backend, server, live) {
+            Err(outcome) => return (*outcome, Blame::This),
+            Ok(_) => {}
+        }
         return (
             Outcome::Hung {
                 detail: format!(

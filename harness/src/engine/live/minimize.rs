@@ -1,8 +1,9 @@
 //! Minimisation: the smallest case that still ends a fresh server in the same bucket.
 //!
-//! In order, each step keeping only what still reproduces: delta debugging (ddmin) over the
-//! writes; merging adjacent writes on the same connection into one; ddmin over the bytes of
-//! each write; for length-prefixed framing, shrinking a declared length towards the bytes that
+//! In order, each step keeping only what still reproduces: one connection of several alone;
+//! adjacent writes on the same connection merged into one; delta debugging (ddmin) over the
+//! writes, and merging again; ddmin over the bytes of each write (over a whole frame's payload,
+//! its length re-declared); for length-prefixed framing, shrinking a declared length towards the bytes that
 //! follow it. Every try runs on a fresh server; the whole is bounded by a number of tries and a
 //! time limit, and what is returned always reproduced on its last try.
 
@@ -85,13 +86,30 @@ pub fn minimize<B: Backend>(
         let c = Case::from_pieces(pieces, kind.clone());
         replay_once(backend, target, &c, 1, live, None).is_ok_and(|o| &o.bucket() == bucket)
     };
-    // 1. Whole writes.
-    let mut pieces = ddmin(&case.pieces(), &mut reproduces);
-    // 2. Adjacent writes on one connection become one write.
-    let merged = merge_adjacent(&pieces);
-    if merged.len() < pieces.len() && reproduces(&merged) {
-        pieces = merged;
+    let mut pieces = case.pieces();
+    // 1. One connection alone, when there are several (cheap, and usually enough).
+    let connections: Vec<u8> =
+        pieces.iter().map(|(c, _)| *c).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    if connections.len() > 1 {
+        for c in connections {
+            let alone: Vec<(u8, Vec<u8>)> = pieces.iter().filter(|(on, _)| *on == c).cloned().collect();
+            if reproduces(&alone) {
+                pieces = alone;
+                break;
+            }
+        }
     }
+    // 2. Each connection's writes joined (a frame dripped a byte per write becomes one write),
+    //    then whole writes, then joined again.
+    let mut join = |pieces: &mut Vec<(u8, Vec<u8>)>, reproduces: &mut dyn FnMut(&[(u8, Vec<u8>)]) -> bool| {
+        let merged = merge_adjacent(pieces);
+        if merged.len() < pieces.len() && reproduces(&merged) {
+            *pieces = merged;
+        }
+    };
+    join(&mut pieces, &mut reproduces);
+    pieces = ddmin(&pieces, &mut reproduces);
+    join(&mut pieces, &mut reproduces);
     // 3. The bytes of each write; for a whole length-prefixed frame, its payload, the length
     //    re-declared to match (removing a byte of a frame would only make it lie).
     let width = match target.framing {

@@ -1,0 +1,126 @@
+//! The live fuzzer's reports are true, on a server in the style people write: `sequential-bugs`
+//! serves one connection at a time, has no ping of its own and six planted bugs that end it
+//! six ways. For seeds 1-10, with a ping in the plan and without one, `pipe-harness fuzz`
+//! reports each bug as its own finding with how the process ended, each minimised to the one
+//! frame that triggers it, and `pipe-harness replay` replays every saved finding 3 of 3.
+
+use pipe_harness::engine::live::{Campaign, ReportKind, Termination};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A workspace binary built beside the command (`cargo test --workspace` builds them all).
+fn beside_cli(name: &str) -> PathBuf {
+    let cli = Path::new(env!("CARGO_BIN_EXE_pipe-harness"));
+    let bin = cli.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.is_file(), "{} is not built: run cargo test --workspace", bin.display());
+    bin
+}
+
+/// How each bug must end the process here: the termination's label, and the crash report's
+/// kind when the process prints one.
+fn expected() -> Vec<(&'static str, &'static str, Option<ReportKind>)> {
+    if cfg!(windows) {
+        // Measured under Wine 8.0 (see the README): Wine reports the exception codes as exit
+        // codes, as Windows does.
+        vec![
+            ("wild-write", "0xC0000005 access violation", None),
+            ("abort", "0xC0000409 fast fail / stack buffer overrun", None),
+            ("bus", "0xC0000006 in-page error", None),
+            ("divide", "0xC0000094 integer divide by zero", None),
+            ("stack", "0xC00000FD stack overflow", Some(ReportKind::RustStackOverflow)),
+            ("panic", "exit 101", Some(ReportKind::RustPanic)),
+        ]
+    } else {
+        vec![
+            ("wild-write", "SIGSEGV", None),
+            ("abort", "SIGABRT", None),
+            ("bus", "SIGBUS", None),
+            ("divide", "SIGFPE", None),
+            ("stack", "SIGABRT", Some(ReportKind::RustStackOverflow)),
+            ("panic", "exit 101", Some(ReportKind::RustPanic)),
+        ]
+    }
+}
+
+fn plan(dir: &Path, ping: bool) -> PathBuf {
+    // Absolute in the platform's own terms; a TOML literal string keeps backslashes.
+    let program = std::fs::canonicalize(beside_cli("sequential-bugs")).expect("canonical path").display().to_string();
+    let program = program.strip_prefix(r"\\?\").unwrap_or(&program).to_string();
+    let endpoint = if cfg!(windows) { "ph-sb-{unique}" } else { "{dir}/ph-sb-{unique}.sock" };
+    let mut text = format!(
+        "[target]\nname = \"sequential-bugs\"\nprogram = '{program}'\nargs = [\"--endpoint\", \"{{pipe}}\"]\nendpoint = \"{endpoint}\"\nframing = \"length:4:le\"\n"
+    );
+    if ping {
+        text.push_str("ready = \"line:READY\"\nping = { request = \"PING\", success = \"PING\" }\n");
+    }
+    let path = dir.join(if ping { "with-ping.toml" } else { "no-ping.toml" });
+    std::fs::write(&path, text).expect("plan");
+    path
+}
+
+fn seeds() -> std::ops::RangeInclusive<u64> {
+    // Under Wine a server start costs some 50 times what it does natively: fewer seeds there.
+    if cfg!(windows) {
+        1..=2
+    } else {
+        1..=10
+    }
+}
+
+fn campaigns_report_every_bug_once_and_every_finding_replays(ping: bool) {
+    let dir = std::env::temp_dir().join(format!("ph-fuzz-truth-{}-{ping}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let plan = plan(&dir, ping);
+    let want = expected();
+    for seed in seeds() {
+        let out_dir = dir.join(format!("seed{seed}"));
+        let out = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+            .arg("fuzz")
+            .arg(&plan)
+            .args(["--seed", &seed.to_string(), "--duration", "60", "--max-findings", "6", "--format", "json"])
+            .arg("--out")
+            .arg(&out_dir)
+            .output()
+            .expect("run pipe-harness fuzz");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let campaign: Campaign =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("seed {seed}: {e}: {err}"));
+        assert_eq!(out.status.code(), Some(1), "seed {seed}: findings exit 1: {err}");
+        let seen: Vec<String> = campaign.findings.iter().map(|f| f.bucket.0.clone()).collect();
+        assert_eq!(campaign.findings.len(), want.len(), "seed {seed} (ping: {ping}): {seen:?}");
+        for (bug, label, report) in &want {
+            let hit = campaign.findings.iter().find(|f| {
+                let c = f.outcome.crash().expect("every bug is a crash");
+                c.termination.as_ref().map(Termination::label).as_deref() == Some(*label)
+                    && c.report.as_ref().map(|r| r.kind) == *report
+            });
+            let f =
+                hit.unwrap_or_else(|| panic!("seed {seed} (ping: {ping}): bug {bug} ({label}) missing from {seen:?}"));
+            assert_eq!((f.replays.matched, f.replays.of), (3, 3), "seed {seed}: {bug}: {:?}", f.replays);
+            assert_eq!(f.case.writes.len(), 1, "seed {seed}: {bug} minimised to one write: {:?}", f.case);
+            assert!(f.case.len() <= 6, "seed {seed}: {bug} minimised to the frame that triggers it: {:?}", f.case);
+            // The saved reproducer replays 3 of 3 with the command a user runs.
+            let file = out_dir.join(f.file_name());
+            let replay = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+                .arg("replay")
+                .arg(&file)
+                .arg(&plan)
+                .output()
+                .expect("run pipe-harness replay");
+            let text = String::from_utf8_lossy(&replay.stdout);
+            assert_eq!(replay.status.code(), Some(1), "seed {seed}: {bug}: {text}");
+            assert!(text.contains(&format!("3 of 3 in the bucket {}", f.bucket)), "seed {seed}: {bug}: {text}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn with_a_ping_every_bug_is_its_own_finding_and_replays() {
+    campaigns_report_every_bug_once_and_every_finding_replays(true);
+}
+
+#[test]
+fn without_a_ping_every_bug_is_its_own_finding_and_replays() {
+    campaigns_report_every_bug_once_and_every_finding_replays(false);
+}
