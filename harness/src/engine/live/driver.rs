@@ -229,9 +229,8 @@ pub fn run_case<B: Backend>(
             return (crashed(server, t), Blame::This);
         }
         // One that no longer accepts at all is unreachable, the more telling diagnosis.
-        match connect_watching(backend, server, live) {
-            Err(outcome) => return (*outcome, Blame::This),
-            Ok(_) => {}
+        if let Err(outcome) = connect_watching(backend, server, live) {
+            return (*outcome, Blame::This);
         }
         return (
             Outcome::Hung {

@@ -101,15 +101,9 @@ pub fn minimize<B: Backend>(
     }
     // 2. Each connection's writes joined (a frame dripped a byte per write becomes one write),
     //    then whole writes, then joined again.
-    let mut join = |pieces: &mut Vec<(u8, Vec<u8>)>, reproduces: &mut dyn FnMut(&[(u8, Vec<u8>)]) -> bool| {
-        let merged = merge_adjacent(pieces);
-        if merged.len() < pieces.len() && reproduces(&merged) {
-            *pieces = merged;
-        }
-    };
-    join(&mut pieces, &mut reproduces);
+    pieces = join_writes(pieces, &mut reproduces);
     pieces = ddmin(&pieces, &mut reproduces);
-    join(&mut pieces, &mut reproduces);
+    pieces = join_writes(pieces, &mut reproduces);
     // 3. The bytes of each write; for a whole length-prefixed frame, its payload, the length
     //    re-declared to match (removing a byte of a frame would only make it lie).
     let width = match target.framing {
@@ -184,6 +178,19 @@ fn declared_length(h: &[u8], little: bool) -> u64 {
         v = (v << 8) | u64::from(b);
     }
     v
+}
+
+/// A case's writes, each with the connection it goes on.
+type Pieces = Vec<(u8, Vec<u8>)>;
+
+/// `pieces` with adjacent writes on one connection joined, when that still reproduces.
+fn join_writes(pieces: Pieces, reproduces: &mut dyn FnMut(&[(u8, Vec<u8>)]) -> bool) -> Pieces {
+    let merged = merge_adjacent(&pieces);
+    if merged.len() < pieces.len() && reproduces(&merged) {
+        merged
+    } else {
+        pieces
+    }
 }
 
 /// Adjacent writes on the same connection joined into one.
