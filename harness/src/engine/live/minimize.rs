@@ -183,8 +183,11 @@ fn declared_length(h: &[u8], little: bool) -> u64 {
 /// A case's writes, each with the connection it goes on.
 type Pieces = Vec<(u8, Vec<u8>)>;
 
+/// Whether writes (with their connections) still end a fresh server in the bucket.
+type Reproduces<'a> = dyn FnMut(&[(u8, Vec<u8>)]) -> bool + 'a;
+
 /// `pieces` with adjacent writes on one connection joined, when that still reproduces.
-fn join_writes(pieces: Pieces, reproduces: &mut dyn FnMut(&[(u8, Vec<u8>)]) -> bool) -> Pieces {
+fn join_writes(pieces: Pieces, reproduces: &mut Reproduces<'_>) -> Pieces {
     let merged = merge_adjacent(&pieces);
     if merged.len() < pieces.len() && reproduces(&merged) {
         merged
