@@ -118,33 +118,67 @@ fn socket_addr(endpoint: &str) -> Result<SocketAddr> {
 pub struct UnixConn {
     stream: UnixStream,
     endpoint: String,
+    /// The write and read timeouts set last.
+    timeouts: (Option<Duration>, Option<Duration>),
 }
 
-fn timed<T>(r: std::io::Result<T>, what: &str, timeout: Duration) -> Result<T> {
+fn timed<T>(r: std::io::Result<T>, what: impl Fn() -> String, timeout: Duration) -> Result<T> {
     r.map_err(|e| match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-            Error::Timeout { context: what.to_string(), after: timeout }
+            Error::Timeout { context: what(), after: timeout }
         }
-        _ => io("socket I/O", what, e),
+        _ => io("socket I/O", what(), e),
     })
 }
 
-fn send_on(s: &mut UnixStream, data: &[u8], timeout: Duration, what: &str) -> Result<()> {
-    s.set_write_timeout(Some(timeout.max(Duration::from_millis(1)))).map_err(|e| io("setsockopt", what, e))?;
+/// The timeout to give the socket for one call (`SO_SNDTIMEO` / `SO_RCVTIMEO`), set only when
+/// it differs from the one set last (a system call saved per call on the fuzzer's hot path).
+fn set_timeout(
+    s: &UnixStream,
+    last: &mut Option<Duration>,
+    timeout: Duration,
+    write: bool,
+    what: &impl Fn() -> String,
+) -> Result<()> {
+    let t = timeout.max(Duration::from_millis(1));
+    if *last != Some(t) {
+        let r = if write { s.set_write_timeout(Some(t)) } else { s.set_read_timeout(Some(t)) };
+        r.map_err(|e| io("setsockopt", what(), e))?;
+        *last = Some(t);
+    }
+    Ok(())
+}
+
+fn send_on(
+    s: &mut UnixStream,
+    last: &mut Option<Duration>,
+    data: &[u8],
+    timeout: Duration,
+    what: impl Fn() -> String,
+) -> Result<()> {
+    set_timeout(s, last, timeout, true, &what)?;
     timed(s.write_all(data), what, timeout)
 }
 
-fn recv_on(s: &mut UnixStream, buf: &mut [u8], timeout: Duration, what: &str) -> Result<usize> {
-    s.set_read_timeout(Some(timeout.max(Duration::from_millis(1)))).map_err(|e| io("setsockopt", what, e))?;
+fn recv_on(
+    s: &mut UnixStream,
+    last: &mut Option<Duration>,
+    buf: &mut [u8],
+    timeout: Duration,
+    what: impl Fn() -> String,
+) -> Result<usize> {
+    set_timeout(s, last, timeout, false, &what)?;
     timed(s.read(buf), what, timeout)
 }
 
 impl Conn for UnixConn {
     fn send(&mut self, data: &[u8], timeout: Duration) -> Result<()> {
-        send_on(&mut self.stream, data, timeout, &format!("writing to {}", self.endpoint))
+        let endpoint = &self.endpoint;
+        send_on(&mut self.stream, &mut self.timeouts.0, data, timeout, || format!("writing to {endpoint}"))
     }
     fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
-        recv_on(&mut self.stream, buf, timeout, &format!("reading from {}", self.endpoint))
+        let endpoint = &self.endpoint;
+        recv_on(&mut self.stream, &mut self.timeouts.1, buf, timeout, || format!("reading from {endpoint}"))
     }
     fn protection(&self) -> Result<String> {
         match addr_of(&self.endpoint) {
@@ -204,11 +238,11 @@ impl Listener for UnixServer {
     }
     fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
         let what = format!("reading from the client of {}", self.endpoint);
-        recv_on(self.peer()?, buf, timeout, &what)
+        recv_on(self.peer()?, &mut None, buf, timeout, || what.clone())
     }
     fn send(&mut self, data: &[u8], timeout: Duration) -> Result<()> {
         let what = format!("writing to the client of {}", self.endpoint);
-        send_on(self.peer()?, data, timeout, &what)
+        send_on(self.peer()?, &mut None, data, timeout, || what.clone())
     }
     fn peer_identity(&self) -> Result<PeerIdentity> {
         let peer = self.peer.as_ref().ok_or_else(|| Error::invalid("listener", "no client accepted yet"))?;
@@ -320,6 +354,7 @@ impl Backend for UnixBackend {
         }
         let ids = spec.as_user.as_deref().map(Ids::parse).transpose()?;
         let deadline = Instant::now() + spec.timeout;
+        let mut pause = Duration::from_micros(50);
         loop {
             let attempt = match ids {
                 Some(ids) => {
@@ -329,7 +364,7 @@ impl Backend for UnixBackend {
                 None => connect_now(endpoint),
             };
             match attempt {
-                Ok(stream) => return Ok(UnixConn { stream, endpoint: endpoint.to_string() }),
+                Ok(stream) => return Ok(UnixConn { stream, endpoint: endpoint.to_string(), timeouts: (None, None) }),
                 // Not there yet (or between a server's restarts), or its backlog is full: wait,
                 // bounded.
                 Err(e)
@@ -340,9 +375,10 @@ impl Backend for UnixBackend {
                             | std::io::ErrorKind::WouldBlock
                     ) && Instant::now() < deadline =>
                 {
-                    std::thread::sleep(
-                        Duration::from_millis(5).min(deadline.saturating_duration_since(Instant::now())),
-                    );
+                    // From 50 µs up to 5 ms: a server that is about to listen (a restart) is
+                    // reached at once, one that is not yet there is not polled hard.
+                    std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                    pause = (pause * 2).min(Duration::from_millis(5));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     return Err(Error::Timeout {

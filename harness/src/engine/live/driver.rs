@@ -117,9 +117,10 @@ fn connect_watching<B: Backend>(
     backend: &B,
     server: &mut ServerUnderTest,
     live: &Liveness,
+    limit: Duration,
 ) -> std::result::Result<B::Client, Box<Outcome>> {
     let once = ConnectSpec { timeout: Duration::ZERO, ..ConnectSpec::default() };
-    let deadline = Instant::now() + live.hang_timeout;
+    let deadline = Instant::now() + limit;
     loop {
         let err = match backend.connect(&server.endpoint, &once) {
             Ok(c) => return Ok(c),
@@ -161,7 +162,10 @@ pub fn run_case<B: Backend>(
             continue;
         }
         if conns[c].is_none() {
-            match connect_watching(backend, server, live) {
+            // A second connection of the case, on a server that takes one at a time (a single
+            // pipe instance), is refused while the first is open: not waited for long.
+            let limit = if reached { live.hang_timeout.min(Duration::from_millis(50)) } else { live.hang_timeout };
+            match connect_watching(backend, server, live, limit) {
                 Ok(conn) => conns[c] = Some(conn),
                 // Nothing of this case reached the server before it went: the case before is
                 // to blame.
@@ -179,7 +183,7 @@ pub fn run_case<B: Backend>(
     }
     // A case with no writes still connects once (an empty connection).
     if case.writes.is_empty() {
-        match connect_watching(backend, server, live) {
+        match connect_watching(backend, server, live, live.hang_timeout) {
             Ok(conn) => conns[0] = Some(conn),
             Err(outcome) => return (*outcome, Blame::Before),
         }
@@ -229,7 +233,7 @@ pub fn run_case<B: Backend>(
             return (crashed(server, t), Blame::This);
         }
         // One that no longer accepts at all is unreachable, the more telling diagnosis.
-        if let Err(outcome) = connect_watching(backend, server, live) {
+        if let Err(outcome) = connect_watching(backend, server, live, live.hang_timeout) {
             return (*outcome, Blame::This);
         }
         return (
@@ -260,7 +264,7 @@ fn ping_check<B: Backend>(
     live: &Liveness,
 ) -> Outcome {
     let once = |server: &mut ServerUnderTest| -> Outcome {
-        let mut conn = match connect_watching(backend, server, live) {
+        let mut conn = match connect_watching(backend, server, live, live.hang_timeout) {
             Ok(c) => c,
             Err(other) => {
                 return match *other {
