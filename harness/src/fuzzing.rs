@@ -40,7 +40,8 @@ pub fn sddl(data: &[u8]) {
         }
     }
     let _ = crate::inventory::who_may_create_instances(&text);
-    let _ = crate::inventory::unix_flags(&text, data.first().map(|b| u32::from(*b) << 3), None);
+    let dirs: Vec<u32> = data.iter().take(8).map(|b| u32::from(*b) << 3).collect();
+    let _ = crate::inventory::unix_flags(&text, data.first().map(|b| u32::from(*b) << 3), &dirs);
 }
 
 /// Bytes fed to a decoder per push in the decode targets.

@@ -93,14 +93,21 @@ pub fn who_may_create_instances(sddl: &str) -> Vec<String> {
 }
 
 /// Reasons a Unix socket may be taken over or reached by others: from its name, its mode and
-/// its directory's mode (`None` where unknown).
-pub fn unix_flags(name: &str, mode: Option<u32>, dir_mode: Option<u32>) -> Vec<String> {
+/// the modes of the directories above it (`dirs`: from `/` down to the socket's own directory;
+/// empty where unknown). Others reach a path only with search rights (`o+x`) on every
+/// directory above it: a socket open to all (`0777`) in a private directory (`0700`, as
+/// gpg-agent's) is reachable by nobody else, and is not flagged.
+pub fn unix_flags(name: &str, mode: Option<u32>, dirs: &[u32]) -> Vec<String> {
     let mut flags = Vec::new();
     if name.starts_with('@') {
         flags.push("abstract name: anyone in this network namespace may bind it whenever it is free".into());
         return flags;
     }
-    if let Some(d) = dir_mode {
+    // A directory on the path that others may not search closes the path to them.
+    if dirs.iter().any(|d| d & 0o001 == 0) {
+        return flags;
+    }
+    if let Some(d) = dirs.last() {
         if d & 0o002 != 0 && d & 0o1000 == 0 {
             flags.push(format!(
                 "its directory is mode {:04o}: any local user may unlink the socket and bind their own",
@@ -115,10 +122,29 @@ pub fn unix_flags(name: &str, mode: Option<u32>, dir_mode: Option<u32>) -> Vec<S
     }
     if let Some(m) = mode {
         if m & 0o002 != 0 {
-            flags.push(format!("mode {:04o}: any local user may connect", m & 0o7777));
+            flags.push(format!(
+                "mode {:04o}, and every directory above it searchable by all: any local user may connect",
+                m & 0o7777
+            ));
         }
     }
     flags
+}
+
+/// The modes of the directories from `/` down to `path`'s own directory; empty when one cannot
+/// be read.
+#[cfg(unix)]
+fn directory_modes(path: &std::path::Path) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let mut modes: Vec<u32> = Vec::new();
+    for dir in path.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()) {
+        match std::fs::metadata(dir) {
+            Ok(m) => modes.push(m.mode()),
+            Err(_) => return Vec::new(),
+        }
+    }
+    modes.reverse();
+    modes
 }
 
 /// Every endpoint on this machine; `with_protection` also reads each one's protection (on
@@ -129,14 +155,10 @@ pub fn list(_with_protection: bool) -> Result<Vec<EndpointInfo>> {
     let mut out = Vec::new();
     for s in crate::unix::procfs::listening_sockets()? {
         let meta = (!s.name.starts_with('@')).then(|| std::fs::metadata(&s.name).ok()).flatten();
-        let dir_mode = std::path::Path::new(&s.name)
-            .parent()
-            .filter(|_| !s.name.starts_with('@'))
-            .and_then(|d| std::fs::metadata(d).ok())
-            .map(|m| m.mode());
+        let dirs = if s.name.starts_with('@') { Vec::new() } else { directory_modes(std::path::Path::new(&s.name)) };
         let mode = meta.as_ref().map(|m| m.mode());
         out.push(EndpointInfo {
-            flags: unix_flags(&s.name, mode, dir_mode),
+            flags: unix_flags(&s.name, mode, &dirs),
             owner: meta.as_ref().map(|m| format!("uid {}", m.uid())),
             protection: mode.map(|m| format!("mode={:04o}", m & 0o7777)),
             server_pids: s.pids,
@@ -204,11 +226,24 @@ mod tests {
 
     #[test]
     fn unix_sockets_are_flagged_by_name_mode_and_directory() {
-        assert_eq!(unix_flags("@svc", None, None).len(), 1);
-        assert!(unix_flags("/run/svc.sock", Some(0o140600), Some(0o40755)).is_empty());
-        let sticky = unix_flags("/tmp/svc.sock", Some(0o140600), Some(0o41777));
+        assert_eq!(unix_flags("@svc", None, &[]).len(), 1);
+        assert!(unix_flags("/run/svc.sock", Some(0o140600), &[0o40755, 0o40755]).is_empty());
+        let sticky = unix_flags("/tmp/svc.sock", Some(0o140600), &[0o40755, 0o41777]);
         assert!(sticky.len() == 1 && sticky[0].contains("while the server is down"), "sticky /tmp: {sticky:?}");
-        let open = unix_flags("/x/svc.sock", Some(0o140666), Some(0o40777));
+        let open = unix_flags("/x/svc.sock", Some(0o140666), &[0o40755, 0o40777]);
         assert_eq!(open.len(), 2, "{open:?}");
+    }
+
+    #[test]
+    fn a_socket_open_to_all_in_a_private_directory_is_not_flagged() {
+        // gpg-agent's: /run/user/1000/gnupg/S.gpg-agent, mode 0777, in 0700 directories.
+        let private =
+            unix_flags("/run/user/1000/gnupg/S.gpg-agent", Some(0o140777), &[0o40755, 0o40755, 0o40700, 0o40700]);
+        assert!(private.is_empty(), "{private:?}");
+        // A private directory higher up closes the whole path, even under a 0777 one.
+        assert!(unix_flags("/srv/a/b/s.sock", Some(0o140777), &[0o40755, 0o40700, 0o40777, 0o40777]).is_empty());
+        // The same socket where every directory is searchable is open to all.
+        let open = unix_flags("/run/svc/s.sock", Some(0o140777), &[0o40755, 0o40755, 0o40755]);
+        assert!(open.len() == 1 && open[0].contains("any local user may connect"), "{open:?}");
     }
 }

@@ -58,7 +58,10 @@ pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
 /// Squats, runs the client, impersonates it.
 pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     let Some(client) = &cx.target.client_under_test else {
-        return Verdict::Error { reason: "the target has no client under test".into() };
+        return Verdict::not_applicable(
+            "the target has no client under test",
+            "[target] client = { program = \"bin/my-client\", args = [\"--pipe\", \"{pipe}\"] }",
+        );
     };
     let endpoint = cx.backend.endpoint(&cx.target.endpoint);
     let mut rogue = match cx.backend.listen(&endpoint, &ListenSpec { open_to_all: true, ..ListenSpec::default() }) {

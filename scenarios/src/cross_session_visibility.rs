@@ -8,6 +8,11 @@ use crate::Context;
 use pipe_harness::engine::{Backend, Finding, SessionReach, Severity, Verdict};
 use pipe_harness::probe::Rule;
 
+/// Why it is not applicable without a policy on other sessions.
+const NO_SESSION_POLICY: &str = "the policy does not say whether other sessions may reach the endpoint";
+/// The plan key that gives one.
+const SESSION_POLICY_KEY: &str = "[policy] other_sessions = true (a service that serves other sessions) or false";
+
 /// The scenario's name.
 pub const NAME: &str = "cross_session_visibility";
 /// A token must really move to another session (Windows; needs `SeTcbPrivilege`).
@@ -32,9 +37,7 @@ pub fn judge(reach: &SessionReach, must_reach: Option<bool>) -> Verdict {
     )];
     let reached = reach.connected && reach.found_published != Some(false);
     match must_reach {
-        None => {
-            Verdict::Error { reason: "the policy does not say whether other sessions may reach the endpoint".into() }
-        }
+        None => Verdict::not_applicable(NO_SESSION_POLICY, SESSION_POLICY_KEY),
         Some(true) if !reached => Verdict::Fail(Finding {
             title: if reach.found_published == Some(false) {
                 "a client in another session cannot find the published endpoint name".into()
@@ -65,6 +68,9 @@ pub fn judge(reach: &SessionReach, must_reach: Option<bool>) -> Verdict {
 
 /// Starts the server and tries to reach it from another session.
 pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+    if cx.policy.other_sessions.is_none() {
+        return Verdict::not_applicable(NO_SESSION_POLICY, SESSION_POLICY_KEY);
+    }
     let server = match cx.start_ready() {
         Ok(s) => s,
         Err(v) => return v,
@@ -94,6 +100,6 @@ mod tests {
         assert_eq!(judge(&reach(None, false), Some(true)).kind(), "fail");
         assert_eq!(judge(&reach(None, true), Some(false)).kind(), "fail");
         assert_eq!(judge(&reach(None, false), Some(false)).kind(), "pass");
-        assert_eq!(judge(&reach(None, true), None).kind(), "error");
+        assert_eq!(judge(&reach(None, true), None).kind(), "not_applicable");
     }
 }

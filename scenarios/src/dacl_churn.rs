@@ -65,7 +65,10 @@ pub const UMASKS: [u32; 4] = [0o022, 0o000, 0o077, 0o002];
 /// Runs the cycles: every other one restarts the server under the next umask of the schedule.
 pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     let Some(policy) = &cx.policy.protection else {
-        return Verdict::Error { reason: "the policy names no protection (DACL) to compare with".into() };
+        return Verdict::not_applicable(
+            "the policy names no protection to compare the endpoint's with",
+            "[policy] protection = \"D:P(A;;GA;;;SY)(A;;GA;;;OW)\" (Unix: \"mode=0600 uid=61000\")",
+        );
     };
     let expected = match cx.backend.canonical_protection(policy) {
         Ok(e) => e,

@@ -56,7 +56,7 @@ pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
 /// Sends the privileged request at each level.
 pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     let Some(privileged) = &cx.target.privileged else {
-        return Verdict::Error { reason: "the target has no privileged request".into() };
+        return Verdict::not_applicable(crate::NO_PRIVILEGED, crate::PRIVILEGED_KEY);
     };
     let server = match cx.start_ready() {
         Ok(s) => s,

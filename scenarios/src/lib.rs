@@ -164,9 +164,10 @@ pub fn run<B: Backend>(name: &str, cx: &Context<'_, B>, unmet: Unmet) -> Option<
         duration_ms: t0.elapsed().as_millis() as u64,
     };
     let Some(rests_on) = info.rests_on(cx.backend.platform()) else {
-        return Some(result(Verdict::Error {
-            reason: format!("{name} does not apply to {} endpoints", cx.backend.platform()),
-        }));
+        return Some(result(Verdict::not_applicable(
+            format!("{name} does not apply to {} endpoints", cx.backend.platform()),
+            format!("a target on the other platform: {name} has no meaning for {} endpoints", cx.backend.platform()),
+        )));
     };
     let gate = unverifiable_for(cx.backend.probe(), rests_on);
     let verdict = match (gate, unmet) {
@@ -201,6 +202,11 @@ pub fn run<B: Backend>(name: &str, cx: &Context<'_, B>, unmet: Unmet) -> Option<
         duration_ms: t0.elapsed().as_millis() as u64,
     })
 }
+
+/// Why the scenarios that send the privileged request are not applicable without one.
+pub(crate) const NO_PRIVILEGED: &str = "the target has no privileged request";
+/// The plan key that gives them one.
+pub(crate) const PRIVILEGED_KEY: &str = "[target] privileged = { request = \"PRIV x\", success = \"OK\" }";
 
 /// How long a client waits for the server in the scenarios.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);

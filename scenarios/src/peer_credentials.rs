@@ -44,10 +44,13 @@ pub fn judge(obs: &Observations) -> Verdict {
 /// Connects as each identity the policy names and sends the privileged request.
 pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     let Some(privileged) = &cx.target.privileged else {
-        return Verdict::Error { reason: "the target has no privileged request".into() };
+        return Verdict::not_applicable(crate::NO_PRIVILEGED, crate::PRIVILEGED_KEY);
     };
     if cx.policy.allowed_users.is_empty() || cx.policy.denied_users.is_empty() {
-        return Verdict::Error { reason: "the policy must name at least one allowed and one denied identity".into() };
+        return Verdict::not_applicable(
+            "the policy does not name an allowed and a denied identity",
+            "[policy] allowed_users = [\"61000\"] and denied_users = [\"61001\"]",
+        );
     }
     let server = match cx.start_ready() {
         Ok(s) => s,

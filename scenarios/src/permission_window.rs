@@ -64,7 +64,10 @@ pub fn policy_lets_others_connect(protection: Option<&str>) -> bool {
 /// Starts the server under umask 000 and races it as a denied identity.
 pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     let Some(denied) = cx.policy.denied_users.first() else {
-        return Verdict::Error { reason: "the policy names no denied identity".into() };
+        return Verdict::not_applicable(
+            "the policy names no denied identity to race the server with",
+            "[policy] denied_users = [\"61001\"]",
+        );
     };
     if policy_lets_others_connect(cx.policy.protection.as_deref()) {
         return Verdict::Pass {

@@ -39,8 +39,8 @@ enum Command {
         #[arg(long)]
         filter: Option<String>,
     },
-    /// Run the scenarios a plan asks for against its target; exit 0 all pass (or unverifiable), 1
-    /// findings, 2 the harness failed.
+    /// Run the scenarios a plan asks for against its target; exit 0 all pass (or unverifiable, or
+    /// not applicable), 1 findings, 2 the harness failed.
     Audit {
         /// The plan (TOML): the target, its policy.
         plan: std::path::PathBuf,
@@ -56,6 +56,9 @@ enum Command {
         /// Seed for the seeded scenarios (a finding prints the seed that replays it).
         #[arg(long)]
         seed: Option<u64>,
+        /// A check the plan does not configure (not applicable) fails the audit (exit 1).
+        #[arg(long)]
+        strict: bool,
     },
     /// The live fuzzer: hostile frames from the target's framing, against the running server,
     /// with crash and hang detection; findings are minimised and saved as reproducers.
@@ -271,8 +274,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             max_findings,
         }),
         Command::Replay { reproducer, plan, times } => replay(&reproducer, &plan, times),
-        Command::Audit { plan, scenarios, format, out, seed } => {
-            audit_plan(&plan, &scenarios, format, out.as_deref(), seed)
+        Command::Audit { plan, scenarios, format, out, seed, strict } => {
+            audit_plan(&plan, &scenarios, format, out.as_deref(), seed, strict)
         }
     }
 }
@@ -481,6 +484,7 @@ fn audit_plan(
     format: ReportFormat,
     out: Option<&std::path::Path>,
     seed: Option<u64>,
+    strict: bool,
 ) -> anyhow::Result<u8> {
     let (target, policy) = pipe_harness::engine::plan::load(plan)?;
     for name in scenarios {
@@ -494,11 +498,7 @@ fn audit_plan(
     let names: Vec<&str> = scenarios.iter().map(String::as_str).collect();
     let backend = native_backend()?;
     let mut report = pipe_harness_scenarios::audit(&backend, &target, &policy, seed, &names);
-    for r in &mut report.results {
-        if let pipe_harness::engine::Verdict::Fail(f) = &mut r.verdict {
-            f.replay = Some(format!("pipe-harness audit {} --scenario {} --seed {seed}", plan.display(), r.scenario));
-        }
-    }
+    report.name_plan(&plan.display().to_string());
     let text = match format {
         ReportFormat::Human => report.to_human(),
         ReportFormat::Json => report.to_json() + "\n",
@@ -511,7 +511,7 @@ fn audit_plan(
         }
         None => std::io::stdout().write_all(text.as_bytes()).context("writing the report to standard output")?,
     }
-    Ok(report.exit_code())
+    Ok(report.exit_code_with(strict))
 }
 
 #[cfg(windows)]

@@ -47,8 +47,10 @@ fn plan(dir: &Path, ping: bool) -> PathBuf {
     let program = std::fs::canonicalize(beside_cli("sequential-bugs")).expect("canonical path").display().to_string();
     let program = program.strip_prefix(r"\\?\").unwrap_or(&program).to_string();
     let endpoint = if cfg!(windows) { "ph-sb-{unique}" } else { "{dir}/ph-sb-{unique}.sock" };
+    // The plan with a ping hands the server the full path (`\\.\pipe\NAME` on Windows).
+    let arg = if ping { "{pipe_path}" } else { "{pipe}" };
     let mut text = format!(
-        "[target]\nname = \"sequential-bugs\"\nprogram = '{program}'\nargs = [\"--endpoint\", \"{{pipe}}\"]\nendpoint = \"{endpoint}\"\nframing = \"length:4:le\"\n"
+        "[target]\nname = \"sequential-bugs\"\nprogram = '{program}'\nargs = [\"--endpoint\", \"{arg}\"]\nendpoint = \"{endpoint}\"\nframing = \"length:4:le\"\n"
     );
     if ping {
         text.push_str("ready = \"line:READY\"\nping = { request = \"PING\", success = \"PING\" }\n");

@@ -132,6 +132,11 @@ pub trait Backend: Sync {
     fn probe(&self) -> &ProbeReport;
     /// A concrete endpoint name for a template (`{unique}` replaced).
     fn endpoint(&self, template: &str) -> String;
+    /// The endpoint as a client opens it (`{pipe_path}` in a target's arguments): the socket's
+    /// path on Unix, `\\.\pipe\NAME` for a pipe name.
+    fn endpoint_path(&self, endpoint: &str) -> String {
+        endpoint.to_string()
+    }
     /// Creates an endpoint of the harness's own on `endpoint`.
     fn listen(&self, endpoint: &str, spec: &ListenSpec) -> Result<Self::Listener>;
     /// Connects as a client.

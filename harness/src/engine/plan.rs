@@ -4,7 +4,7 @@
 //! [target]
 //! name = "my-service"
 //! program = "bin/my-service"          # relative to the plan's folder
-//! args = ["--pipe", "{pipe}"]
+//! args = ["--pipe", "{pipe}"]          # {pipe}: the name; {pipe_path}: \\.\pipe\NAME, or the socket's path
 //! endpoint = "my-service-{unique}"    # a pipe name; Unix: "{dir}/x-{unique}.sock", "@name", or
 //!                                     # "{private_dir:61000}/x.sock" (a directory only uid 61000 may write)
 //! ready = "line:READY"                # or "endpoint"

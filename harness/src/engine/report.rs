@@ -25,6 +25,21 @@ pub struct AuditReport {
 }
 
 impl AuditReport {
+    /// Names the plan the report came from in every finding's replay command: a scenario's own
+    /// command has its `PLAN` replaced by `plan`; a finding without one gets
+    /// `pipe-harness audit PLAN --scenario NAME --seed SEED`.
+    pub fn name_plan(&mut self, plan: &str) {
+        let seed = self.seed;
+        for r in &mut self.results {
+            if let Verdict::Fail(f) = &mut r.verdict {
+                f.replay = Some(match f.replay.take() {
+                    Some(own) => own.replace("PLAN", plan),
+                    None => format!("pipe-harness audit {plan} --scenario {} --seed {seed}", r.scenario),
+                });
+            }
+        }
+    }
+
     /// A report of `results`.
     pub fn new(platform: String, seed: u64, results: Vec<CheckResult>) -> Self {
         AuditReport {
@@ -39,9 +54,17 @@ impl AuditReport {
     /// Exit code for CI: 0 all pass (unverifiable counts as not failing), 1 findings, 2 the
     /// harness failed.
     pub fn exit_code(&self) -> u8 {
+        self.exit_code_with(false)
+    }
+
+    /// The exit code; `strict`: a check that was not applicable fails (1), for teams that want
+    /// every check to run.
+    pub fn exit_code_with(&self, strict: bool) -> u8 {
         if self.results.iter().any(|r| matches!(r.verdict, Verdict::Error { .. })) {
             2
-        } else if self.results.iter().any(|r| matches!(r.verdict, Verdict::Fail(_))) {
+        } else if self.results.iter().any(|r| {
+            matches!(r.verdict, Verdict::Fail(_)) || (strict && matches!(r.verdict, Verdict::NotApplicable { .. }))
+        }) {
             1
         } else {
             0
@@ -74,6 +97,9 @@ impl AuditReport {
                 Verdict::Unverifiable { reason, .. } => {
                     let _ = writeln!(out, "              {reason}");
                 }
+                Verdict::NotApplicable { reason, needs } => {
+                    let _ = writeln!(out, "              {reason}; to run it, add: {needs}");
+                }
                 Verdict::Error { reason } => {
                     let _ = writeln!(out, "              {reason}");
                 }
@@ -82,11 +108,12 @@ impl AuditReport {
         }
         let _ = writeln!(
             out,
-            "{} checks: {} pass, {} fail, {} unverifiable, {} error",
+            "{} checks: {} pass, {} fail, {} unverifiable, {} not applicable, {} error",
             self.results.len(),
             self.count("pass"),
             self.count("fail"),
             self.count("unverifiable"),
+            self.count("not_applicable"),
             self.count("error")
         );
         out
@@ -98,7 +125,7 @@ impl AuditReport {
     }
 
     /// SARIF 2.1.0: one rule per scenario, one result per finding (and a `note` per
-    /// unverifiable check, so dashboards show what could not be shown).
+    /// unverifiable or not-applicable check, so dashboards show what was not shown).
     pub fn to_sarif(&self) -> String {
         let mut scenarios: Vec<&str> = self.results.iter().map(|r| r.scenario.as_str()).collect();
         scenarios.sort_unstable();
@@ -122,6 +149,7 @@ impl AuditReport {
                         serde_json::json!({ "evidence": f.evidence, "seed": f.seed, "replay": f.replay, "severity": f.severity }),
                     ),
                     Verdict::Unverifiable { reason, .. } => ("note", format!("{}: unverifiable on this platform: {reason}", r.target), serde_json::json!({})),
+                    Verdict::NotApplicable { reason, needs } => ("note", format!("{}: not applicable: {reason}; to run it, add: {needs}", r.target), serde_json::json!({})),
                     _ => return None,
                 };
                 Some(serde_json::json!({
@@ -147,7 +175,8 @@ impl AuditReport {
     }
 
     /// JUnit XML: a test suite per target, a test case per scenario; a finding is a
-    /// `<failure>`, an error an `<error>`, unverifiable a `<skipped>` with the reason.
+    /// `<failure>`, an error an `<error>`, unverifiable and not applicable a `<skipped>` with
+    /// the reason.
     pub fn to_junit(&self) -> String {
         let mut targets: Vec<&str> = self.results.iter().map(|r| r.target.as_str()).collect();
         targets.dedup();
@@ -158,7 +187,7 @@ impl AuditReport {
             self.results.len(),
             self.count("fail"),
             self.count("error"),
-            self.count("unverifiable")
+            self.count("unverifiable") + self.count("not_applicable")
         );
         for t in targets {
             let rs: Vec<&CheckResult> = self.results.iter().filter(|r| r.target == t).collect();
@@ -170,7 +199,7 @@ impl AuditReport {
                 rs.len(),
                 n("fail"),
                 n("error"),
-                n("unverifiable")
+                n("unverifiable") + n("not_applicable")
             );
             for r in rs {
                 let _ = write!(
@@ -196,6 +225,10 @@ impl AuditReport {
                     }
                     Verdict::Unverifiable { reason, .. } => {
                         let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", xml(reason));
+                    }
+                    Verdict::NotApplicable { reason, needs } => {
+                        let why = format!("not applicable: {reason}; to run it, add: {needs}");
+                        let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", xml(&why));
                     }
                 }
             }
@@ -281,6 +314,16 @@ mod tests {
         assert_eq!(r.exit_code(), 1);
         r.results.retain(|c| c.verdict.kind() != "fail");
         assert_eq!(r.exit_code(), 0, "unverifiable is not a failure");
+        r.results.push(CheckResult {
+            scenario: "peer_credentials".into(),
+            target: "t".into(),
+            verdict: Verdict::not_applicable("no denied identity", "[policy] denied_users = [\"61001\"]"),
+            duration_ms: 0,
+        });
+        assert_eq!(r.exit_code(), 0, "not applicable is not a failure");
+        assert_eq!(r.exit_code_with(true), 1, "--strict: every check must run");
+        assert!(r.to_junit().contains("<skipped message=\"not applicable: no denied identity; to run it, add: [policy] denied_users = [&quot;61001&quot;]\"/>"), "{}", r.to_junit());
+        assert!(r.to_human().contains("to run it, add: [policy] denied_users"), "{}", r.to_human());
     }
 
     #[test]
@@ -288,7 +331,7 @@ mod tests {
         let text = sample().to_human();
         assert!(text.contains("FAIL          dacl_churn                 heirloom-dacl"), "{text}");
         assert!(text.contains("seed 42") && text.contains("replay: pipe-harness audit"));
-        assert!(text.contains("4 checks: 1 pass, 1 fail, 1 unverifiable, 1 error"));
+        assert!(text.contains("4 checks: 1 pass, 1 fail, 1 unverifiable, 0 not applicable, 1 error"));
     }
 
     #[test]

@@ -85,7 +85,10 @@ impl ServerUnderTest {
     /// Starts `target` on `endpoint` and puts it under the backend's supervision.
     pub fn start<B: Backend>(backend: &B, target: &Target, endpoint: &str) -> Result<Self> {
         let mut cmd = Command::new(&target.program);
-        cmd.args(target.args_for(endpoint)).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(target.args_for(endpoint, &backend.endpoint_path(endpoint)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (k, v) in &target.env {
             cmd.env(k, v);
         }

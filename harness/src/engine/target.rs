@@ -106,7 +106,8 @@ pub struct Target {
     pub name: String,
     /// The server executable.
     pub program: PathBuf,
-    /// Arguments; `{pipe}` is replaced by the endpoint name of the run.
+    /// Arguments; `{pipe}` is replaced by the endpoint name of the run, `{pipe_path}` by its
+    /// full path (`\\.\pipe\NAME` on Windows; the socket path on Unix).
     pub args: Vec<String>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
@@ -158,9 +159,11 @@ impl Target {
         }
     }
 
-    /// The arguments with `{pipe}` replaced.
-    pub fn args_for(&self, endpoint: &str) -> Vec<String> {
-        self.args.iter().map(|a| a.replace("{pipe}", endpoint)).collect()
+    /// The arguments with `{pipe_path}` replaced by `path` (the endpoint as a client opens it:
+    /// `\\.\pipe\NAME`, the socket's path) and `{pipe}` by `endpoint` (the name the harness
+    /// chose).
+    pub fn args_for(&self, endpoint: &str, path: &str) -> Vec<String> {
+        self.args.iter().map(|a| a.replace("{pipe_path}", path).replace("{pipe}", endpoint)).collect()
     }
 }
 
@@ -208,6 +211,13 @@ impl Default for Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pipe_is_the_name_and_pipe_path_the_full_endpoint() {
+        let mut t = Target::new("t", "x", "n-{unique}");
+        t.args = vec!["--name".into(), "{pipe}".into(), "--path={pipe_path}".into()];
+        assert_eq!(t.args_for("n-1", r"\\.\pipe\n-1"), ["--name", "n-1", r"--path=\\.\pipe\n-1"]);
+    }
 
     #[test]
     fn requests_are_framed_and_replies_decoded_with_the_targets_framing() {

@@ -1,4 +1,5 @@
-//! Verdicts: pass, fail (a finding), unverifiable (the platform cannot show it), error.
+//! Verdicts: pass, fail (a finding), unverifiable (the platform cannot show it), not
+//! applicable (the plan does not ask for it, and what would), error (the harness failed).
 
 use crate::probe::Rule;
 use serde::{Deserialize, Serialize};
@@ -52,7 +53,16 @@ pub enum Verdict {
         /// The probe's evidence for the rules that do not hold.
         evidence: Vec<String>,
     },
-    /// The harness could not run the check (the target did not start, a plan is incomplete...).
+    /// The plan does not ask for this check, or does not give what it needs (no privileged
+    /// request, no denied identity, no protection...): not run, and not a failure of anything.
+    NotApplicable {
+        /// Why it did not run, in one line.
+        reason: String,
+        /// What the plan would have to add to run it: the key, with an example value.
+        needs: String,
+    },
+    /// The harness could not run the check (the target did not start, it crashed the harness's
+    /// way...).
     Error {
         /// What went wrong.
         reason: String,
@@ -60,14 +70,20 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// `pass`, `fail`, `unverifiable` or `error`.
+    /// `pass`, `fail`, `unverifiable`, `not_applicable` or `error`.
     pub fn kind(&self) -> &'static str {
         match self {
             Verdict::Pass { .. } => "pass",
             Verdict::Fail(_) => "fail",
             Verdict::Unverifiable { .. } => "unverifiable",
+            Verdict::NotApplicable { .. } => "not_applicable",
             Verdict::Error { .. } => "error",
         }
+    }
+
+    /// A not-applicable verdict: why, and what the plan would have to add.
+    pub fn not_applicable(reason: impl Into<String>, needs: impl Into<String>) -> Verdict {
+        Verdict::NotApplicable { reason: reason.into(), needs: needs.into() }
     }
 
     /// An error verdict from a harness error.

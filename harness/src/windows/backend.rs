@@ -183,6 +183,14 @@ impl Backend for WindowsBackend {
         Ok(())
     }
 
+    fn endpoint_path(&self, endpoint: &str) -> String {
+        if endpoint.starts_with(r"\\") {
+            endpoint.to_string()
+        } else {
+            format!(r"\\.\pipe\{endpoint}")
+        }
+    }
+
     fn settle_before_close(&self) -> Duration {
         // Returns early when the server answers or hangs up; a cut frame waits it out.
         Duration::from_millis(50)
