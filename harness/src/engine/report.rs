@@ -80,7 +80,7 @@ impl AuditReport {
         let mut out = String::new();
         let _ = writeln!(out, "{} on {} (seed {})", self.tool, self.platform, self.seed);
         for r in &self.results {
-            let _ = writeln!(out, "{:<13} {:<26} {}", r.verdict.kind().to_uppercase(), r.scenario, r.target);
+            let _ = writeln!(out, "{:<15} {:<26} {}", r.verdict.kind().to_uppercase(), r.scenario, r.target);
             match &r.verdict {
                 Verdict::Fail(f) => {
                     let _ = writeln!(out, "              {:?}: {}", f.severity, f.title);
@@ -329,7 +329,7 @@ mod tests {
     #[test]
     fn human_report_has_a_line_per_check_and_details_for_findings() {
         let text = sample().to_human();
-        assert!(text.contains("FAIL          dacl_churn                 heirloom-dacl"), "{text}");
+        assert!(text.contains("FAIL            dacl_churn                 heirloom-dacl"), "{text}");
         assert!(text.contains("seed 42") && text.contains("replay: pipe-harness audit"));
         assert!(text.contains("4 checks: 1 pass, 1 fail, 1 unverifiable, 0 not applicable, 1 error"));
     }

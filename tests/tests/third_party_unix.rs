@@ -1,0 +1,89 @@
+//! Servers this project did not write, audited with the first plan a new user writes for each
+//! (no optional keys): socat, OpenSSH's ssh-agent, Python's `socketserver.UnixStreamServer`
+//! after the usual `os.unlink`, and Node's `net.Server`. Every audit gives an answer (exit 0 or
+//! 1, never 2: a check the plan does not configure is not applicable, not an error), and the
+//! verdict on taking over a live socket follows each server's documented behaviour:
+//!
+//! - socat `UNIX-LISTEN:PATH` fails with "Address already in use" when PATH exists (socat(1):
+//!   `unlink-early` is what removes it); with `unlink-early` it takes over whatever is there.
+//! - ssh-agent `-D -a PATH` binds PATH and fails when it exists.
+//! - Python's `UnixStreamServer` after `os.unlink(path)` (the idiom of its documentation's
+//!   examples) removes a live socket at its path.
+//! - Node's `server.listen(path)` fails with `EADDRINUSE` on an existing path.
+//!
+//! `ci/setup` installs the packages (socat, openssh-client); Python and Node come with the
+//! machine. Run as root (the identities of the other scenarios).
+
+#![cfg(unix)]
+
+use pipe_harness::engine::report::AuditReport;
+use std::path::{Path, PathBuf};
+
+fn program(name: &str) -> PathBuf {
+    let found = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
+        .unwrap_or_else(|| panic!("{name} is not installed: run ci/setup"));
+    std::fs::canonicalize(found).expect("canonical path")
+}
+
+fn audit(name: &str, program: &Path, args: &[&str]) -> AuditReport {
+    let dir = std::env::temp_dir().join(format!("ph-third-party-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+    let plan = format!(
+        "[target]\nname = \"{name}\"\nprogram = \"{}\"\nargs = [{}]\nendpoint = \"{{dir}}/{name}-{{unique}}.sock\"\n",
+        program.display(),
+        args.join(", ")
+    );
+    let file = dir.join("plan.toml");
+    std::fs::write(&file, plan).expect("plan");
+    let (target, policy) = pipe_harness::engine::plan::load(&file).expect("the first plan loads");
+    let backend = pipe_harness::native_backend().expect("backend");
+    let report = pipe_harness_scenarios::audit(&backend, &target, &policy, 7, &[]);
+    std::fs::remove_dir_all(&dir).ok();
+    report
+}
+
+fn verdict<'a>(r: &'a AuditReport, scenario: &str) -> &'a str {
+    r.results.iter().find(|c| c.scenario == scenario).map_or("missing", |c| c.verdict.kind())
+}
+
+fn check(name: &str, r: &AuditReport, takes_over_a_live_socket: bool) {
+    let text = r.to_human();
+    assert_ne!(r.exit_code(), 2, "{name}: a first plan gives an answer, not an error:\n{text}");
+    assert!(r.results.iter().any(|c| c.verdict.kind() == "not_applicable"), "{name}: {text}");
+    let want = if takes_over_a_live_socket { "fail" } else { "pass" };
+    assert_eq!(verdict(r, "first_instance_defence"), want, "{name}:\n{text}");
+    // In the run's shared directory anyone may take the name while the server is down.
+    assert_eq!(verdict(r, "instance_squatting"), "fail", "{name}:\n{text}");
+}
+
+#[test]
+fn socat_refuses_a_taken_path_unless_told_to_unlink_it() {
+    let socat = program("socat");
+    check("socat", &audit("socat", &socat, &["UNIX-LISTEN:{pipe},fork", "EXEC:/bin/cat"]), false);
+    let r = audit("socat-unlink-early", &socat, &["UNIX-LISTEN:{pipe},fork,unlink-early", "EXEC:/bin/cat"]);
+    check("socat unlink-early", &r, true);
+}
+
+#[test]
+fn ssh_agent_refuses_a_taken_path() {
+    check("ssh-agent", &audit("ssh-agent", &program("ssh-agent"), &["-D", "-a", "{pipe}"]), false);
+}
+
+#[test]
+fn pythons_unix_stream_server_after_unlink_takes_over_a_live_socket() {
+    let script = "import os, socketserver, sys\n\
+path = sys.argv[1]\n\
+class Echo(socketserver.StreamRequestHandler):\n    def handle(self):\n        self.wfile.write(self.rfile.read())\n\
+try:\n    os.unlink(path)\nexcept OSError:\n    pass\n\
+socketserver.UnixStreamServer(path, Echo).serve_forever()\n";
+    let r = audit("python-unix", &program("python3"), &["-c", script, "{pipe}"]);
+    check("python UnixStreamServer", &r, true);
+}
+
+#[test]
+fn nodes_net_server_refuses_a_taken_path() {
+    let script = "require('net').createServer(s => s.pipe(s)).listen(process.argv[1])";
+    check("node net.Server", &audit("node-net", &program("node"), &["-e", script, "{pipe}"]), false);
+}
