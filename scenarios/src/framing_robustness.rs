@@ -23,13 +23,10 @@ pub const CASES: u64 = 48;
 
 /// Runs a short campaign.
 pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
-    let corpus: Vec<Vec<u8>> =
-        cx.target.ping.iter().filter_map(|p| cx.target.framing.encode(&p.request).ok()).collect();
     let opts = live::FuzzOptions {
         max_cases: CASES,
         max_time: Duration::from_secs(120),
         max_findings: 1,
-        corpus,
         // Memory growth needs a long campaign to tell from warm-up: `pipe-harness fuzz` watches it.
         max_rss_growth_kib: None,
         ..live::FuzzOptions::new(cx.seed)

@@ -319,9 +319,6 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
             }
         }
     }
-    if let Some(ping) = &target.ping {
-        opts.corpus.extend(target.framing.encode(&ping.request).ok());
-    }
     let backend = native_backend()?;
     eprintln!("fuzzing {} with seed {} for {} s on {} job(s)", target.name, opts.seed, a.duration, opts.jobs);
     let total = a.duration as f64;

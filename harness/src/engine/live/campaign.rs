@@ -123,7 +123,8 @@ pub struct FuzzOptions {
     pub max_time: Duration,
     /// Stop after this many confirmed findings.
     pub max_findings: usize,
-    /// Seed inputs (bytes as the server receives them) for the mutation cases.
+    /// Seed inputs (bytes as the server receives them) for the mutation cases; the target's
+    /// ping, framed, is always added.
     pub corpus: Vec<Vec<u8>>,
     /// Servers fuzzed in parallel, each with its own fuzzer thread.
     pub jobs: usize,
@@ -228,6 +229,12 @@ pub fn fuzz<B: Backend>(
     progress: impl Fn(&Campaign) + Sync,
 ) -> Result<Campaign> {
     let t0 = Instant::now();
+    // The target's ping is a well-formed request of its protocol: always a corpus entry.
+    let mut with_ping = opts.clone();
+    if let Some(ping) = &target.ping {
+        with_ping.corpus.extend(target.framing.encode(&ping.request).ok().filter(|p| !opts.corpus.contains(p)));
+    }
+    let opts = &with_ping;
     let shared = Shared {
         campaign: Mutex::new(Campaign::default()),
         next: AtomicU64::new(0),
