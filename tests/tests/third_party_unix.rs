@@ -10,9 +10,12 @@
 //! - Python's `UnixStreamServer` after `os.unlink(path)` (the idiom of its documentation's
 //!   examples) removes a live socket at its path.
 //! - Node's `server.listen(path)` fails with `EADDRINUSE` on an existing path.
+//! - dbus-daemon `--address=unix:path=PATH` removes whatever is at PATH before it binds, and
+//!   takes over a live socket; it needs a real account (it asks the password database who it
+//!   runs as), here Debian's `messagebus`, named in the plan as a uid would be.
 //!
-//! `ci/setup` installs the packages (socat, openssh-client); Python and Node come with the
-//! machine. Run as root (the identities of the other scenarios).
+//! `ci/setup` installs the packages (socat, openssh-client, dbus); Python and Node come with
+//! the machine. Run as root (the identities of the other scenarios).
 
 #![cfg(unix)]
 
@@ -27,11 +30,16 @@ fn program(name: &str) -> PathBuf {
 }
 
 fn audit(name: &str, program: &Path, args: &[&str]) -> AuditReport {
+    audit_plan(name, program, args, &format!("endpoint = \"{{dir}}/{name}-{{unique}}.sock\"\n"))
+}
+
+/// Audits a first plan: name, program, args, and `rest` (the endpoint, and any key given).
+fn audit_plan(name: &str, program: &Path, args: &[&str], rest: &str) -> AuditReport {
     let dir = std::env::temp_dir().join(format!("ph-third-party-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
     let plan = format!(
-        "[target]\nname = \"{name}\"\nprogram = \"{}\"\nargs = [{}]\nendpoint = \"{{dir}}/{name}-{{unique}}.sock\"\n",
+        "[target]\nname = \"{name}\"\nprogram = \"{}\"\nargs = [{}]\n{rest}",
         program.display(),
         args.join(", ")
     );
@@ -86,4 +94,20 @@ socketserver.UnixStreamServer(path, Echo).serve_forever()\n";
 fn nodes_net_server_refuses_a_taken_path() {
     let script = "require('net').createServer(s => s.pipe(s)).listen(process.argv[1])";
     check("node net.Server", &audit("node-net", &program("node"), &["-e", script, "{pipe}"]), false);
+}
+
+#[test]
+fn dbus_daemon_as_its_own_account_takes_over_a_live_socket() {
+    let r = audit_plan(
+        "dbus-daemon",
+        &program("dbus-daemon"),
+        &["--session", "--nofork", "--address=unix:path={pipe}"],
+        "endpoint = \"{private_dir:messagebus}/bus-{unique}\"\nrun_as = \"messagebus\"\n",
+    );
+    let text = r.to_human();
+    assert_ne!(r.exit_code(), 2, "started as a real account, it is judged:\n{text}");
+    assert_eq!(verdict(&r, "first_instance_defence"), "fail", "{text}");
+    assert!(text.contains("reached the server, 0 reached the attacker"), "it took the socket over:\n{text}");
+    // Its socket is in a directory only messagebus may write: nobody else takes the name.
+    assert_eq!(verdict(&r, "instance_squatting"), "pass", "{text}");
 }

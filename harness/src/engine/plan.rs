@@ -264,7 +264,7 @@ pub fn load(file: &Path) -> Result<(Target, Policy)> {
 }
 
 /// What is wrong with an endpoint's `{private_dir:UID}` placeholders, if anything: each must
-/// name a uid or `uid:gid` and be closed.
+/// name a uid or `uid:gid` (or an account, `account:group`) and be closed.
 fn private_dir_problem(endpoint: &str) -> Option<String> {
     const TAG: &str = "{private_dir:";
     let mut rest = endpoint;
@@ -275,8 +275,11 @@ fn private_dir_problem(endpoint: &str) -> Option<String> {
         };
         let ids = &after[..end];
         let parts: Vec<&str> = ids.split(':').collect();
-        if parts.len() > 2 || parts.iter().any(|p| p.parse::<u32>().is_err()) {
-            return Some(format!("endpoint {endpoint:?}: {TAG}{ids}}} expected a uid or uid:gid, e.g. {TAG}61000}}"));
+        let word = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if parts.len() > 2 || !parts.iter().all(|p| word(p)) {
+            return Some(format!(
+                "endpoint {endpoint:?}: {TAG}{ids}}} expected a uid or uid:gid (or an account), e.g. {TAG}61000}}"
+            ));
         }
         rest = &after[end..];
     }

@@ -405,6 +405,15 @@ impl Backend for UnixBackend {
         if ids.is_some() && !super::creds::is_root() {
             return Err(Error::Unsupported("running the target as another uid needs root".into()));
         }
+        // An account's server finds its name and home where it looks (HOME, USER, LOGNAME), as
+        // a login or a service manager would set them; the plan's own env wins.
+        if let Some((name, home)) = ids.and_then(|i| super::creds::passwd_entry(i.uid)) {
+            for (k, v) in [("HOME", home.as_str()), ("USER", name.as_str()), ("LOGNAME", name.as_str())] {
+                if !target.env.iter().any(|(e, _)| e == k) {
+                    cmd.env(k, v);
+                }
+            }
+        }
         tie_to_harness(cmd, ids, target.umask);
         Ok(())
     }

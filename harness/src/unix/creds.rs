@@ -26,17 +26,55 @@ pub struct Ids {
 }
 
 impl Ids {
-    /// Parses `uid` or `uid:gid` (gid defaults to the uid).
+    /// Parses `uid`, `uid:gid`, `account` or `account:group`: a number is taken as it is (the
+    /// gid defaults to the uid); a name is looked up in `/etc/passwd` (its primary group) and
+    /// `/etc/group`, so an account that exists (a service's, one made with `useradd`) can be
+    /// named wherever a uid is taken.
     pub fn parse(s: &str) -> Result<Ids> {
-        let bad = || Error::invalid("identity", format!("{s:?}: expected UID or UID:GID"));
-        let (u, g) = s.split_once(':').map_or((s, None), |(u, g)| (u, Some(g)));
-        let uid = u.trim().parse().map_err(|_| bad())?;
+        let bad = |why: String| Error::invalid("identity", format!("{s:?}: {why}"));
+        let (u, g) = s.split_once(':').map_or((s.trim(), None), |(u, g)| (u.trim(), Some(g.trim())));
+        let (uid, primary) = match u.parse::<u32>() {
+            Ok(uid) => (uid, uid),
+            Err(_) => account(u).ok_or_else(|| {
+                bad(format!("expected UID or UID:GID, or an account in /etc/passwd (no account {u:?})"))
+            })?,
+        };
         let gid = match g {
-            Some(g) => g.trim().parse().map_err(|_| bad())?,
-            None => uid,
+            None => primary,
+            Some(g) => match g.parse::<u32>() {
+                Ok(gid) => gid,
+                Err(_) => group(g).ok_or_else(|| bad(format!("no group {g:?} in /etc/group")))?,
+            },
         };
         Ok(Ids { uid, gid })
     }
+}
+
+/// The uid and primary gid of account `name` in `/etc/passwd`.
+fn account(name: &str) -> Option<(u32, u32)> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 4 && f[0] == name).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?))).flatten()
+    })
+}
+
+/// The name and home of the account with `uid` in `/etc/passwd`, if there is one.
+pub fn passwd_entry(uid: u32) -> Option<(String, String)> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| (f[0].to_string(), f[5].to_string()))
+    })
+}
+
+/// The gid of group `name` in `/etc/group`.
+fn group(name: &str) -> Option<u32> {
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 3 && f[0] == name).then(|| f[2].parse().ok()).flatten()
+    })
 }
 
 /// Runs `f` on a fresh thread that has dropped to `ids` (no supplementary groups). Needs root.
@@ -202,8 +240,12 @@ mod tests {
     fn identities_parse_with_a_clear_error() {
         assert_eq!(Ids::parse("61000").ok(), Some(Ids { uid: 61000, gid: 61000 }));
         assert_eq!(Ids::parse("61000:100").ok(), Some(Ids { uid: 61000, gid: 100 }));
-        let e = Ids::parse("bob").expect_err("not a uid").to_string();
-        assert!(e.contains("expected UID or UID:GID"), "{e}");
+        let e = Ids::parse("no-such-account-here").expect_err("not a uid").to_string();
+        assert!(e.contains("expected UID or UID:GID") && e.contains("no account"), "{e}");
+        // Accounts every Debian system has: root (0:0) and nobody (65534:65534), group nogroup.
+        assert_eq!(Ids::parse("root").ok(), Some(Ids { uid: 0, gid: 0 }));
+        assert_eq!(Ids::parse("nobody:nogroup").ok(), Some(Ids { uid: 65534, gid: 65534 }));
+        assert!(Ids::parse("nobody:no-such-group").is_err());
     }
 
     #[test]
