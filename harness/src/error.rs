@@ -18,7 +18,7 @@ impl OsCode {
     /// `ERROR_FILE_NOT_FOUND` (2): no instance of the pipe name exists.
     pub const FILE_NOT_FOUND: OsCode = OsCode(2);
     /// `ERROR_ACCESS_DENIED` (5): a DACL refused, or a create collided with the first-instance
-    /// flag or with the existing instances' settings (see `windows-semantics.md`, rule 2).
+    /// flag or with the existing instances' settings (see `docs/windows-rules.md`, rule 2).
     pub const ACCESS_DENIED: OsCode = OsCode(5);
     /// `ERROR_BROKEN_PIPE` (109): the other end closed.
     pub const BROKEN_PIPE: OsCode = OsCode(109);

@@ -4,7 +4,7 @@
 //!
 //! On Windows "take over" means create an instance of the name: the right is
 //! `FILE_CREATE_PIPE_INSTANCE` (0x4, the bit `FILE_APPEND_DATA` has on files), which
-//! `GENERIC_WRITE`, `FILE_GENERIC_WRITE` and `GENERIC_ALL` include (windows-semantics.md, rule
+//! `GENERIC_WRITE`, `FILE_GENERIC_WRITE` and `GENERIC_ALL` include (docs/windows-rules.md, rule
 //! 1); a DACL that grants it to Everyone, Authenticated Users, Users, Interactive, Anonymous or
 //! all app packages lets any of them squat. Reading a pipe's DACL opens it as a client, which
 //! takes one of its instances for a moment (as Sysinternals' accesschk does), so it is asked for

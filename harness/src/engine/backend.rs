@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// The shape of the endpoint a listener mimics: an attacker's instance must match the server's
 /// own settings, so that a refusal can only come from the first-instance rule (or the DACL) and
-/// not from a mismatch (`windows-semantics.md`, rule 2).
+/// not from a mismatch (`docs/windows-rules.md`, rule 2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PipeShape {
     /// Message type (else byte).
