@@ -1,5 +1,5 @@
 //! The platform probe, run for real. Under Wine it must report exactly what
-//! what Wine is known to ignore (docs/platforms.md): each rule Wine ignores as not holding (or untestable
+//! docs/platforms.md says Wine ignores: each rule Wine ignores as not holding (or untestable
 //! where no measurement is possible), the rules Wine honours as holding.
 
 #![cfg(windows)]
