@@ -109,6 +109,23 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         times: u32,
     },
+    /// Write a commented starter plan for a program: it is started once as given, and the plan
+    /// takes the endpoint it listens on (an argument that names it becomes `{pipe}`) and its
+    /// readiness line; every optional key is there, commented, with an example.
+    Init {
+        /// Where to write the plan.
+        #[arg(long, default_value = "pipe-harness.toml")]
+        out: std::path::PathBuf,
+        /// The target's name in the plan (default: the program's file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// How long to wait for the program to listen, in milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        wait_ms: u64,
+        /// The program and its arguments, as you would start it (after `--`).
+        #[arg(required = true, last = true)]
+        command: Vec<String>,
+    },
     /// (Internal) The cross-session helper: run by the harness under a token in another
     /// session; exits 16 + 1 (published name found) + 2 (pipe opened).
     #[command(hide = true)]
@@ -274,6 +291,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             max_findings,
         }),
         Command::Replay { reproducer, plan, times } => replay(&reproducer, &plan, times),
+        Command::Init { out, name, wait_ms, command } => init(&out, name.as_deref(), wait_ms, &command),
         Command::Audit { plan, scenarios, format, out, seed, strict } => {
             audit_plan(&plan, &scenarios, format, out.as_deref(), seed, strict)
         }
@@ -445,6 +463,31 @@ fn list(sddl: bool, format: Format, filter: Option<&str>) -> anyhow::Result<u8> 
 
 fn clock_seed() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64 & 0xFFFF_FFFF)
+}
+
+fn init(out: &std::path::Path, name: Option<&str>, wait_ms: u64, command: &[String]) -> anyhow::Result<u8> {
+    use pipe_harness::engine::starter;
+    let (program, args) = command.split_first().context("init needs the program to start, after --")?;
+    let program = std::path::Path::new(program);
+    let program = if program.components().count() > 1 {
+        std::fs::canonicalize(program).with_context(|| format!("{}: no such program", program.display()))?
+    } else {
+        std::env::var_os("PATH")
+            .and_then(|p| std::env::split_paths(&p).map(|d| d.join(program)).find(|f| f.is_file()))
+            .with_context(|| format!("{}: not found on PATH", program.display()))?
+    };
+    anyhow::ensure!(!out.exists(), "{} exists: not overwritten (give another --out)", out.display());
+    let name = name.map_or_else(
+        || program.file_name().map_or_else(|| "target".into(), |f| f.to_string_lossy().into_owned()),
+        str::to_string,
+    );
+    let backend = native_backend()?;
+    let seen = starter::observe(&backend, &program, args, std::time::Duration::from_millis(wait_ms))
+        .with_context(|| format!("starting {} to see what it listens on", program.display()))?;
+    let text = starter::plan(&name, &program, args, &seen);
+    std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("{} listened on {}; plan written to {}", program.display(), seen.endpoint, out.display());
+    Ok(0)
 }
 
 fn replay(reproducer: &std::path::Path, plan: &std::path::Path, times: u32) -> anyhow::Result<u8> {

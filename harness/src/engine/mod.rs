@@ -11,6 +11,7 @@ pub mod live;
 pub mod plan;
 pub mod report;
 mod server;
+pub mod starter;
 mod target;
 mod verdict;
 
