@@ -71,12 +71,12 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     if cx.policy.other_sessions.is_none() {
         return Verdict::not_applicable(NO_SESSION_POLICY, SESSION_POLICY_KEY);
     }
-    let server = match cx.start_ready() {
+    let server = match cx.reach_ready() {
         Ok(s) => s,
         Err(v) => return v,
     };
     let published = cx.target.published_in.as_ref().map(|p| p.replace("{pipe}", server.requested()));
-    match cx.backend.reach_from_other_session(&server.endpoint, published.as_deref()) {
+    match cx.backend.reach_from_other_session(server.endpoint(), published.as_deref()) {
         Ok(reach) => judge(&reach, cx.policy.other_sessions),
         Err(e) => Verdict::error("reaching the endpoint from another session", e),
     }

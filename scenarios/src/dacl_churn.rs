@@ -64,6 +64,9 @@ pub const UMASKS: [u32; 4] = [0o022, 0o000, 0o077, 0o002];
 
 /// Runs the cycles: every other one restarts the server under the next umask of the schedule.
 pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+    if let Err(na) = cx.needs_start("restarts the server between cycles") {
+        return na;
+    }
     let Some(policy) = &cx.policy.protection else {
         return Verdict::not_applicable(
             "the policy names no protection to compare the endpoint's with",

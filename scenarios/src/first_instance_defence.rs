@@ -138,6 +138,9 @@ pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
 
 /// Runs the scenario.
 pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+    if let Err(na) = cx.needs_start("starts the server on a name an attacker already holds") {
+        return na;
+    }
     match observe(cx) {
         Ok(obs) => judge(&obs, cx.policy),
         Err(v) => v,

@@ -23,6 +23,11 @@ pub const CASES: u64 = 48;
 
 /// Runs a short campaign.
 pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+    if let Err(na) =
+        cx.needs_start("restarts the server after every crash it causes (it would not fuzz a server it cannot restart)")
+    {
+        return na;
+    }
     let opts = live::FuzzOptions {
         max_cases: CASES,
         max_time: Duration::from_secs(120),

@@ -58,7 +58,7 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     let Some(privileged) = &cx.target.privileged else {
         return Verdict::not_applicable(crate::NO_PRIVILEGED, crate::PRIVILEGED_KEY);
     };
-    let server = match cx.start_ready() {
+    let server = match cx.reach_ready() {
         Ok(s) => s,
         Err(v) => return v,
     };
@@ -71,7 +71,7 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
                     level,
                     request_succeeds(
                         cx.backend,
-                        &server.endpoint,
+                        server.endpoint(),
                         &spec,
                         &cx.target.framing,
                         privileged,

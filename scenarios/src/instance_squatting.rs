@@ -121,6 +121,9 @@ pub fn judge(obs: &Observations) -> Verdict {
 /// bursts of attacker attempts to add an instance with client rounds against the running
 /// server (which churns its own instances concurrently, in its own process).
 pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+    if let Err(na) = cx.needs_start("starts and restarts the server around an attacker's instance") {
+        return na;
+    }
     let pre = match first_instance_defence::observe(cx) {
         Ok(o) => o,
         Err(v) => return v,

@@ -36,9 +36,57 @@ pub struct Context<'a, B: Backend> {
     pub seed: u64,
 }
 
+/// The server a check talks to: one the check started (killed when this goes), or one already
+/// running that the plan attaches to.
+pub enum Running {
+    /// Started by the check.
+    Started(ServerUnderTest),
+    /// Already running at this endpoint.
+    Attached(String),
+}
+
+impl Running {
+    /// Where clients reach it.
+    pub fn endpoint(&self) -> &str {
+        match self {
+            Running::Started(s) => &s.endpoint,
+            Running::Attached(e) => e,
+        }
+    }
+
+    /// The endpoint name the server was given (`{pipe}`), or the attached one.
+    pub fn requested(&self) -> &str {
+        match self {
+            Running::Started(s) => s.requested(),
+            Running::Attached(e) => e,
+        }
+    }
+}
+
 impl<B: Backend> Context<'_, B> {
-    /// Starts the target on a fresh endpoint and waits until it is ready.
+    /// The server to talk to: the attached one, or the target started on a fresh endpoint.
+    pub fn reach_ready(&self) -> Result<Running, Verdict> {
+        match &self.target.attach {
+            Some(endpoint) => Ok(Running::Attached(endpoint.clone())),
+            None => self.start_ready().map(Running::Started),
+        }
+    }
+
+    /// Not applicable when the plan attaches to a running server: the check must start it.
+    pub fn needs_start(&self, why: &str) -> Result<(), Verdict> {
+        match &self.target.attach {
+            Some(endpoint) => Err(Verdict::not_applicable(
+                format!("the plan attaches to a server already running at {endpoint}, and this check {why}"),
+                "[target] program = \"bin/my-service\", args and endpoint (the harness starts it), instead of attach",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts the target on a fresh endpoint and waits until it is ready (not applicable for
+    /// a plan that attaches to a running server).
     pub fn start_ready(&self) -> Result<ServerUnderTest, Verdict> {
+        self.needs_start("starts the server itself")?;
         let endpoint = self.backend.endpoint(&self.target.endpoint);
         let mut server = ServerUnderTest::start(self.backend, self.target, &endpoint)
             .map_err(|e| Verdict::error("starting the target", e))?;

@@ -52,7 +52,7 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
             "[policy] allowed_users = [\"61000\"] and denied_users = [\"61001\"]",
         );
     }
-    let server = match cx.start_ready() {
+    let server = match cx.reach_ready() {
         Ok(s) => s,
         Err(v) => return v,
     };
@@ -62,7 +62,7 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
         .map(|(user, allowed)| {
             let spec = ConnectSpec { as_user: Some(user.clone()), timeout: CLIENT_TIMEOUT, ..ConnectSpec::default() };
             let r =
-                request_succeeds(cx.backend, &server.endpoint, &spec, &cx.target.framing, privileged, CLIENT_TIMEOUT);
+                request_succeeds(cx.backend, server.endpoint(), &spec, &cx.target.framing, privileged, CLIENT_TIMEOUT);
             (user.clone(), allowed, r)
         })
         .collect();

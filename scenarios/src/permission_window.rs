@@ -63,6 +63,9 @@ pub fn policy_lets_others_connect(protection: Option<&str>) -> bool {
 
 /// Starts the server under umask 000 and races it as a denied identity.
 pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+    if let Err(na) = cx.needs_start("races the server's start") {
+        return na;
+    }
     let Some(denied) = cx.policy.denied_users.first() else {
         return Verdict::not_applicable(
             "the policy names no denied identity to race the server with",

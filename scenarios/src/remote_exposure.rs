@@ -37,7 +37,7 @@ pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
 
 /// Takes instances locally and tries a remote open after each.
 pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
-    let server = match cx.start_ready() {
+    let server = match cx.reach_ready() {
         Ok(s) => s,
         Err(v) => return v,
     };
@@ -45,7 +45,7 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     let mut obs = Observations::new();
     for n in 0..3 {
         let remote = ConnectSpec { remote: true, timeout: Duration::from_secs(2), ..ConnectSpec::default() };
-        let r = cx.backend.connect(&server.endpoint, &remote);
+        let r = cx.backend.connect(server.endpoint(), &remote);
         obs.push((
             n,
             r.as_ref().map(|_| true).or_else(|e| if e.is_access_denied() { Ok(false) } else { Err(e.to_string()) }),
@@ -53,7 +53,8 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
         if let Ok(c) = r {
             held.push(c);
         }
-        match cx.backend.connect(&server.endpoint, &ConnectSpec { timeout: CLIENT_TIMEOUT, ..ConnectSpec::default() }) {
+        match cx.backend.connect(server.endpoint(), &ConnectSpec { timeout: CLIENT_TIMEOUT, ..ConnectSpec::default() })
+        {
             Ok(c) => held.push(c),
             Err(_) => break,
         }

@@ -111,3 +111,54 @@ fn dbus_daemon_as_its_own_account_takes_over_a_live_socket() {
     // Its socket is in a directory only messagebus may write: nobody else takes the name.
     assert_eq!(verdict(&r, "instance_squatting"), "pass", "{text}");
 }
+
+/// A server the harness did not start (a system's service): `attach` audits it where it runs;
+/// the checks that must start or restart it are not applicable, and say so; it is left running.
+#[test]
+fn a_running_socat_is_audited_by_attaching_and_left_running() {
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("ph-attach-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sock = dir.join("svc.sock");
+    let mut socat = Running(
+        std::process::Command::new(program("socat"))
+            .arg(format!("UNIX-LISTEN:{},fork", sock.display()))
+            .arg("EXEC:/bin/cat")
+            .spawn()
+            .expect("socat"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        assert!(std::time::Instant::now() < deadline, "socat never listened");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let plan = dir.join("plan.toml");
+    std::fs::write(
+        &plan,
+        format!(
+            "[target]\nname = \"socat-service\"\nattach = \"{}\"\n\n[policy]\nother_sessions = true\n",
+            sock.display()
+        ),
+    )
+    .expect("plan");
+    let (target, policy) = pipe_harness::engine::plan::load(&plan).expect("an attach plan loads");
+    let backend = pipe_harness::native_backend().expect("backend");
+    let r = pipe_harness_scenarios::audit(&backend, &target, &policy, 7, &[]);
+    let text = r.to_human();
+    assert_eq!(r.exit_code(), 0, "{text}");
+    assert_eq!(verdict(&r, "cross_session_visibility"), "pass", "it ran against the running server:\n{text}");
+    for needs_a_start in ["instance_squatting", "first_instance_defence", "framing_robustness"] {
+        assert_eq!(verdict(&r, needs_a_start), "not_applicable", "{text}");
+    }
+    assert!(text.contains("attaches to a server already running"), "{text}");
+    assert!(socat.0.try_wait().expect("status").is_none(), "the service is left running");
+    assert!(std::os::unix::net::UnixStream::connect(&sock).is_ok(), "and still serving");
+    drop(socat);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -8,6 +8,7 @@
 //! endpoint = "my-service-{unique}"    # a pipe name; Unix: "{dir}/x-{unique}.sock", "@name", or
 //!                                     # "{private_dir:61000}/x.sock" (a directory only uid 61000 may write)
 //! ready = "line:READY"                # or "endpoint"
+//! # attach = "/run/svc.sock"          # instead of program and endpoint: a server already running
 //! framing = "length:4:be"             # length:W:be|le, thrift, content-length, lines
 //! ping = { request = "PING", success = "PONG" }
 //! privileged = { request = "PRIV x", success = "OK" }
@@ -55,10 +56,14 @@ struct ClientSection {
 #[serde(deny_unknown_fields)]
 struct TargetSection {
     name: String,
-    program: String,
+    #[serde(default)]
+    program: Option<Spanned<String>>,
     #[serde(default)]
     args: Vec<String>,
-    endpoint: Spanned<String>,
+    #[serde(default)]
+    endpoint: Option<Spanned<String>>,
+    #[serde(default)]
+    attach: Option<Spanned<String>>,
     #[serde(default)]
     ready: Option<Spanned<String>>,
     #[serde(default)]
@@ -193,9 +198,30 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
         }
     };
     let t = &plan.target;
-    let mut target = Target::new(&t.name, resolve(&t.program), t.endpoint.get_ref());
-    if let Some(why) = private_dir_problem(t.endpoint.get_ref()) {
-        return Err(at.error(Some(t.endpoint.span()), why));
+    let (program, endpoint) = match (&t.program, &t.endpoint, &t.attach) {
+        (Some(_), _, Some(a)) | (None, Some(_), Some(a)) => {
+            return Err(at.error(
+                Some(a.span()),
+                "attach names a server already running: give it instead of program and endpoint, not with them",
+            ))
+        }
+        (None, None, Some(a)) => (String::new(), a),
+        (Some(p), Some(e), None) => (p.get_ref().clone(), e),
+        (Some(p), None, None) => {
+            return Err(at.error(Some(p.span()), "[target] has a program but no endpoint (the name it listens on, e.g. \"{dir}/x-{unique}.sock\")"))
+        }
+        (None, _, None) => {
+            return Err(at.error(
+                None,
+                "[target] needs a program (the harness starts the server) or attach = \"ENDPOINT\" (a server already running)",
+            ))
+        }
+    };
+    let mut target =
+        Target::new(&t.name, if program.is_empty() { PathBuf::new() } else { resolve(&program) }, endpoint.get_ref());
+    target.attach = t.attach.as_ref().map(|a| a.get_ref().clone());
+    if let Some(why) = private_dir_problem(endpoint.get_ref()) {
+        return Err(at.error(Some(endpoint.span()), why));
     }
     target.args = t.args.clone();
     target.readiness = at.readiness(&t.ready)?;
@@ -214,7 +240,11 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
     target.privileged = exchange(&t.privileged);
     target.client_under_test =
         t.client.as_ref().map(|c| ClientProgram { program: resolve(&c.program), args: c.args.clone() });
-    for (what, v) in [("name", &t.name), ("program", &t.program), ("endpoint", t.endpoint.get_ref())] {
+    let program_given = t.program.as_ref().map(|p| p.get_ref().clone());
+    for (what, v) in
+        [("name", Some(&t.name)), ("program", program_given.as_ref()), ("endpoint", Some(endpoint.get_ref()))]
+    {
+        let Some(v) = v else { continue };
         if v.trim().is_empty() {
             return Err(at.error(None, format!("[target] {what} is empty")));
         }
@@ -323,7 +353,9 @@ other_sessions = false
 
     #[rstest]
     #[case(GOOD.replace("protection =", "protectoin ="), "plan.toml:13:1: unknown field `protectoin`")]
-    #[case(GOOD.replace("svc-{unique}", "{private_dir:bob}/s.sock"), "plan.toml:6:12: endpoint \"{private_dir:bob}/s.sock\": {private_dir:bob} expected a uid or uid:gid")]
+    #[case(GOOD.replace("svc-{unique}", "{private_dir:b b}/s.sock"), "plan.toml:6:12: endpoint \"{private_dir:b b}/s.sock\": {private_dir:b b} expected a uid or uid:gid")]
+    #[case(GOOD.replace("endpoint = \"svc-{unique}\"", "attach = \"/run/svc.sock\""), "plan.toml:6:10: attach names a server already running")]
+    #[case(GOOD.replace("program = \"bin/svc\"\n", ""), "plan.toml: [target] needs a program (the harness starts the server) or attach")]
     #[case(GOOD.replace("svc-{unique}", "{private_dir:61000/s.sock"), "is not closed with '}'")]
     #[case(GOOD.replace("length:2:le", "length:3:le"), "plan.toml:8:11: unknown framing \"length:3:le\"")]
     #[case(GOOD.replace("\"identification\"", "\"root\""), "plan.toml:14:24: unknown impersonation level \"root\"")]
@@ -338,6 +370,13 @@ other_sessions = false
     fn mistakes_are_reported_with_line_column_and_expectation(#[case] text: String, #[case] want: &str) {
         let err = parse(Path::new("plan.toml"), &text).expect_err("bad plan").to_string();
         assert!(err.contains(want), "{err}");
+    }
+
+    #[test]
+    fn a_plan_may_attach_to_a_running_server_instead_of_starting_one() {
+        let text = "[target]\nname = \"svc\"\nattach = \"/run/svc.sock\"\n";
+        let (t, _) = parse(Path::new("plan.toml"), text).expect("attach plan");
+        assert_eq!((t.attach.as_deref(), t.endpoint.as_str()), (Some("/run/svc.sock"), "/run/svc.sock"));
     }
 
     #[test]

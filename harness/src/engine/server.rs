@@ -84,6 +84,12 @@ fn drain(
 impl ServerUnderTest {
     /// Starts `target` on `endpoint` and puts it under the backend's supervision.
     pub fn start<B: Backend>(backend: &B, target: &Target, endpoint: &str) -> Result<Self> {
+        if let Some(running) = &target.attach {
+            return Err(Error::invalid(
+                "target",
+                format!("it attaches to a server already running at {running}: the harness does not start it (give a program instead)"),
+            ));
+        }
         let mut cmd = Command::new(&target.program);
         cmd.args(target.args_for(endpoint, &backend.endpoint_path(endpoint)))
             .stdin(Stdio::null())

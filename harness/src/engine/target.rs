@@ -131,6 +131,9 @@ pub struct Target {
     pub run_as: Option<String>,
     /// The umask to start the server with (Unix); `None`: the harness's own.
     pub umask: Option<u32>,
+    /// The endpoint of a server already running that the harness does not start (a service
+    /// of the system's); the checks that start or restart the server are not applicable then.
+    pub attach: Option<String>,
     /// Where the server publishes its endpoint's name, if it does (Windows: a named file
     /// mapping such as `Local\{pipe}`; `{pipe}` is replaced), as WCF's net.pipe binding does.
     pub published_in: Option<String>,
@@ -156,6 +159,7 @@ impl Target {
             run_as: None,
             umask: None,
             published_in: None,
+            attach: None,
         }
     }
 
