@@ -68,6 +68,29 @@ pub fn landings<B: Backend>(cx: &Context<'_, B>, endpoint: &str, server_pid: u32
     (server, attacker)
 }
 
+/// Waits, at most the target's ready timeout, until the server exits (`Exited`) or a client
+/// that opens the name reaches a process other than the harness's attacker (`Ready`: it took
+/// the name over, or serves beside the attacker); `TimedOut` when neither happens. Looks every
+/// 100 ms, returning at once on the exit.
+fn exit_or_takeover<B: Backend>(cx: &Context<'_, B>, server: &mut ServerUnderTest, endpoint: &str) -> Started {
+    let deadline = std::time::Instant::now() + cx.target.ready_timeout;
+    let once = ConnectSpec { timeout: Duration::ZERO, ..ConnectSpec::default() };
+    loop {
+        if let Some(t) = server.try_exit() {
+            return Started::Exited(t.exit_code());
+        }
+        if cx.backend.connect(endpoint, &once).is_ok_and(|c| c.server_pid().is_ok_and(|p| p != cx.backend.own_pid())) {
+            return Started::Ready;
+        }
+        if std::time::Instant::now() >= deadline {
+            return Started::TimedOut;
+        }
+        if let Some(t) = server.wait_exit(cx.backend, Duration::from_millis(100)) {
+            return Started::Exited(t.exit_code());
+        }
+    }
+}
+
 /// Starts the server while an attacker holds its name, and records what happens.
 pub fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
     let shape = learn_shape(cx)?;
@@ -79,11 +102,9 @@ pub fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict>
     let mut server = ServerUnderTest::start(cx.backend, cx.target, &endpoint)
         .map_err(|e| Verdict::error("starting the target", e))?;
     let started = match &cx.target.readiness {
-        // "The endpoint exists" is already true (the attacker's): judge by exit instead.
-        pipe_harness::engine::Readiness::Endpoint => match server.wait_exit(cx.backend, cx.target.ready_timeout) {
-            Some(t) => Started::Exited(t.exit_code()),
-            None => Started::TimedOut,
-        },
+        // "The endpoint exists" is already true (the attacker's): judge by the exit, or by a
+        // client reaching someone other than the attacker (the server took the name over).
+        pipe_harness::engine::Readiness::Endpoint => exit_or_takeover(cx, &mut server, &endpoint),
         r => server.wait_ready(cx.backend, r, cx.target.ready_timeout),
     };
     let (on_server, on_attacker) =

@@ -4,17 +4,11 @@
 //! reports each bug as its own finding with how the process ended, each minimised to the one
 //! frame that triggers it, and `pipe-harness replay` replays every saved finding 3 of 3.
 
+mod common;
+
 use pipe_harness::engine::live::{Campaign, ReportKind, Termination};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// A workspace binary built beside the command (`cargo test --workspace` builds them all).
-fn beside_cli(name: &str) -> PathBuf {
-    let cli = Path::new(env!("CARGO_BIN_EXE_pipe-harness"));
-    let bin = cli.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.is_file(), "{} is not built: run cargo test --workspace", bin.display());
-    bin
-}
 
 /// How each bug must end the process here: the termination's label, and the crash report's
 /// kind when the process prints one.
@@ -43,9 +37,8 @@ fn expected() -> Vec<(&'static str, &'static str, Option<ReportKind>)> {
 }
 
 fn plan(dir: &Path, ping: bool) -> PathBuf {
-    // Absolute in the platform's own terms; a TOML literal string keeps backslashes.
-    let program = std::fs::canonicalize(beside_cli("sequential-bugs")).expect("canonical path").display().to_string();
-    let program = program.strip_prefix(r"\\?\").unwrap_or(&program).to_string();
+    // A TOML literal string keeps backslashes.
+    let program = common::program_for_plan("sequential-bugs");
     let endpoint = if cfg!(windows) { "ph-sb-{unique}" } else { "{dir}/ph-sb-{unique}.sock" };
     // The plan with a ping hands the server the full path (`\\.\pipe\NAME` on Windows).
     let arg = if ping { "{pipe_path}" } else { "{pipe}" };

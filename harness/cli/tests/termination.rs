@@ -2,24 +2,16 @@
 //! process, then SIGTERM to the harness (Linux) or TerminateProcess (Windows, under Wine). Every
 //! process of the run must be gone afterwards, and (Linux) the run's folder removed.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A workspace binary built beside the command (`cargo test --workspace` builds them all).
-fn beside_cli(name: &str) -> PathBuf {
-    let cli = Path::new(env!("CARGO_BIN_EXE_pipe-harness"));
-    let bin = cli.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.is_file(), "{} is not built: run cargo test --workspace", bin.display());
-    bin
-}
-
 /// Writes a plan for `misbehave --mode helper` with `env` in the server's environment.
 fn plan(dir: &Path, endpoint: &str, env: &str) -> PathBuf {
-    // Absolute in the platform's own terms (under Wine, cargo's paths are Unix paths, which
-    // Windows reads as relative to the current drive); a TOML literal string keeps backslashes.
-    let program = std::fs::canonicalize(beside_cli("misbehave")).expect("canonical path").display().to_string();
-    let program = program.strip_prefix(r"\\?\").unwrap_or(&program).to_string();
+    // A TOML literal string keeps backslashes.
+    let program = common::program_for_plan("misbehave");
     let text = format!(
         r#"[target]
 name = "helper"
