@@ -90,6 +90,10 @@ enum Command {
         /// Stop after this many distinct, confirmed findings.
         #[arg(long)]
         max_findings: Option<usize>,
+        /// How long the server may take to hang up after a case's end of stream, or to answer
+        /// the ping, before it counts as hung (milliseconds).
+        #[arg(long, default_value_t = 2000)]
+        hang_timeout_ms: u64,
         /// Replays on fresh servers, all in the same bucket, that a minimised case needs to be
         /// reported as a finding.
         #[arg(long, default_value_t = 3)]
@@ -277,6 +281,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             replays,
             format,
             max_findings,
+            hang_timeout_ms,
         } => fuzz(&FuzzArgs {
             plan: &plan,
             duration,
@@ -289,6 +294,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             replays,
             format,
             max_findings,
+            hang_timeout_ms,
         }),
         Command::Replay { reproducer, plan, times } => replay(&reproducer, &plan, times),
         Command::Init { out, name, wait_ms, command } => init(&out, name.as_deref(), wait_ms, &command),
@@ -315,6 +321,7 @@ struct FuzzArgs<'a> {
     replays: u32,
     format: Format,
     max_findings: Option<usize>,
+    hang_timeout_ms: u64,
 }
 
 fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
@@ -328,6 +335,8 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
     anyhow::ensure!(a.replays >= 1, "--replays must be at least 1");
     opts.replays = a.replays;
     opts.max_findings = a.max_findings.unwrap_or(usize::MAX);
+    anyhow::ensure!(a.hang_timeout_ms >= 1, "--hang-timeout-ms must be at least 1");
+    opts.hang_timeout = std::time::Duration::from_millis(a.hang_timeout_ms);
     opts.max_rss_growth_kib = (a.max_rss_growth_mib > 0).then_some(a.max_rss_growth_mib * 1024);
     if let Some(dir) = a.corpus {
         for entry in std::fs::read_dir(dir).with_context(|| format!("reading the corpus {}", dir.display()))? {

@@ -53,10 +53,17 @@ pub struct Reproducer {
     /// When, after the campaign started, it was first seen (ms).
     #[serde(default)]
     pub found_after_ms: u64,
+    /// The hang timeout it was found and confirmed with (ms); replays use the same.
+    #[serde(default = "two_seconds")]
+    pub hang_timeout_ms: u64,
 }
 
 fn one() -> u64 {
     1
+}
+
+fn two_seconds() -> u64 {
+    2000
 }
 
 impl Reproducer {
@@ -492,6 +499,7 @@ impl<'a, B: Backend> Job<'a, B> {
                 replays,
                 hits: 1,
                 found_after_ms,
+                hang_timeout_ms: live.hang_timeout.as_millis() as u64,
             }));
         }
         self.shared.lock().replay_starts += starts;

@@ -98,8 +98,8 @@ pub fn confirm<B: Backend>(
 }
 
 /// Replays a saved finding `times` times, each on a fresh server, as `pipe-harness replay`
-/// does: liveness measured on a first fresh server, memory growth judged against half the
-/// growth the finding saw.
+/// does: liveness measured on a first fresh server with the hang timeout the finding was
+/// confirmed with, memory growth judged against half the growth the finding saw.
 pub fn replay_reproducer<B: Backend>(
     backend: &B,
     target: &Target,
@@ -109,7 +109,7 @@ pub fn replay_reproducer<B: Backend>(
     let opts = super::campaign::FuzzOptions::new(r.seed);
     let live = {
         let server = start(backend, target)?;
-        Liveness::measure(backend, &server, opts.hang_timeout, opts.ping_every)
+        Liveness::measure(backend, &server, std::time::Duration::from_millis(r.hang_timeout_ms.max(1)), opts.ping_every)
     };
     let growth = match &r.outcome {
         Outcome::MemoryGrowth { baseline_kib, now_kib, .. } => Some(now_kib.saturating_sub(*baseline_kib) / 2),
