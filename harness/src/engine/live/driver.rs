@@ -116,7 +116,6 @@ fn hung_up<C: Conn + ?Sized>(c: &mut C, deadline: Instant) -> HangUp {
 fn connect_watching<B: Backend>(
     backend: &B,
     server: &mut ServerUnderTest,
-    live: &Liveness,
     limit: Duration,
 ) -> std::result::Result<B::Client, Box<Outcome>> {
     let once = ConnectSpec { timeout: Duration::ZERO, ..ConnectSpec::default() };
@@ -131,7 +130,7 @@ fn connect_watching<B: Backend>(
         }
         if Instant::now() >= deadline {
             return Err(Box::new(Outcome::Unreachable {
-                detail: format!("alive, but a connect failed for {} s: {err}", live.hang_timeout.as_secs_f64()),
+                detail: format!("alive, but a connect failed for {} s: {err}", limit.as_secs_f64()),
             }));
         }
     }
@@ -165,7 +164,7 @@ pub fn run_case<B: Backend>(
             // A second connection of the case, on a server that takes one at a time (a single
             // pipe instance), is refused while the first is open: not waited for long.
             let limit = if reached { live.hang_timeout.min(Duration::from_millis(50)) } else { live.hang_timeout };
-            match connect_watching(backend, server, live, limit) {
+            match connect_watching(backend, server, limit) {
                 Ok(conn) => conns[c] = Some(conn),
                 // Nothing of this case reached the server before it went: the case before is
                 // to blame.
@@ -183,7 +182,7 @@ pub fn run_case<B: Backend>(
     }
     // A case with no writes still connects once (an empty connection).
     if case.writes.is_empty() {
-        match connect_watching(backend, server, live, live.hang_timeout) {
+        match connect_watching(backend, server, live.hang_timeout) {
             Ok(conn) => conns[0] = Some(conn),
             Err(outcome) => return (*outcome, Blame::Before),
         }
@@ -233,7 +232,7 @@ pub fn run_case<B: Backend>(
             return (crashed(server, t), Blame::This);
         }
         // One that no longer accepts at all is unreachable, the more telling diagnosis.
-        if let Err(outcome) = connect_watching(backend, server, live, live.hang_timeout) {
+        if let Err(outcome) = connect_watching(backend, server, live.hang_timeout) {
             return (*outcome, Blame::This);
         }
         return (
@@ -264,7 +263,7 @@ fn ping_check<B: Backend>(
     live: &Liveness,
 ) -> Outcome {
     let once = |server: &mut ServerUnderTest| -> Outcome {
-        let mut conn = match connect_watching(backend, server, live, live.hang_timeout) {
+        let mut conn = match connect_watching(backend, server, live.hang_timeout) {
             Ok(c) => c,
             Err(other) => {
                 return match *other {
