@@ -19,7 +19,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::case::{generate, Case};
-use super::driver::{run_case, start, Blame, Liveness};
+use super::driver::{look_after, run_case, start, Blame, Liveness};
 use super::minimize::{minimize, Budget};
 use super::oracle::{BucketKey, Outcome};
 use super::replay::{confirm, Replays};
@@ -349,9 +349,7 @@ impl<'a, B: Backend> Job<'a, B> {
         if self.history.is_empty() {
             return Ok(());
         }
-        let check = Case::single(Vec::new(), "a connection that sends nothing".into());
-        let force_ping = self.live.ping_every.max(1) - 1;
-        let (outcome, _) = run_case(self.backend, self.target, &mut self.server, &check, &self.live, force_ping);
+        let outcome = look_after(self.backend, self.target, &mut self.server, &self.live);
         if outcome.is_finding() && !self.shared.stop.load(Ordering::Relaxed) {
             self.found(outcome, Blame::Before)?;
             progress(&self.shared.lock());

@@ -82,6 +82,20 @@ pub(crate) fn width_max(width: usize) -> u64 {
     }
 }
 
+/// The length a `width`-byte header `h` declares (the inverse of [`header`]).
+pub(crate) fn declared_length(h: &[u8], little: bool) -> u64 {
+    let mut v = 0u64;
+    let mut bytes = h.to_vec();
+    if little {
+        bytes.reverse();
+    }
+    for b in bytes {
+        v = (v << 8) | u64::from(b);
+    }
+    v
+}
+
+/// A `width`-byte length header declaring `len` (big endian unless `little`).
 pub(crate) fn header(width: usize, little: bool, len: u64) -> Vec<u8> {
     let b = len.to_be_bytes();
     let mut h = b[8 - width..].to_vec();

@@ -252,6 +252,14 @@ pub fn run_case<B: Backend>(
     (ping_check(backend, server, target, ping, live), Blame::This)
 }
 
+/// One more look at the server after the cases sent to it: a connection that sends nothing,
+/// then the ping when the target has one, whatever the ping's cadence. A finding here belongs
+/// to the cases before (a crash a case caused after its connections closed).
+pub fn look_after<B: Backend>(backend: &B, target: &Target, server: &mut ServerUnderTest, live: &Liveness) -> Outcome {
+    let check = Case::single(Vec::new(), "a connection that sends nothing".into());
+    run_case(backend, target, server, &check, live, live.ping_every.max(1) - 1).0
+}
+
 /// The liveness ping: connects (a failure is unreachability, or the exit), sends the ping, and
 /// a wrong answer or none within the hang timeout is a hang. A failed ping is a finding only if
 /// the server neither dies nor answers a second one.

@@ -11,7 +11,7 @@ use crate::engine::backend::Backend;
 use crate::engine::target::{FramingSpec, Target};
 use std::time::{Duration, Instant};
 
-use super::case::{header, Case};
+use super::case::{declared_length, header, Case};
 use super::driver::Liveness;
 use super::oracle::BucketKey;
 use super::replay::replay_once;
@@ -166,18 +166,6 @@ pub fn minimize<B: Backend>(
         }
     }
     Case::from_pieces(&pieces, format!("{} (minimised)", case.kind))
-}
-
-fn declared_length(h: &[u8], little: bool) -> u64 {
-    let mut v = 0u64;
-    let mut bytes = h.to_vec();
-    if little {
-        bytes.reverse();
-    }
-    for b in bytes {
-        v = (v << 8) | u64::from(b);
-    }
-    v
 }
 
 /// A case's writes, each with the connection it goes on.

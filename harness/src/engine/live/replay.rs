@@ -8,7 +8,7 @@ use crate::error::Result;
 use serde::{Deserialize, Serialize};
 
 use super::case::Case;
-use super::driver::{run_case, start, Liveness};
+use super::driver::{look_after, run_case, start, Liveness};
 use super::oracle::{BucketKey, Outcome};
 
 /// How often a case, replayed on fresh servers, ended in its bucket.
@@ -50,8 +50,7 @@ pub fn replay_once<B: Backend>(
             return Ok(outcome);
         }
     }
-    let check = Case::single(Vec::new(), "a connection that sends nothing".into());
-    let (outcome, _) = run_case(backend, target, &mut server, &check, live, live.ping_every.max(1) - 1);
+    let outcome = look_after(backend, target, &mut server, live);
     if outcome.is_finding() {
         return Ok(outcome);
     }
