@@ -3,21 +3,37 @@
 //! impersonates it. A client that offers Impersonation or Delegation to a server it has not
 //! authenticated hands its identity to whoever got the name first.
 
-use crate::Context;
+use crate::{Context, Scenario};
 use pipe_harness::engine::{
     Backend, Finding, ListenSpec, Listener, PeerIdentity, Policy, ServerUnderTest, Severity, Target, Verdict,
 };
 use pipe_harness::probe::Rule;
 use std::time::Duration;
 
-/// The scenario's name.
-pub const NAME: &str = "client_impersonation";
-/// The rogue server must get the level the client's SQOS allowed.
-pub const RESTS_ON: &[Rule] = &[Rule::SqosLevelHonoured];
-/// A Unix-socket client offers no impersonation.
-pub const RESTS_ON_UNIX: Option<&[Rule]> = None;
-/// What it checks.
-pub const SUMMARY: &str = "does a client under test hand a rogue server more than Identification?";
+/// The scenario.
+pub struct ClientImpersonation;
+
+/// The plan key that names the client under test.
+const CLIENT_KEY: &str = "[target] client = { program = \"bin/my-client\", args = [\"--pipe\", \"{pipe}\"] }";
+
+impl Scenario for ClientImpersonation {
+    const ID: &'static str = "client_impersonation";
+    const TITLE: &'static str = "does a client under test hand a rogue server more than Identification?";
+    /// The rogue server must get the level the client's SQOS allowed.
+    const WINDOWS: Option<&'static [Rule]> = Some(&[Rule::SqosLevelHonoured]);
+    /// A Unix-socket client offers no impersonation.
+    const UNIX: Option<&'static [Rule]> = None;
+    const NEEDS: &'static [&'static str] = &[CLIENT_KEY];
+    type Observations = Observations;
+
+    fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+        observe(cx)
+    }
+
+    fn judge(obs: &Observations, policy: &Policy) -> Verdict {
+        judge(obs, policy)
+    }
+}
 
 /// What the rogue server got.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,7 +47,7 @@ pub struct Observations {
 }
 
 /// The verdict.
-pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
+fn judge(obs: &Observations, policy: &Policy) -> Verdict {
     if !obs.connected {
         return Verdict::Error { reason: "the client under test never connected to the rogue instance".into() };
     }
@@ -56,32 +72,27 @@ pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
 }
 
 /// Squats, runs the client, impersonates it.
-pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
     let Some(client) = &cx.target.client_under_test else {
-        return Verdict::not_applicable(
-            "the target has no client under test",
-            "[target] client = { program = \"bin/my-client\", args = [\"--pipe\", \"{pipe}\"] }",
-        );
+        return Err(Verdict::not_applicable("the target has no client under test", CLIENT_KEY));
     };
     let endpoint = cx.backend.endpoint(&cx.target.endpoint);
-    let mut rogue = match cx.backend.listen(&endpoint, &ListenSpec { open_to_all: true, ..ListenSpec::default() }) {
-        Ok(l) => l,
-        Err(e) => return Verdict::error("creating the rogue instance", e),
-    };
+    let mut rogue = cx
+        .backend
+        .listen(&endpoint, &ListenSpec { open_to_all: true, ..ListenSpec::default() })
+        .map_err(|e| Verdict::error("creating the rogue instance", e))?;
     // Started like a server under test: tied to the harness, its tree killed when it ends.
     let mut as_target = Target::new("client under test", &client.program, &endpoint);
     as_target.args = client.args.clone();
-    let child = match ServerUnderTest::start(cx.backend, &as_target, &endpoint) {
-        Ok(c) => c,
-        Err(e) => return Verdict::error("starting the client under test", e),
-    };
+    let child = ServerUnderTest::start(cx.backend, &as_target, &endpoint)
+        .map_err(|e| Verdict::error("starting the client under test", e))?;
     let connected = rogue.accept(Duration::from_secs(20)).is_ok();
     let mut buf = [0u8; 4096];
     let bytes = if connected { rogue.recv(&mut buf, Duration::from_secs(5)).unwrap_or(0) } else { 0 };
     let identity = if bytes > 0 { rogue.peer_identity().ok() } else { None };
     drop(rogue);
     drop(child);
-    judge(&Observations { connected, bytes, identity }, cx.policy)
+    Ok(Observations { connected, bytes, identity })
 }
 
 #[cfg(test)]

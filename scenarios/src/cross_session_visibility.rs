@@ -4,8 +4,8 @@
 //! a user's process serves that way (WCF's NetNamedPipeBinding). On Unix, an abstract socket
 //! lives in its network namespace, while a path socket follows the filesystem.
 
-use crate::Context;
-use pipe_harness::engine::{Backend, Finding, SessionReach, Severity, Verdict};
+use crate::{Context, Scenario};
+use pipe_harness::engine::{Backend, Finding, Policy, SessionReach, Severity, Verdict};
 use pipe_harness::probe::Rule;
 
 /// Why it is not applicable without a policy on other sessions.
@@ -13,17 +13,32 @@ const NO_SESSION_POLICY: &str = "the policy does not say whether other sessions 
 /// The plan key that gives one.
 const SESSION_POLICY_KEY: &str = "[policy] other_sessions = true (a service that serves other sessions) or false";
 
-/// The scenario's name.
-pub const NAME: &str = "cross_session_visibility";
-/// A token must really move to another session (Windows; needs `SeTcbPrivilege`).
-pub const RESTS_ON: &[Rule] = &[Rule::SessionIdsReal];
-/// Abstract names must really be per network namespace (Unix).
-pub const RESTS_ON_UNIX: &[Rule] = &[Rule::UnixAbstractPerNetns];
-/// What it checks.
-pub const SUMMARY: &str = "can a client in another session find and open the endpoint, as the policy says?";
+/// The scenario.
+pub struct CrossSessionVisibility;
+
+impl Scenario for CrossSessionVisibility {
+    const ID: &'static str = "cross_session_visibility";
+    const TITLE: &'static str =
+        "can a client in the sessions the policy names find and open the pipe and what publishes it?";
+    /// A token must really move to another session (Windows; needs `SeTcbPrivilege`).
+    const WINDOWS: Option<&'static [Rule]> = Some(&[Rule::SessionIdsReal]);
+    /// Abstract names must really be per network namespace (Unix).
+    const UNIX: Option<&'static [Rule]> = Some(&[Rule::UnixAbstractPerNetns]);
+    const NEEDS: &'static [&'static str] = &[SESSION_POLICY_KEY];
+    /// What the other session could do.
+    type Observations = SessionReach;
+
+    fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<SessionReach, Verdict> {
+        observe(cx)
+    }
+
+    fn judge(reach: &SessionReach, policy: &Policy) -> Verdict {
+        judge(reach, policy.other_sessions)
+    }
+}
 
 /// The verdict for what the other session could do, against the policy.
-pub fn judge(reach: &SessionReach, must_reach: Option<bool>) -> Verdict {
+fn judge(reach: &SessionReach, must_reach: Option<bool>) -> Verdict {
     let mut evidence = vec![format!(
         "from {}: published name {}; endpoint {} ({})",
         reach.session,
@@ -67,19 +82,15 @@ pub fn judge(reach: &SessionReach, must_reach: Option<bool>) -> Verdict {
 }
 
 /// Starts the server and tries to reach it from another session.
-pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<SessionReach, Verdict> {
     if cx.policy.other_sessions.is_none() {
-        return Verdict::not_applicable(NO_SESSION_POLICY, SESSION_POLICY_KEY);
+        return Err(Verdict::not_applicable(NO_SESSION_POLICY, SESSION_POLICY_KEY));
     }
-    let server = match cx.reach_ready() {
-        Ok(s) => s,
-        Err(v) => return v,
-    };
+    let server = cx.reach_ready()?;
     let published = cx.target.published_in.as_ref().map(|p| p.replace("{pipe}", server.requested()));
-    match cx.backend.reach_from_other_session(server.endpoint(), published.as_deref()) {
-        Ok(reach) => judge(&reach, cx.policy.other_sessions),
-        Err(e) => Verdict::error("reaching the endpoint from another session", e),
-    }
+    cx.backend
+        .reach_from_other_session(server.endpoint(), published.as_deref())
+        .map_err(|e| Verdict::error("reaching the endpoint from another session", e))
 }
 
 #[cfg(test)]

@@ -6,20 +6,36 @@
 //! DACL after such a moment. On Unix, each restart runs under another umask (from the seed),
 //! so a socket whose mode is left to the umask shows it.
 
-use crate::{Context, CLIENT_TIMEOUT};
-use pipe_harness::engine::{exchange, Backend, Conn, ConnectSpec, Finding, Schedule, Severity, Verdict};
+use crate::{Context, Scenario, CLIENT_TIMEOUT};
+use pipe_harness::engine::{exchange, Backend, Conn, ConnectSpec, Finding, Policy, Schedule, Severity, Verdict};
 use pipe_harness::probe::Rule;
 
-/// The scenario's name.
-pub const NAME: &str = "dacl_churn";
-/// Descriptors are shared across instances and released with the last one: what makes the
-/// client-side reading meaningful.
-pub const RESTS_ON: &[Rule] = &[Rule::SdSharedAcrossInstances, Rule::SdReleasedWithLastInstance];
-/// On Unix sockets the protection is the socket file's mode and owner, which other users'
-/// connects must honour.
-pub const RESTS_ON_UNIX: &[Rule] = &[Rule::UnixSocketModeEnforced];
-/// What it checks.
-pub const SUMMARY: &str = "after connect/disconnect churn, does every new instance carry the policy's DACL?";
+/// The scenario.
+pub struct DaclChurn;
+
+impl Scenario for DaclChurn {
+    const ID: &'static str = "dacl_churn";
+    const TITLE: &'static str = "after connect/disconnect churn, does every new instance carry the policy's DACL?";
+    /// Descriptors are shared across instances and released with the last one: what makes the
+    /// client-side reading meaningful.
+    const WINDOWS: Option<&'static [Rule]> = Some(&[Rule::SdSharedAcrossInstances, Rule::SdReleasedWithLastInstance]);
+    /// On Unix sockets the protection is the socket file's mode and owner, which other users'
+    /// connects must honour.
+    const UNIX: Option<&'static [Rule]> = Some(&[Rule::UnixSocketModeEnforced]);
+    const NEEDS: &'static [&'static str] = &[PROTECTION_KEY, "[target] program (the harness restarts it)"];
+    type Observations = Observations;
+
+    fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+        observe(cx)
+    }
+
+    fn judge(obs: &Observations, _: &Policy) -> Verdict {
+        judge(obs)
+    }
+}
+
+/// The plan key that gives the policy's protection.
+const PROTECTION_KEY: &str = "[policy] protection = \"D:P(A;;GA;;;SY)(A;;GA;;;OW)\" (Unix: \"mode=0600 uid=61000\")";
 
 /// The protection read in each cycle.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,7 +47,7 @@ pub struct Observations {
 }
 
 /// The verdict: the first cycle whose protection differs from the policy's is a finding.
-pub fn judge(obs: &Observations) -> Verdict {
+fn judge(obs: &Observations) -> Verdict {
     let evidence: Vec<String> = obs
         .seen
         .iter()
@@ -63,27 +79,20 @@ pub fn judge(obs: &Observations) -> Verdict {
 pub const UMASKS: [u32; 4] = [0o022, 0o000, 0o077, 0o002];
 
 /// Runs the cycles: every other one restarts the server under the next umask of the schedule.
-pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
-    if let Err(na) = cx.needs_start("restarts the server between cycles") {
-        return na;
-    }
+fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+    cx.needs_start("restarts the server between cycles")?;
     let Some(policy) = &cx.policy.protection else {
-        return Verdict::not_applicable(
+        return Err(Verdict::not_applicable(
             "the policy names no protection to compare the endpoint's with",
-            "[policy] protection = \"D:P(A;;GA;;;SY)(A;;GA;;;OW)\" (Unix: \"mode=0600 uid=61000\")",
-        );
+            PROTECTION_KEY,
+        ));
     };
-    let expected = match cx.backend.canonical_protection(policy) {
-        Ok(e) => e,
-        Err(e) => return Verdict::error("reading the policy's protection", e),
-    };
+    let expected =
+        cx.backend.canonical_protection(policy).map_err(|e| Verdict::error("reading the policy's protection", e))?;
     let mut schedule = Schedule::new(cx.seed);
     let cycles = 4 + schedule.below(4) as usize;
     let mut target = cx.target.clone();
-    let mut server = match cx.start_ready() {
-        Ok(s) => s,
-        Err(v) => return v,
-    };
+    let mut server = cx.start_ready()?;
     let mut seen = Vec::new();
     for cycle in 0..cycles {
         if cycle % 2 == 1 {
@@ -91,10 +100,7 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
             target.umask = Some(UMASKS[schedule.below(UMASKS.len() as u64) as usize]);
             drop(server);
             let restarted = Context { backend: cx.backend, target: &target, policy: cx.policy, seed: cx.seed };
-            server = match restarted.start_ready() {
-                Ok(s) => s,
-                Err(v) => return v,
-            };
+            server = restarted.start_ready()?;
         }
         let spec = ConnectSpec { read_protection: true, timeout: CLIENT_TIMEOUT, ..ConnectSpec::default() };
         match cx.backend.connect(&server.endpoint, &spec) {
@@ -107,7 +113,7 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
             Err(e) => seen.push(Err(format!("connect: {e}"))),
         }
     }
-    judge(&Observations { expected, seen })
+    Ok(Observations { expected, seen })
 }
 
 #[cfg(test)]

@@ -7,21 +7,34 @@
 //! flag, the attacker's instance first learns the server's own settings (type, max instances)
 //! from a clean start and mirrors them, and grants everyone everything.
 
-use crate::{Context, CLIENT_TIMEOUT};
+use crate::{Context, Scenario, CLIENT_TIMEOUT};
 use pipe_harness::engine::{
     Backend, Conn, ConnectSpec, Finding, ListenSpec, PipeShape, Policy, ServerUnderTest, Severity, Started, Verdict,
 };
 use pipe_harness::probe::Rule;
 use std::time::Duration;
 
-/// The scenario's name.
-pub const NAME: &str = "first_instance_defence";
-/// The rules its verdict rests on.
-pub const RESTS_ON: &[Rule] = &[Rule::FirstInstanceFlagEnforced];
-/// On Unix sockets: exclusive creation is `bind(2)` failing on an existing path.
-pub const RESTS_ON_UNIX: &[Rule] = &[Rule::UnixBindExclusive, Rule::UnixDistinctIdentities];
-/// What it checks.
-pub const SUMMARY: &str = "does the server refuse a taken name and fail safe (exit non-zero, serve nothing)?";
+/// The scenario.
+pub struct FirstInstanceDefence;
+
+impl Scenario for FirstInstanceDefence {
+    const ID: &'static str = "first_instance_defence";
+    const TITLE: &'static str = "does the server refuse a taken name and fail safe (exit non-zero, serve nothing)?";
+    /// The flag must be enforced.
+    const WINDOWS: Option<&'static [Rule]> = Some(&[Rule::FirstInstanceFlagEnforced]);
+    /// On Unix sockets: exclusive creation is `bind(2)` failing on an existing path.
+    const UNIX: Option<&'static [Rule]> = Some(&[Rule::UnixBindExclusive, Rule::UnixDistinctIdentities]);
+    const NEEDS: &'static [&'static str] = &["[target] program (the harness starts it)"];
+    type Observations = Observations;
+
+    fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+        observe(cx)
+    }
+
+    fn judge(obs: &Observations, policy: &Policy) -> Verdict {
+        judge(obs, policy)
+    }
+}
 
 /// What happened when the server started on a taken name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +106,7 @@ fn exit_or_takeover<B: Backend>(cx: &Context<'_, B>, server: &mut ServerUnderTes
 
 /// Starts the server while an attacker holds its name, and records what happens.
 pub fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+    cx.needs_start("starts the server on a name an attacker already holds")?;
     let shape = learn_shape(cx)?;
     let endpoint = cx.backend.endpoint(&cx.target.endpoint);
     let _attacker = cx
@@ -119,7 +133,7 @@ pub fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict>
 }
 
 /// The verdict for what was observed.
-pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
+pub(crate) fn judge(obs: &Observations, policy: &Policy) -> Verdict {
     let mut evidence = vec![format!(
         "the attacker's endpoint mirrored the server's settings ({} type, max instances {}) and let everyone in, so only the server's own defence can refuse (FILE_FLAG_FIRST_PIPE_INSTANCE on Windows; not unlinking an existing socket on Unix)",
         if obs.shape.message { "message" } else { "byte" },
@@ -154,17 +168,6 @@ pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
             ));
             fail("started on a name an attacker already held (beside its instance, or by taking it over) instead of refusing", Severity::High, evidence)
         }
-    }
-}
-
-/// Runs the scenario.
-pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
-    if let Err(na) = cx.needs_start("starts the server on a name an attacker already holds") {
-        return na;
-    }
-    match observe(cx) {
-        Ok(obs) => judge(&obs, cx.policy),
-        Err(v) => v,
     }
 }
 

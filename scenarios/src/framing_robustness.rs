@@ -4,30 +4,53 @@
 //! server that stops accepting connections is a finding once its minimised case has replayed
 //! in the same bucket on fresh servers, with the seed and index that replay it.
 
-use crate::Context;
+use crate::{Context, Scenario};
 use pipe_harness::engine::live;
-use pipe_harness::engine::{Backend, Finding, Severity, Verdict};
+use pipe_harness::engine::{Backend, Finding, Policy, Severity, Verdict};
 use pipe_harness::probe::Rule;
 use std::time::Duration;
 
-/// The scenario's name.
-pub const NAME: &str = "framing_robustness";
-/// Rests on nothing but a working endpoint.
-pub const RESTS_ON: &[Rule] = &[];
-/// The same on Unix sockets.
-pub const RESTS_ON_UNIX: &[Rule] = &[];
-/// What it checks.
-pub const SUMMARY: &str = "does the server survive hostile frames (crash, hang)?";
+/// The scenario.
+pub struct FramingRobustness;
+
+impl Scenario for FramingRobustness {
+    const ID: &'static str = "framing_robustness";
+    const TITLE: &'static str =
+        "does the server survive hostile frames (live fuzzer: crash, hang, memory, no recovery)?";
+    /// Rests on nothing but a working endpoint.
+    const WINDOWS: Option<&'static [Rule]> = Some(&[]);
+    /// The same on Unix sockets.
+    const UNIX: Option<&'static [Rule]> = Some(&[]);
+    const NEEDS: &'static [&'static str] = &[
+        "[target] program (the harness restarts it after a crash)",
+        "[target.framing] (default: 4-byte big-endian length)",
+    ];
+    type Observations = Observations;
+
+    fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+        observe(cx)
+    }
+
+    fn judge(obs: &Observations, _: &Policy) -> Verdict {
+        judge(obs)
+    }
+}
+
 /// Cases per run of the scenario (a campaign is `pipe-harness fuzz`).
 pub const CASES: u64 = 48;
 
+/// What the short campaign found.
+#[derive(Clone, Debug)]
+pub struct Observations {
+    /// The campaign's seed.
+    pub seed: u64,
+    /// Its result: cases run, confirmed findings, crashes no case replays, the detectors used.
+    pub campaign: live::Campaign,
+}
+
 /// Runs a short campaign.
-pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
-    if let Err(na) =
-        cx.needs_start("restarts the server after every crash it causes (it would not fuzz a server it cannot restart)")
-    {
-        return na;
-    }
+fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+    cx.needs_start("restarts the server after every crash it causes (it would not fuzz a server it cannot restart)")?;
     let opts = live::FuzzOptions {
         max_cases: CASES,
         max_time: Duration::from_secs(120),
@@ -36,10 +59,13 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
         max_rss_growth_kib: None,
         ..live::FuzzOptions::new(cx.seed)
     };
-    let campaign = match live::fuzz(cx.backend, cx.target, &opts, |_| {}) {
-        Ok(c) => c,
-        Err(e) => return Verdict::error("fuzzing", e),
-    };
+    let campaign = live::fuzz(cx.backend, cx.target, &opts, |_| {}).map_err(|e| Verdict::error("fuzzing", e))?;
+    Ok(Observations { seed: cx.seed, campaign })
+}
+
+/// The verdict: a confirmed finding fails; a crash no case replays is unverifiable.
+fn judge(obs: &Observations) -> Verdict {
+    let (campaign, seed) = (&obs.campaign, obs.seed);
     if let (None, Some(u)) = (campaign.findings.first(), campaign.unconfirmed.first()) {
         // The server did crash (or hang), but no single case replays it on a fresh server:
         // claiming a finding would claim more than was shown.
@@ -50,7 +76,7 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
             ),
             rules: Vec::new(),
             evidence: vec![
-                format!("first seen at case {} of seed {}: {}", u.index, cx.seed, u.case.kind),
+                format!("first seen at case {} of seed {seed}: {}", u.index, u.case.kind),
                 u.outcome.describe(),
                 format!("detection: {}", campaign.liveness),
             ],
@@ -58,10 +84,13 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     }
     let Some(r) = campaign.findings.first() else {
         let mut evidence = vec![format!(
-            "{} cases from seed {} in {} ms: no confirmed crash or hang",
-            campaign.cases, cx.seed, campaign.elapsed_ms
+            "{} cases from seed {seed} in {} ms: no confirmed crash or hang",
+            campaign.cases, campaign.elapsed_ms
         )];
         evidence.push(format!("detection: {}", campaign.liveness));
+        if campaign.cases == 0 {
+            return Verdict::Error { reason: format!("the campaign ran no case: nothing was tested ({evidence:?})") };
+        }
         return Verdict::Pass { evidence };
     };
     let what = r.outcome.describe();
@@ -80,4 +109,61 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
         seed: Some(r.seed),
         replay: Some(format!("pipe-harness fuzz PLAN --seed {} (case {})", r.seed, r.index)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use live::{BucketKey, Case, Outcome, Replays, Reproducer};
+
+    fn campaign(cases: u64) -> live::Campaign {
+        live::Campaign { cases, liveness: "ping".into(), ..live::Campaign::default() }
+    }
+
+    fn hang() -> Reproducer {
+        let case = Case { writes: vec![vec![0, 0, 0, 9]], on: Vec::new(), kind: "short body".into() };
+        Reproducer {
+            target: "t".into(),
+            seed: 7,
+            index: 3,
+            original: case.clone(),
+            case,
+            repeat: 1,
+            outcome: Outcome::Hung { detail: "no answer to the ping".into() },
+            bucket: BucketKey("hang".into()),
+            replays: Replays { matched: 3, of: 3, others: Vec::new() },
+            hits: 0,
+            found_after_ms: 10,
+            hang_timeout_ms: 2000,
+        }
+    }
+
+    #[test]
+    fn a_confirmed_finding_fails_with_its_seed_and_a_crash_nothing_replays_is_unverifiable() {
+        let pass = Observations { seed: 7, campaign: campaign(48) };
+        assert_eq!(judge(&pass).kind(), "pass");
+        let none = Observations { seed: 7, campaign: campaign(0) };
+        assert_eq!(judge(&none).kind(), "error", "a campaign of no cases tested nothing");
+        let mut found = campaign(48);
+        found.findings.push(hang());
+        match judge(&Observations { seed: 7, campaign: found.clone() }) {
+            Verdict::Fail(f) => {
+                assert_eq!(f.seed, Some(7));
+                assert!(f.replay.as_deref().is_some_and(|r| r.contains("--seed 7")), "{:?}", f.replay);
+            }
+            v => panic!("{v:?}"),
+        }
+        let r = hang();
+        let mut shaky = campaign(48);
+        shaky.unconfirmed.push(live::Unconfirmed {
+            bucket: r.bucket,
+            outcome: r.outcome,
+            hits: 2,
+            attempts: 3,
+            index: 5,
+            case: r.case,
+            tried: Vec::new(),
+        });
+        assert_eq!(judge(&Observations { seed: 7, campaign: shaky }).kind(), "unverifiable");
+    }
 }

@@ -3,25 +3,39 @@
 //! policy's. A server that impersonates without checking the thread token's level (or before
 //! reading, so the call fails and it acts as itself) does the work anyway.
 
-use crate::{Context, CLIENT_TIMEOUT};
+use crate::{Context, Scenario, CLIENT_TIMEOUT};
 use pipe_harness::engine::{request_succeeds, Backend, ConnectSpec, Finding, Policy, Severity, Verdict};
 use pipe_harness::identity::ImpersonationLevel;
 use pipe_harness::probe::Rule;
 
-/// The scenario's name.
-pub const NAME: &str = "impersonation_limits";
-/// The server must be unable to impersonate before reading, and get the level the client chose.
-pub const RESTS_ON: &[Rule] = &[Rule::ImpersonationRequiresRead, Rule::SqosLevelHonoured];
-/// SQOS levels do not exist on Unix sockets (see `peer_credentials`).
-pub const RESTS_ON_UNIX: Option<&[Rule]> = None;
-/// What it checks.
-pub const SUMMARY: &str = "does the server do privileged work for a client below the policy's impersonation level?";
+/// The scenario.
+pub struct ImpersonationLimits;
+
+impl Scenario for ImpersonationLimits {
+    const ID: &'static str = "impersonation_limits";
+    const TITLE: &'static str =
+        "does the server do privileged work for a client below the policy's impersonation level?";
+    /// The server must be unable to impersonate before reading, and get the level the client chose.
+    const WINDOWS: Option<&'static [Rule]> = Some(&[Rule::ImpersonationRequiresRead, Rule::SqosLevelHonoured]);
+    /// SQOS levels do not exist on Unix sockets (see `peer_credentials`).
+    const UNIX: Option<&'static [Rule]> = None;
+    const NEEDS: &'static [&'static str] = &[crate::PRIVILEGED_KEY];
+    type Observations = Observations;
+
+    fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+        observe(cx)
+    }
+
+    fn judge(obs: &Observations, policy: &Policy) -> Verdict {
+        judge(obs, policy)
+    }
+}
 
 /// Per level: did the privileged request succeed (or why it could not be sent)?
 pub type Observations = Vec<(ImpersonationLevel, Result<bool, String>)>;
 
 /// The verdict.
-pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
+fn judge(obs: &Observations, policy: &Policy) -> Verdict {
     let evidence: Vec<String> = obs
         .iter()
         .map(|(l, r)| match r {
@@ -54,14 +68,11 @@ pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
 }
 
 /// Sends the privileged request at each level.
-pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
     let Some(privileged) = &cx.target.privileged else {
-        return Verdict::not_applicable(crate::NO_PRIVILEGED, crate::PRIVILEGED_KEY);
+        return Err(Verdict::not_applicable(crate::NO_PRIVILEGED, crate::PRIVILEGED_KEY));
     };
-    let server = match cx.reach_ready() {
-        Ok(s) => s,
-        Err(v) => return v,
-    };
+    let server = cx.reach_ready()?;
     let obs: Observations =
         [ImpersonationLevel::Anonymous, ImpersonationLevel::Identification, ImpersonationLevel::Impersonation]
             .into_iter()
@@ -80,7 +91,7 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
                 )
             })
             .collect();
-    judge(&obs, cx.policy)
+    Ok(obs)
 }
 
 #[cfg(test)]

@@ -14,9 +14,9 @@
 //! is recorded as not applicable.
 
 use crate::first_instance_defence;
-use crate::Context;
+use crate::{Context, Scenario};
 use pipe_harness::engine::{
-    exchange, Backend, Conn, ConnectSpec, Finding, ListenSpec, Schedule, Severity, Started, Verdict,
+    exchange, Backend, Conn, ConnectSpec, Finding, ListenSpec, Policy, Schedule, Severity, Started, Verdict,
 };
 use pipe_harness::probe::Rule;
 use std::time::Duration;
@@ -24,17 +24,29 @@ use std::time::Duration;
 /// Who tries the restart gap when the policy denies nobody: an unprivileged uid no one uses.
 pub const GAP_ATTACKER_UID: &str = "61999";
 
-/// The scenario's name.
-pub const NAME: &str = "instance_squatting";
-/// The rules its verdict rests on: the server's first-instance defence, DACLs that keep another
-/// user from adding instances, and an attacker that is really another identity.
-pub const RESTS_ON: &[Rule] =
-    &[Rule::FirstInstanceFlagEnforced, Rule::InstanceCreateDaclEnforced, Rule::DistinctIdentityReachesServer];
-/// On Unix sockets.
-pub const RESTS_ON_UNIX: &[Rule] = &[Rule::UnixBindExclusive, Rule::UnixDistinctIdentities];
-/// What it checks.
-pub const SUMMARY: &str =
-    "an attacker instance before or between the server's instances, or in its restart gap: do clients land on it?";
+/// The scenario.
+pub struct InstanceSquatting;
+
+impl Scenario for InstanceSquatting {
+    const ID: &'static str = "instance_squatting";
+    const TITLE: &'static str = "an attacker instance before or between the server's instances, or in its restart gap (Unix: who may create the name while the server is down); do clients land on it?";
+    /// The server's first-instance defence, DACLs that keep another user from adding
+    /// instances, and an attacker that is really another identity.
+    const WINDOWS: Option<&'static [Rule]> =
+        Some(&[Rule::FirstInstanceFlagEnforced, Rule::InstanceCreateDaclEnforced, Rule::DistinctIdentityReachesServer]);
+    /// On Unix sockets: exclusive bind, and other uids that are really others.
+    const UNIX: Option<&'static [Rule]> = Some(&[Rule::UnixBindExclusive, Rule::UnixDistinctIdentities]);
+    const NEEDS: &'static [&'static str] = &["[target] program (the harness starts and restarts it)"];
+    type Observations = Observations;
+
+    fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+        observe(cx)
+    }
+
+    fn judge(obs: &Observations, _: &Policy) -> Verdict {
+        judge(obs)
+    }
+}
 
 /// What both phases saw.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,7 +86,7 @@ pub enum Gap {
 }
 
 /// The verdict.
-pub fn judge(obs: &Observations) -> Verdict {
+fn judge(obs: &Observations) -> Verdict {
     let evidence = vec![
         format!("(a) start on a name the attacker already held: {:?}; {} clients landed on the attacker", obs.pre_start, obs.pre_on_attacker),
         format!(
@@ -98,7 +110,7 @@ pub fn judge(obs: &Observations) -> Verdict {
             severity: Severity::High,
             evidence,
             seed: Some(obs.seed),
-            replay: Some(format!("pipe-harness audit PLAN --scenario {NAME} --seed {}", obs.seed)),
+            replay: Some(format!("pipe-harness audit PLAN --scenario {} --seed {}", InstanceSquatting::ID, obs.seed)),
         });
     }
     let served_beside = !matches!(obs.pre_start, Started::Exited(_));
@@ -111,7 +123,7 @@ pub fn judge(obs: &Observations) -> Verdict {
             severity: Severity::High,
             evidence,
             seed: Some(obs.seed),
-            replay: Some(format!("pipe-harness audit PLAN --scenario {NAME} --seed {}", obs.seed)),
+            replay: Some(format!("pipe-harness audit PLAN --scenario {} --seed {}", InstanceSquatting::ID, obs.seed)),
         });
     }
     Verdict::Pass { evidence }
@@ -120,18 +132,10 @@ pub fn judge(obs: &Observations) -> Verdict {
 /// Runs both phases. The race interleaves, on one thread and in an order drawn from the seed,
 /// bursts of attacker attempts to add an instance with client rounds against the running
 /// server (which churns its own instances concurrently, in its own process).
-pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
-    if let Err(na) = cx.needs_start("starts and restarts the server around an attacker's instance") {
-        return na;
-    }
-    let pre = match first_instance_defence::observe(cx) {
-        Ok(o) => o,
-        Err(v) => return v,
-    };
-    let server = match cx.start_ready() {
-        Ok(s) => s,
-        Err(v) => return v,
-    };
+fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+    cx.needs_start("starts and restarts the server around an attacker's instance")?;
+    let pre = first_instance_defence::observe(cx)?;
+    let server = cx.start_ready()?;
     let endpoint = server.endpoint.clone();
     let mut schedule = Schedule::new(cx.seed);
     let rounds = 8 + schedule.below(8) as usize;
@@ -159,11 +163,8 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
     drop(held);
     // The server goes down; the harness removes its socket file, as a clean exit would.
     drop(server);
-    let gap = match restart_gap(cx, &endpoint) {
-        Ok(gap) => gap,
-        Err(v) => return v,
-    };
-    judge(&Observations {
+    let gap = restart_gap(cx, &endpoint)?;
+    Ok(Observations {
         pre_start: pre.started,
         pre_on_attacker: pre.clients_on_attacker,
         rounds,

@@ -2,22 +2,40 @@
 //! who connected from `SO_PEERCRED` and must authorize by it. The harness connects as an
 //! identity the policy allows and as one it denies, and sends the privileged request as each.
 
-use crate::{Context, CLIENT_TIMEOUT};
-use pipe_harness::engine::{request_succeeds, Backend, ConnectSpec, Finding, Severity, Verdict};
+use crate::{Context, Scenario, CLIENT_TIMEOUT};
+use pipe_harness::engine::{request_succeeds, Backend, ConnectSpec, Finding, Policy, Severity, Verdict};
 use pipe_harness::probe::Rule;
 
-/// The scenario's name.
-pub const NAME: &str = "peer_credentials";
-/// Other uids must be real (the harness is root) and seen by `SO_PEERCRED`.
-pub const RESTS_ON_UNIX: &[Rule] = &[Rule::UnixDistinctIdentities];
-/// What it checks.
-pub const SUMMARY: &str = "does the server refuse the privileged request from a uid the policy denies?";
+/// The scenario.
+pub struct PeerCredentials;
+
+/// The plan keys that name an allowed and a denied identity.
+const USERS_KEY: &str = "[policy] allowed_users = [\"61000\"] and denied_users = [\"61001\"]";
+
+impl Scenario for PeerCredentials {
+    const ID: &'static str = "peer_credentials";
+    const TITLE: &'static str = "does a Unix server refuse the privileged request from a uid the policy denies?";
+    /// Named pipes: see `impersonation_limits`.
+    const WINDOWS: Option<&'static [Rule]> = None;
+    /// Other uids must be real (the harness is root) and seen by `SO_PEERCRED`.
+    const UNIX: Option<&'static [Rule]> = Some(&[Rule::UnixDistinctIdentities]);
+    const NEEDS: &'static [&'static str] = &[crate::PRIVILEGED_KEY, USERS_KEY];
+    type Observations = Observations;
+
+    fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+        observe(cx)
+    }
+
+    fn judge(obs: &Observations, _: &Policy) -> Verdict {
+        judge(obs)
+    }
+}
 
 /// Per identity: allowed by the policy?, and did the privileged request succeed?
 pub type Observations = Vec<(String, bool, Result<bool, String>)>;
 
 /// The verdict.
-pub fn judge(obs: &Observations) -> Verdict {
+fn judge(obs: &Observations) -> Verdict {
     let evidence: Vec<String> = obs
         .iter()
         .map(|(who, allowed, r)| {
@@ -42,20 +60,14 @@ pub fn judge(obs: &Observations) -> Verdict {
 }
 
 /// Connects as each identity the policy names and sends the privileged request.
-pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
+fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
     let Some(privileged) = &cx.target.privileged else {
-        return Verdict::not_applicable(crate::NO_PRIVILEGED, crate::PRIVILEGED_KEY);
+        return Err(Verdict::not_applicable(crate::NO_PRIVILEGED, crate::PRIVILEGED_KEY));
     };
     if cx.policy.allowed_users.is_empty() || cx.policy.denied_users.is_empty() {
-        return Verdict::not_applicable(
-            "the policy does not name an allowed and a denied identity",
-            "[policy] allowed_users = [\"61000\"] and denied_users = [\"61001\"]",
-        );
+        return Err(Verdict::not_applicable("the policy does not name an allowed and a denied identity", USERS_KEY));
     }
-    let server = match cx.reach_ready() {
-        Ok(s) => s,
-        Err(v) => return v,
-    };
+    let server = cx.reach_ready()?;
     let who =
         cx.policy.allowed_users.iter().map(|u| (u, true)).chain(cx.policy.denied_users.iter().map(|u| (u, false)));
     let obs: Observations = who
@@ -66,7 +78,7 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
             (user.clone(), allowed, r)
         })
         .collect();
-    judge(&obs)
+    Ok(obs)
 }
 
 #[cfg(test)]

@@ -5,17 +5,35 @@
 //! ready. A server that sets its umask before bind (or binds in a private directory) has no
 //! window; an abstract socket has no permissions at all.
 
-use crate::Context;
-use pipe_harness::engine::{Backend, ConnectSpec, Finding, ServerUnderTest, Severity, Started, Verdict};
+use crate::{Context, Scenario};
+use pipe_harness::engine::{Backend, ConnectSpec, Finding, Policy, ServerUnderTest, Severity, Started, Verdict};
 use pipe_harness::probe::Rule;
 use std::time::{Duration, Instant};
 
-/// The scenario's name.
-pub const NAME: &str = "permission_window";
-/// Another uid's connect must be refused by a socket's mode.
-pub const RESTS_ON_UNIX: &[Rule] = &[Rule::UnixSocketModeEnforced, Rule::UnixDistinctIdentities];
-/// What it checks.
-pub const SUMMARY: &str = "can a denied uid connect while the server starts (before it sets the socket's mode)?";
+/// The scenario.
+pub struct PermissionWindow;
+
+/// The plan key that names a denied identity.
+const DENIED_KEY: &str = "[policy] denied_users = [\"61001\"]";
+
+impl Scenario for PermissionWindow {
+    const ID: &'static str = "permission_window";
+    const TITLE: &'static str = "can a denied uid connect while the server starts, before it sets the socket's mode?";
+    /// Named pipes are created with their descriptor: there is no window.
+    const WINDOWS: Option<&'static [Rule]> = None;
+    /// Another uid's connect must be refused by a socket's mode.
+    const UNIX: Option<&'static [Rule]> = Some(&[Rule::UnixSocketModeEnforced, Rule::UnixDistinctIdentities]);
+    const NEEDS: &'static [&'static str] = &[DENIED_KEY, "[target] program (the harness starts it)"];
+    type Observations = Observations;
+
+    fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+        observe(cx)
+    }
+
+    fn judge(obs: &Observations, policy: &Policy) -> Verdict {
+        judge(obs, policy)
+    }
+}
 
 /// What one connect attempt found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,11 +46,24 @@ pub enum Attempt {
     Connected,
 }
 
-/// Each connect attempt: when (ms since start), and what it found.
-pub type Observations = Vec<(u128, Attempt)>;
+/// The race as the denied identity saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observations {
+    /// The uid that raced the server.
+    pub who: String,
+    /// Each connect attempt: when (ms since start), and what it found (none when the policy's
+    /// protection lets everyone connect anyway).
+    pub attempts: Vec<(u128, Attempt)>,
+}
 
 /// The verdict.
-pub fn judge(obs: &Observations, who: &str) -> Verdict {
+fn judge(obs: &Observations, policy: &Policy) -> Verdict {
+    if policy_lets_others_connect(policy.protection.as_deref()) {
+        return Verdict::Pass {
+            evidence: vec![format!("the policy's protection {:?} lets every user connect: there is no window to close (authorization is by peer credentials; see peer_credentials)", policy.protection)],
+        };
+    }
+    let (who, obs) = (&obs.who, &obs.attempts);
     let seen: Vec<&(u128, Attempt)> = obs.iter().filter(|(_, a)| *a != Attempt::NoSocketYet).collect();
     let evidence: Vec<String> = seen.iter().take(20).map(|(t, a)| format!("{t} ms: as uid {who}: {a:?}")).collect();
     if let Some((t, _)) = obs.iter().find(|(_, a)| *a == Attempt::Connected) {
@@ -62,31 +93,22 @@ pub fn policy_lets_others_connect(protection: Option<&str>) -> bool {
 }
 
 /// Starts the server under umask 000 and races it as a denied identity.
-pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
-    if let Err(na) = cx.needs_start("races the server's start") {
-        return na;
-    }
+fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+    cx.needs_start("races the server's start")?;
     let Some(denied) = cx.policy.denied_users.first() else {
-        return Verdict::not_applicable(
-            "the policy names no denied identity to race the server with",
-            "[policy] denied_users = [\"61001\"]",
-        );
+        return Err(Verdict::not_applicable("the policy names no denied identity to race the server with", DENIED_KEY));
     };
+    let mut obs = Observations { who: denied.clone(), attempts: Vec::new() };
     if policy_lets_others_connect(cx.policy.protection.as_deref()) {
-        return Verdict::Pass {
-            evidence: vec![format!("the policy's protection {:?} lets every user connect: there is no window to close (authorization is by peer credentials; see peer_credentials)", cx.policy.protection)],
-        };
+        return Ok(obs);
     }
     let mut target = cx.target.clone();
     target.umask = Some(0o000);
     let endpoint = cx.backend.endpoint(&target.endpoint);
-    let mut server = match ServerUnderTest::start(cx.backend, &target, &endpoint) {
-        Ok(s) => s,
-        Err(e) => return Verdict::error("starting the target", e),
-    };
+    let mut server =
+        ServerUnderTest::start(cx.backend, &target, &endpoint).map_err(|e| Verdict::error("starting the target", e))?;
     let t0 = Instant::now();
     let deadline = t0 + target.ready_timeout;
-    let mut obs = Observations::new();
     let mut ready = false;
     while Instant::now() < deadline {
         let spec = ConnectSpec { as_user: Some(denied.clone()), timeout: Duration::ZERO, ..ConnectSpec::default() };
@@ -95,21 +117,21 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
             Err(e) if e.os_code() == Some(pipe_harness::OsCode(2)) => Attempt::NoSocketYet, // ENOENT
             Err(e) => Attempt::Refused(e.to_string()),
         };
-        obs.push((t0.elapsed().as_millis(), attempt));
+        obs.attempts.push((t0.elapsed().as_millis(), attempt));
         if ready {
             break; // one attempt after ready: the settled mode
         }
         match server.wait_ready(cx.backend, &target.readiness, Duration::from_millis(2)) {
             Started::Ready => ready = true,
             Started::Exited(code) => {
-                return Verdict::Error {
+                return Err(Verdict::Error {
                     reason: format!("the target exited ({code:?}) during startup: {:?}", server.output()),
-                }
+                })
             }
             Started::TimedOut => {}
         }
     }
-    judge(&obs, denied)
+    Ok(obs)
 }
 
 #[cfg(test)]
@@ -125,10 +147,14 @@ mod tests {
 
     #[test]
     fn a_connect_during_startup_is_a_finding_and_never_seeing_the_socket_is_an_error() {
-        let refused = vec![(1, Attempt::NoSocketYet), (3, Attempt::Refused("Permission denied".into()))];
-        assert_eq!(judge(&refused, "61001").kind(), "pass");
-        let open = vec![(1, Attempt::NoSocketYet), (3, Attempt::Connected)];
-        assert_eq!(judge(&open, "61001").kind(), "fail");
-        assert_eq!(judge(&vec![(1, Attempt::NoSocketYet)], "61001").kind(), "error");
+        let p = Policy::default();
+        let seen = |attempts| Observations { who: "61001".into(), attempts };
+        let refused = seen(vec![(1, Attempt::NoSocketYet), (3, Attempt::Refused("Permission denied".into()))]);
+        assert_eq!(judge(&refused, &p).kind(), "pass");
+        let open = seen(vec![(1, Attempt::NoSocketYet), (3, Attempt::Connected)]);
+        assert_eq!(judge(&open, &p).kind(), "fail");
+        assert_eq!(judge(&seen(vec![(1, Attempt::NoSocketYet)]), &p).kind(), "error");
+        let everyone = Policy { protection: Some("mode=0666 uid=61000".into()), ..Policy::default() };
+        assert_eq!(judge(&open, &everyone).kind(), "pass", "the policy itself opens it to all");
     }
 }

@@ -2,25 +2,38 @@
 //! set it. The harness takes the server's first instances with local clients, then opens the
 //! pipe the way a remote client does (`\\localhost\pipe\...`, through the redirector).
 
-use crate::{Context, CLIENT_TIMEOUT};
+use crate::{Context, Scenario, CLIENT_TIMEOUT};
 use pipe_harness::engine::{Backend, ConnectSpec, Finding, Policy, Severity, Verdict};
 use pipe_harness::probe::Rule;
 use std::time::Duration;
 
-/// The scenario's name.
-pub const NAME: &str = "remote_exposure";
-/// A remote client must be makeable here, and the flag honoured.
-pub const RESTS_ON: &[Rule] = &[Rule::RemoteClientsRejected];
-/// Unix-domain sockets have no remote clients.
-pub const RESTS_ON_UNIX: Option<&[Rule]> = None;
-/// What it checks.
-pub const SUMMARY: &str = "does every instance refuse remote clients when the policy says so?";
+/// The scenario.
+pub struct RemoteExposure;
+
+impl Scenario for RemoteExposure {
+    const ID: &'static str = "remote_exposure";
+    const TITLE: &'static str = "does every instance refuse remote clients when the policy says so?";
+    /// A remote client must be makeable here, and the flag honoured.
+    const WINDOWS: Option<&'static [Rule]> = Some(&[Rule::RemoteClientsRejected]);
+    /// Unix-domain sockets have no remote clients.
+    const UNIX: Option<&'static [Rule]> = None;
+    const NEEDS: &'static [&'static str] = &["[policy] reject_remote (default true)"];
+    type Observations = Observations;
+
+    fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+        observe(cx)
+    }
+
+    fn judge(obs: &Observations, policy: &Policy) -> Verdict {
+        judge(obs, policy)
+    }
+}
 
 /// Per attempt (after that many local clients): was the remote client accepted?
 pub type Observations = Vec<(usize, Result<bool, String>)>;
 
 /// The verdict.
-pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
+fn judge(obs: &Observations, policy: &Policy) -> Verdict {
     let evidence: Vec<String> =
         obs.iter().map(|(n, r)| format!("after {n} local clients: remote open {r:?}")).collect();
     if policy.reject_remote && obs.iter().any(|(_, r)| r == &Ok(true)) {
@@ -36,11 +49,8 @@ pub fn judge(obs: &Observations, policy: &Policy) -> Verdict {
 }
 
 /// Takes instances locally and tries a remote open after each.
-pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
-    let server = match cx.reach_ready() {
-        Ok(s) => s,
-        Err(v) => return v,
-    };
+fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
+    let server = cx.reach_ready()?;
     let mut held = Vec::new();
     let mut obs = Observations::new();
     for n in 0..3 {
@@ -59,7 +69,7 @@ pub fn run<B: Backend>(cx: &Context<'_, B>) -> Verdict {
             Err(_) => break,
         }
     }
-    judge(&obs, cx.policy)
+    Ok(obs)
 }
 
 #[cfg(test)]

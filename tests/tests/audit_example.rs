@@ -14,7 +14,7 @@
 
 use pipe_harness::engine::{Exchange, Policy, Readiness, Target, Verdict};
 use pipe_harness::windows::WindowsBackend;
-use pipe_harness_scenarios::audit;
+use pipe_harness_scenarios::{audit, ScenarioId};
 use rstest::rstest;
 use std::path::PathBuf;
 
@@ -44,11 +44,11 @@ fn policy() -> Policy {
 }
 
 #[rstest]
-#[case::dacl_survives_churn("dacl_churn")]
-#[case::refuses_a_taken_name("first_instance_defence")]
-#[case::no_work_below_impersonation("impersonation_limits")]
-#[case::no_remote_clients("remote_exposure")]
-fn the_hardened_service_has_no_findings(#[case] scenario: &str) {
+#[case::dacl_survives_churn(ScenarioId::DaclChurn)]
+#[case::refuses_a_taken_name(ScenarioId::FirstInstanceDefence)]
+#[case::no_work_below_impersonation(ScenarioId::ImpersonationLimits)]
+#[case::no_remote_clients(ScenarioId::RemoteExposure)]
+fn the_hardened_service_has_no_findings(#[case] scenario: ScenarioId) {
     let backend = WindowsBackend::new();
     let report = audit(&backend, &service("hardened"), &policy(), 42, &[scenario]);
     let verdict = &report.results[0].verdict;
@@ -58,7 +58,7 @@ fn the_hardened_service_has_no_findings(#[case] scenario: &str) {
 #[test]
 fn a_service_that_sets_its_dacl_once_is_caught() {
     let backend = WindowsBackend::new();
-    let report = audit(&backend, &service("heirloom-dacl"), &policy(), 42, &["dacl_churn"]);
+    let report = audit(&backend, &service("heirloom-dacl"), &policy(), 42, &[ScenarioId::DaclChurn]);
     match &report.results[0].verdict {
         Verdict::Fail(f) => assert!(f.title.contains("not the policy's"), "{}", report.to_human()),
         other => panic!("expected a finding, got {other:?}\n{}", report.to_human()),

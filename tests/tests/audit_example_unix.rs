@@ -10,7 +10,7 @@
 
 use pipe_harness::engine::{Exchange, Policy, Readiness, Target, Verdict};
 use pipe_harness::unix::UnixBackend;
-use pipe_harness_scenarios::audit;
+use pipe_harness_scenarios::{audit, ScenarioId};
 use rstest::rstest;
 use std::path::PathBuf;
 
@@ -52,12 +52,12 @@ fn policy() -> Policy {
 }
 
 #[rstest]
-#[case::no_one_else_can_take_its_name("instance_squatting")]
-#[case::refuses_a_taken_path("first_instance_defence")]
-#[case::mode_survives_restarts_and_umasks("dacl_churn")]
-#[case::no_window_at_startup("permission_window")]
-#[case::authorizes_by_peer_uid("peer_credentials")]
-fn the_hardened_service_has_no_findings(#[case] scenario: &str) {
+#[case::no_one_else_can_take_its_name(ScenarioId::InstanceSquatting)]
+#[case::refuses_a_taken_path(ScenarioId::FirstInstanceDefence)]
+#[case::mode_survives_restarts_and_umasks(ScenarioId::DaclChurn)]
+#[case::no_window_at_startup(ScenarioId::PermissionWindow)]
+#[case::authorizes_by_peer_uid(ScenarioId::PeerCredentials)]
+fn the_hardened_service_has_no_findings(#[case] scenario: ScenarioId) {
     let backend = UnixBackend::new().expect("backend");
     let report = audit(&backend, &service("unix-hardened"), &policy(), 42, &[scenario]);
     let verdict = &report.results[0].verdict;
@@ -67,7 +67,13 @@ fn the_hardened_service_has_no_findings(#[case] scenario: &str) {
 #[test]
 fn a_service_that_leaves_its_mode_to_the_umask_is_caught() {
     let backend = UnixBackend::new().expect("backend");
-    let report = audit(&backend, &service("unix-umask-leak"), &policy(), 42, &["dacl_churn", "permission_window"]);
+    let report = audit(
+        &backend,
+        &service("unix-umask-leak"),
+        &policy(),
+        42,
+        &[ScenarioId::DaclChurn, ScenarioId::PermissionWindow],
+    );
     if pipe_harness::unix::creds::is_root() {
         assert_eq!(report.exit_code(), 1, "{}", report.to_human());
         assert!(report.results.iter().all(|r| r.verdict.kind() == "fail"), "{}", report.to_human());
@@ -82,7 +88,7 @@ fn a_service_that_leaves_its_mode_to_the_umask_is_caught() {
 #[test]
 fn a_socket_in_a_shared_directory_is_taken_in_the_restart_gap() {
     let backend = UnixBackend::new().expect("backend");
-    let report = audit(&backend, &in_dir("unix-hardened", "{dir}"), &policy(), 42, &["instance_squatting"]);
+    let report = audit(&backend, &in_dir("unix-hardened", "{dir}"), &policy(), 42, &[ScenarioId::InstanceSquatting]);
     let verdict = &report.results[0].verdict;
     if !pipe_harness::unix::creds::is_root() {
         assert_eq!(verdict.kind(), "unverifiable", "{}", report.to_human());
@@ -96,7 +102,7 @@ fn a_socket_in_a_shared_directory_is_taken_in_the_restart_gap() {
         v => panic!("expected the restart gap finding, got {v:?}"),
     }
     // In its own directory the same binary passes, because the directory refuses uid 61001.
-    let report = audit(&backend, &service("unix-hardened"), &policy(), 42, &["instance_squatting"]);
+    let report = audit(&backend, &service("unix-hardened"), &policy(), 42, &[ScenarioId::InstanceSquatting]);
     match &report.results[0].verdict {
         Verdict::Pass { evidence } => {
             assert!(

@@ -25,6 +25,12 @@ enum Command {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// The scenarios: what each checks, the platform rules it rests on, what the plan must give.
+    Scenarios {
+        /// Print the Markdown table (as in docs/scenarios.md).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Every pipe (Windows) or listening Unix socket (Linux) on this machine, with owner, server
     /// processes, instance counts and protection, flagging names others may take over.
     List {
@@ -267,6 +273,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Demo { format, seed } => demo(format, seed),
+        Command::Scenarios { markdown } => {
+            print!("{}", if markdown { pipe_harness_scenarios::catalogue_markdown() } else { scenario_list() });
+            Ok(0)
+        }
         Command::List { sddl, format, filter } => list(sddl, format, filter.as_deref()),
         Command::Reach { pipe, published } => reach(&pipe, published.as_deref()),
         Command::Fuzz {
@@ -527,6 +537,29 @@ fn replay(reproducer: &std::path::Path, plan: &std::path::Path, times: u32) -> a
     Ok(u8::from(replays.matched > 0))
 }
 
+/// The registry, one block per scenario.
+fn scenario_list() -> String {
+    let rules = |r: Option<&[pipe_harness::probe::Rule]>| match r {
+        None => "not applicable".to_string(),
+        Some([]) => "-".to_string(),
+        Some(rs) => rs.iter().map(|r| r.id()).collect::<Vec<_>>().join(", "),
+    };
+    pipe_harness_scenarios::SCENARIOS
+        .iter()
+        .map(|s| {
+            format!(
+                "{}\n  {}\n  Windows: {}\n  Unix:    {}\n  needs:   {}\n",
+                s.id,
+                s.title,
+                rules(s.windows),
+                rules(s.unix),
+                s.needs.join("; ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn audit_plan(
     plan: &std::path::Path,
     scenarios: &[String],
@@ -536,17 +569,13 @@ fn audit_plan(
     strict: bool,
 ) -> anyhow::Result<u8> {
     let (target, policy) = pipe_harness::engine::plan::load(plan)?;
-    for name in scenarios {
-        anyhow::ensure!(
-            pipe_harness_scenarios::SCENARIOS.iter().any(|s| s.name == name),
-            "unknown scenario {name:?}; known: {}",
-            pipe_harness_scenarios::SCENARIOS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
-        );
-    }
+    let chosen = scenarios
+        .iter()
+        .map(|name| name.parse::<pipe_harness_scenarios::ScenarioId>())
+        .collect::<Result<Vec<_>, _>>()?;
     let seed = seed.unwrap_or_else(clock_seed);
-    let names: Vec<&str> = scenarios.iter().map(String::as_str).collect();
     let backend = native_backend()?;
-    let mut report = pipe_harness_scenarios::audit(&backend, &target, &policy, seed, &names);
+    let mut report = pipe_harness_scenarios::audit(&backend, &target, &policy, seed, &chosen);
     report.name_plan(&plan.display().to_string());
     let text = match format {
         ReportFormat::Human => report.to_human(),
