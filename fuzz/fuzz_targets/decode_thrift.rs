@@ -1,3 +1,3 @@
 #![no_main]
-// Logic and properties: pipe_harness::fuzzing::decode_thrift (unit tested and replayed by cargo test).
-libfuzzer_sys::fuzz_target!(|data: &[u8]| pipe_harness::fuzzing::decode_thrift(data));
+// Logic and properties: pipe_harness_core::fuzzing::decode_thrift (unit tested and replayed by cargo test).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pipe_harness_core::fuzzing::decode_thrift(data));

@@ -1,3 +1,3 @@
 #![no_main]
-// Logic and properties: pipe_harness::fuzzing::differential_length_delimited (unit tested and replayed by cargo test).
-libfuzzer_sys::fuzz_target!(|data: &[u8]| pipe_harness::fuzzing::differential_length_delimited(data));
+// Logic and properties: pipe_harness_core::fuzzing::differential_length_delimited (unit tested and replayed by cargo test).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pipe_harness_core::fuzzing::differential_length_delimited(data));

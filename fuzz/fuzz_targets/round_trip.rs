@@ -1,3 +1,3 @@
 #![no_main]
-// Logic and properties: pipe_harness::fuzzing::round_trip (unit tested and replayed by cargo test).
-libfuzzer_sys::fuzz_target!(|data: &[u8]| pipe_harness::fuzzing::round_trip(data));
+// Logic and properties: pipe_harness_core::fuzzing::round_trip (unit tested and replayed by cargo test).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pipe_harness_core::fuzzing::round_trip(data));

@@ -8,7 +8,7 @@
 //! Goals: at least 1.0x tokio-util at every size, at least 0.5x memcpy at 64 KiB.
 
 use bytes::BytesMut;
-use pipe_harness::framing::{FrameDecoder, LengthPrefixed};
+use pipe_harness_core::framing::{FrameDecoder, LengthPrefixed};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use tokio_util::codec::{Decoder, LengthDelimitedCodec};

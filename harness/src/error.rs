@@ -1,4 +1,4 @@
-//! The one error type of the `pipe_harness` crate boundary.
+//! The one error type of the `pipe_harness_core` crate boundary.
 //!
 //! `Err` means the harness could not do what it was asked (the OS refused, the input was bad,
 //! a deadline passed). It never carries a security finding: findings are ordinary values.

@@ -298,6 +298,14 @@ pub(crate) fn not_applicable(rules: &[Rule], why: &str) -> Vec<RuleResult> {
         .collect()
 }
 
+/// This machine's probe, measured once per process: the first call runs [`run`], later ones
+/// return the same report. What [`NativeBackend`](crate::NativeBackend)'s constructors use,
+/// so a test binary that builds many backends probes once.
+pub fn measured() -> &'static ProbeReport {
+    static MEASURED: std::sync::OnceLock<ProbeReport> = std::sync::OnceLock::new();
+    MEASURED.get_or_init(run)
+}
+
 /// Measures every rule on this machine.
 ///
 /// On Windows (and under Wine) this creates real pipes, tokens and processes; on Linux, real

@@ -2,7 +2,7 @@
 //! owner would write for each. Used by `pipe-harness demo` and by the matrix tests, so both
 //! judge the fixtures the same way.
 
-use pipe_harness::engine::{ClientProgram, Exchange, FramingSpec, Policy, Readiness, Target};
+use pipe_harness_core::engine::{ClientProgram, Exchange, FramingSpec, Policy, Readiness, Target};
 use std::path::Path;
 
 /// The uid the Unix fixtures run as, and the one their policy denies.

@@ -4,10 +4,10 @@
 //! authenticated hands its identity to whoever got the name first.
 
 use crate::{Context, Scenario};
-use pipe_harness::engine::{
+use pipe_harness_core::engine::{
     Backend, Finding, ListenSpec, Listener, PeerIdentity, Policy, ServerUnderTest, Severity, Target, Verdict,
 };
-use pipe_harness::probe::Rule;
+use pipe_harness_core::probe::Rule;
 use std::time::Duration;
 
 /// The scenario.
@@ -98,7 +98,7 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pipe_harness::identity::ImpersonationLevel;
+    use pipe_harness_core::identity::ImpersonationLevel;
 
     #[test]
     fn more_than_identification_to_a_rogue_is_a_finding() {

@@ -5,8 +5,8 @@
 //! lives in its network namespace, while a path socket follows the filesystem.
 
 use crate::{Context, Scenario};
-use pipe_harness::engine::{Backend, Finding, Policy, SessionReach, Severity, Verdict};
-use pipe_harness::probe::Rule;
+use pipe_harness_core::engine::{Backend, Finding, Policy, SessionReach, Severity, Verdict};
+use pipe_harness_core::probe::Rule;
 
 /// Why it is not applicable without a policy on other sessions.
 const NO_SESSION_POLICY: &str = "the policy does not say whether other sessions may reach the endpoint";

@@ -7,8 +7,8 @@
 //! so a socket whose mode is left to the umask shows it.
 
 use crate::{Context, Scenario, CLIENT_TIMEOUT};
-use pipe_harness::engine::{exchange, Backend, Conn, ConnectSpec, Finding, Policy, Schedule, Severity, Verdict};
-use pipe_harness::probe::Rule;
+use pipe_harness_core::engine::{exchange, Backend, Conn, ConnectSpec, Finding, Policy, Schedule, Severity, Verdict};
+use pipe_harness_core::probe::Rule;
 
 /// The scenario.
 pub struct DaclChurn;

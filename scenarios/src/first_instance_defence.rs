@@ -8,10 +8,10 @@
 //! from a clean start and mirrors them, and grants everyone everything.
 
 use crate::{Context, Scenario, CLIENT_TIMEOUT};
-use pipe_harness::engine::{
+use pipe_harness_core::engine::{
     Backend, Conn, ConnectSpec, Finding, ListenSpec, PipeShape, Policy, ServerUnderTest, Severity, Started, Verdict,
 };
-use pipe_harness::probe::Rule;
+use pipe_harness_core::probe::Rule;
 use std::time::Duration;
 
 /// The scenario.
@@ -118,7 +118,7 @@ pub fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict>
     let started = match &cx.target.readiness {
         // "The endpoint exists" is already true (the attacker's): judge by the exit, or by a
         // client reaching someone other than the attacker (the server took the name over).
-        pipe_harness::engine::Readiness::Endpoint => exit_or_takeover(cx, &mut server, &endpoint),
+        pipe_harness_core::engine::Readiness::Endpoint => exit_or_takeover(cx, &mut server, &endpoint),
         r => server.wait_ready(cx.backend, r, cx.target.ready_timeout),
     };
     let (on_server, on_attacker) =

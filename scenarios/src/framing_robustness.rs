@@ -5,9 +5,9 @@
 //! in the same bucket on fresh servers, with the seed and index that replay it.
 
 use crate::{Context, Scenario};
-use pipe_harness::engine::live;
-use pipe_harness::engine::{Backend, Finding, Policy, Severity, Verdict};
-use pipe_harness::probe::Rule;
+use pipe_harness_core::engine::live;
+use pipe_harness_core::engine::{Backend, Finding, Policy, Severity, Verdict};
+use pipe_harness_core::probe::Rule;
 use std::time::Duration;
 
 /// The scenario.

@@ -4,9 +4,9 @@
 //! reading, so the call fails and it acts as itself) does the work anyway.
 
 use crate::{Context, Scenario, CLIENT_TIMEOUT};
-use pipe_harness::engine::{request_succeeds, Backend, ConnectSpec, Finding, Policy, Severity, Verdict};
-use pipe_harness::identity::ImpersonationLevel;
-use pipe_harness::probe::Rule;
+use pipe_harness_core::engine::{request_succeeds, Backend, ConnectSpec, Finding, Policy, Severity, Verdict};
+use pipe_harness_core::identity::ImpersonationLevel;
+use pipe_harness_core::probe::Rule;
 
 /// The scenario.
 pub struct ImpersonationLimits;

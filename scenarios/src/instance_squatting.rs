@@ -15,10 +15,10 @@
 
 use crate::first_instance_defence;
 use crate::{Context, Scenario};
-use pipe_harness::engine::{
+use pipe_harness_core::engine::{
     exchange, Backend, Conn, ConnectSpec, Finding, ListenSpec, Policy, Schedule, Severity, Started, Verdict,
 };
-use pipe_harness::probe::Rule;
+use pipe_harness_core::probe::Rule;
 use std::time::Duration;
 
 /// Who tries the restart gap when the policy denies nobody: an unprivileged uid no one uses.
@@ -185,7 +185,7 @@ fn restart_gap<B: Backend>(cx: &Context<'_, B>, endpoint: &str) -> Result<Gap, V
     let spec =
         ListenSpec { open_to_all: true, as_user: Some(by.clone()), replace_existing: true, ..ListenSpec::default() };
     match cx.backend.listen(endpoint, &spec) {
-        Err(pipe_harness::Error::Unsupported(why)) => Ok(Gap::NotApplicable(why)),
+        Err(pipe_harness_core::Error::Unsupported(why)) => Ok(Gap::NotApplicable(why)),
         Err(e) if e.is_permission_denied() => Ok(Gap::Closed(e.to_string())),
         Err(e) => Err(Verdict::error("trying the restart gap as another identity", e)),
         Ok(_attacker) => {

@@ -34,8 +34,10 @@ pub mod peer_credentials;
 pub mod permission_window;
 pub mod remote_exposure;
 
-use pipe_harness::engine::{unverifiable_for, Backend, CheckResult, Policy, ServerUnderTest, Started, Target, Verdict};
-use pipe_harness::probe::Rule;
+use pipe_harness_core::engine::{
+    unverifiable_for, Backend, CheckResult, Policy, ServerUnderTest, Started, Target, Verdict,
+};
+use pipe_harness_core::probe::Rule;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -344,14 +346,14 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs the given scenarios (when `scenarios` is empty, every one that applies to this
 /// platform and to this kind of target) and collects an
-/// [`AuditReport`](pipe_harness::engine::report::AuditReport).
+/// [`AuditReport`](pipe_harness_core::engine::report::AuditReport).
 pub fn audit<B: Backend>(
     backend: &B,
     target: &Target,
     policy: &Policy,
     seed: u64,
     scenarios: &[ScenarioId],
-) -> pipe_harness::engine::report::AuditReport {
+) -> pipe_harness_core::engine::report::AuditReport {
     let cx = Context { backend, target, policy, seed };
     // All scenarios that apply here: to a client under test, the client scenario; to a server,
     // every server scenario.
@@ -373,5 +375,5 @@ pub fn audit<B: Backend>(
         Some(w) => format!("{} (Wine {w})", backend.platform()),
         None => backend.platform().to_string(),
     };
-    pipe_harness::engine::report::AuditReport::new(platform, seed, results)
+    pipe_harness_core::engine::report::AuditReport::new(platform, seed, results)
 }

@@ -3,8 +3,8 @@
 //! identity the policy allows and as one it denies, and sends the privileged request as each.
 
 use crate::{Context, Scenario, CLIENT_TIMEOUT};
-use pipe_harness::engine::{request_succeeds, Backend, ConnectSpec, Finding, Policy, Severity, Verdict};
-use pipe_harness::probe::Rule;
+use pipe_harness_core::engine::{request_succeeds, Backend, ConnectSpec, Finding, Policy, Severity, Verdict};
+use pipe_harness_core::probe::Rule;
 
 /// The scenario.
 pub struct PeerCredentials;

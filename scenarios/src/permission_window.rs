@@ -6,8 +6,8 @@
 //! window; an abstract socket has no permissions at all.
 
 use crate::{Context, Scenario};
-use pipe_harness::engine::{Backend, ConnectSpec, Finding, Policy, ServerUnderTest, Severity, Started, Verdict};
-use pipe_harness::probe::Rule;
+use pipe_harness_core::engine::{Backend, ConnectSpec, Finding, Policy, ServerUnderTest, Severity, Started, Verdict};
+use pipe_harness_core::probe::Rule;
 use std::time::{Duration, Instant};
 
 /// The scenario.
@@ -114,7 +114,7 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
         let spec = ConnectSpec { as_user: Some(denied.clone()), timeout: Duration::ZERO, ..ConnectSpec::default() };
         let attempt = match cx.backend.connect(&endpoint, &spec) {
             Ok(_) => Attempt::Connected,
-            Err(e) if e.os_code() == Some(pipe_harness::OsCode(2)) => Attempt::NoSocketYet, // ENOENT
+            Err(e) if e.os_code() == Some(pipe_harness_core::OsCode(2)) => Attempt::NoSocketYet, // ENOENT
             Err(e) => Attempt::Refused(e.to_string()),
         };
         obs.attempts.push((t0.elapsed().as_millis(), attempt));

@@ -3,8 +3,8 @@
 //! pipe the way a remote client does (`\\localhost\pipe\...`, through the redirector).
 
 use crate::{Context, Scenario, CLIENT_TIMEOUT};
-use pipe_harness::engine::{Backend, ConnectSpec, Finding, Policy, Severity, Verdict};
-use pipe_harness::probe::Rule;
+use pipe_harness_core::engine::{Backend, ConnectSpec, Finding, Policy, Severity, Verdict};
+use pipe_harness_core::probe::Rule;
 use std::time::Duration;
 
 /// The scenario.

@@ -13,8 +13,8 @@
 #![cfg(windows)]
 
 use pipe_harness::engine::{Exchange, Policy, Readiness, Target, Verdict};
+use pipe_harness::scenarios::{audit, ScenarioId};
 use pipe_harness::windows::WindowsBackend;
-use pipe_harness_scenarios::{audit, ScenarioId};
 use rstest::rstest;
 use std::path::PathBuf;
 

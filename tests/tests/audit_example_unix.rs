@@ -9,8 +9,8 @@
 #![cfg(unix)]
 
 use pipe_harness::engine::{Exchange, Policy, Readiness, Target, Verdict};
+use pipe_harness::scenarios::{audit, ScenarioId};
 use pipe_harness::unix::UnixBackend;
-use pipe_harness_scenarios::{audit, ScenarioId};
 use rstest::rstest;
 use std::path::PathBuf;
 

@@ -47,7 +47,7 @@ fn audit_plan(name: &str, program: &Path, args: &[&str], rest: &str) -> AuditRep
     std::fs::write(&file, plan).expect("plan");
     let (target, policy) = pipe_harness::engine::plan::load(&file).expect("the first plan loads");
     let backend = pipe_harness::native_backend().expect("backend");
-    let report = pipe_harness_scenarios::audit(&backend, &target, &policy, 7, &[]);
+    let report = pipe_harness::scenarios::audit(&backend, &target, &policy, 7, &[]);
     std::fs::remove_dir_all(&dir).ok();
     report
 }
@@ -149,7 +149,7 @@ fn a_running_socat_is_audited_by_attaching_and_left_running() {
     .expect("plan");
     let (target, policy) = pipe_harness::engine::plan::load(&plan).expect("an attach plan loads");
     let backend = pipe_harness::native_backend().expect("backend");
-    let r = pipe_harness_scenarios::audit(&backend, &target, &policy, 7, &[]);
+    let r = pipe_harness::scenarios::audit(&backend, &target, &policy, 7, &[]);
     let text = r.to_human();
     assert_eq!(r.exit_code(), 0, "{text}");
     assert_eq!(verdict(&r, "cross_session_visibility"), "pass", "it ran against the running server:\n{text}");

@@ -214,7 +214,7 @@ fn bundled(name: &str) -> anyhow::Result<std::path::PathBuf> {
 }
 
 fn demo(format: Format, seed: u64) -> anyhow::Result<u8> {
-    use pipe_harness_scenarios::{audit, bundled as plans};
+    use pipe_harness::scenarios::{audit, bundled as plans};
     let backend = native_backend()?;
     let mut reports = Vec::new();
     for name in DEMO {
@@ -274,7 +274,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Demo { format, seed } => demo(format, seed),
         Command::Scenarios { markdown } => {
-            print!("{}", if markdown { pipe_harness_scenarios::catalogue_markdown() } else { scenario_list() });
+            print!("{}", if markdown { pipe_harness::scenarios::catalogue_markdown() } else { scenario_list() });
             Ok(0)
         }
         Command::List { sddl, format, filter } => list(sddl, format, filter.as_deref()),
@@ -544,7 +544,7 @@ fn scenario_list() -> String {
         Some([]) => "-".to_string(),
         Some(rs) => rs.iter().map(|r| r.id()).collect::<Vec<_>>().join(", "),
     };
-    pipe_harness_scenarios::SCENARIOS
+    pipe_harness::scenarios::SCENARIOS
         .iter()
         .map(|s| {
             format!(
@@ -571,11 +571,11 @@ fn audit_plan(
     let (target, policy) = pipe_harness::engine::plan::load(plan)?;
     let chosen = scenarios
         .iter()
-        .map(|name| name.parse::<pipe_harness_scenarios::ScenarioId>())
+        .map(|name| name.parse::<pipe_harness::scenarios::ScenarioId>())
         .collect::<Result<Vec<_>, _>>()?;
     let seed = seed.unwrap_or_else(clock_seed);
     let backend = native_backend()?;
-    let mut report = pipe_harness_scenarios::audit(&backend, &target, &policy, seed, &chosen);
+    let mut report = pipe_harness::scenarios::audit(&backend, &target, &policy, seed, &chosen);
     report.name_plan(&plan.display().to_string());
     let text = match format {
         ReportFormat::Human => report.to_human(),
@@ -594,14 +594,8 @@ fn audit_plan(
 
 #[cfg(windows)]
 fn reach(pipe: &str, published: Option<&str>) -> anyhow::Result<u8> {
-    use pipe_harness::windows::{backend::encode_reach, mapping::mapping_exists, ClientOptions, PipeName};
-    let found = match published {
-        Some(m) => mapping_exists(m).with_context(|| format!("looking up {m}"))?,
-        None => false,
-    };
-    let name = if pipe.starts_with(r"\\") { PipeName::from_path(pipe) } else { PipeName::new(pipe) }
-        .context("the pipe name")?;
-    let connected = ClientOptions::new().open_wait(&name, std::time::Duration::from_secs(5)).is_ok();
+    use pipe_harness::windows::helper::{encode_reach, reach_here};
+    let (found, connected) = reach_here(pipe, published).with_context(|| format!("reaching {pipe}"))?;
     Ok(encode_reach(found, connected))
 }
 

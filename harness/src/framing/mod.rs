@@ -19,7 +19,7 @@
 //! | one pipe message = one frame | [`MessageAssembler`] | message-mode pipes |
 //!
 //! ```
-//! use pipe_harness::framing::{ContentLength, FrameDecoder};
+//! use pipe_harness_core::framing::{ContentLength, FrameDecoder};
 //! let mut d = FrameDecoder::new(ContentLength::new(1 << 20));
 //! d.push(b"Content-Length: 2\r\n\r"); // a pipe read can stop anywhere
 //! assert_eq!(d.next_frame().unwrap(), None);

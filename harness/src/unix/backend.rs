@@ -36,9 +36,10 @@ pub struct UnixBackend {
 }
 
 impl UnixBackend {
-    /// Probes the platform and makes the run's shared directory.
+    /// Makes the run's shared directory, with the platform's probe (measured once per
+    /// process: [`probe::measured`](crate::probe::measured)).
     pub fn new() -> Result<Self> {
-        Self::with_probe(crate::probe::run())
+        Self::with_probe(crate::probe::measured().clone())
     }
 
     /// With a probe report already made.

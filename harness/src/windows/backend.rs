@@ -16,9 +16,10 @@ pub struct WindowsBackend {
 }
 
 impl WindowsBackend {
-    /// Probes the platform (about a second) and returns the backend.
+    /// The backend, with the platform's probe (about a second, measured once per process:
+    /// [`probe::measured`](crate::probe::measured)).
     pub fn new() -> Self {
-        WindowsBackend { probe: crate::probe::run() }
+        WindowsBackend { probe: crate::probe::measured().clone() }
     }
 
     /// A backend with a probe report already made (tests, replays).
@@ -98,32 +99,6 @@ impl Listener for WinListener {
     }
 }
 
-/// The exit code of `pipe-harness reach`: 16, plus 1 when the published name was found, plus 2
-/// when the pipe was opened.
-pub fn encode_reach(found_published: bool, connected: bool) -> u8 {
-    16 + u8::from(found_published) + 2 * u8::from(connected)
-}
-
-/// Inverse of [`encode_reach`]; `None` for any other exit code (the helper failed).
-pub fn decode_reach(code: u32) -> Option<(bool, bool)> {
-    (16..20).contains(&code).then_some((code & 1 != 0, code & 2 != 0))
-}
-
-/// `pipe-harness.exe` beside the running executable (or one folder up, from `deps/`).
-fn helper_path() -> Result<std::path::PathBuf> {
-    let me = std::env::current_exe().map_err(|e| crate::Error::Unsupported(format!("locating the harness: {e}")))?;
-    let dir = me.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
-    [dir.join("pipe-harness.exe"), dir.join("..").join("pipe-harness.exe")]
-        .into_iter()
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            crate::Error::Unsupported(format!(
-                "no pipe-harness.exe beside {} to run in the other session",
-                me.display()
-            ))
-        })
-}
-
 impl Backend for WindowsBackend {
     type Listener = WinListener;
     type Client = PipeClient;
@@ -201,30 +176,33 @@ impl Backend for WindowsBackend {
         super::process::resume(pid)
     }
 
-    /// Starts the `pipe-harness reach` helper (built beside the harness) with the harness's
-    /// token moved to another session (`SeTcbPrivilege`, i.e. LocalSystem), and reads what it
-    /// could do from its exit code.
+    /// Starts the running executable again as the cross-session helper ([`super::helper`]),
+    /// with the harness's token moved to another session (`SeTcbPrivilege`, i.e. LocalSystem),
+    /// and reads what it could do from its exit code.
     fn reach_from_other_session(&self, endpoint: &str, published_in: Option<&str>) -> Result<SessionReach> {
         let own = super::probe::session_of(std::process::id()).unwrap_or(1);
         let other = if own == 0 { 1 } else { 0 };
         let token = super::token::Token::current_process()?.in_session(other)?;
-        let helper = helper_path()?;
-        let mut args = vec!["reach".to_string(), "--pipe".to_string(), endpoint.to_string()];
+        super::helper::linked();
+        let me = std::env::current_exe()
+            .map_err(|e| crate::Error::Unsupported(format!("locating the running executable: {e}")))?;
+        let mut spec = super::process::ProcessSpec::new(me, super::helper::FALLBACK_ARGS);
+        spec.env.push((super::helper::PIPE_VAR.to_string(), endpoint.to_string()));
         if let Some(m) = published_in {
-            args.extend(["--published".to_string(), m.to_string()]);
+            spec.env.push((super::helper::PUBLISHED_VAR.to_string(), m.to_string()));
         }
-        let mut child = super::process::spawn(&super::process::ProcessSpec::new(helper, args), Some(&token))?;
+        let mut child = super::process::spawn(&spec, Some(&token))?;
         let code = child.wait(Duration::from_secs(30))?.ok_or_else(|| crate::Error::Timeout {
             context: "the reach helper".into(),
             after: Duration::from_secs(30),
         })?;
-        let (found, connected) =
-            decode_reach(code).ok_or_else(|| crate::Error::Peer(format!("the reach helper exited with {code}")))?;
+        let (found, connected) = super::helper::decode_reach(code)
+            .ok_or_else(|| crate::Error::Peer(format!("the reach helper exited with {code}")))?;
         Ok(SessionReach {
             session: format!("session {other} (the harness is in session {own})"),
             found_published: published_in.map(|_| found),
             connected,
-            detail: format!("helper exit code {code}"),
+            detail: format!("helper {} exit code {code}", spec.program.display()),
         })
     }
 
@@ -238,5 +216,24 @@ impl Backend for WindowsBackend {
 
     fn canonical_protection(&self, protection: &str) -> Result<String> {
         Ok(SecurityDescriptor::from_sddl(protection)?.dacl_sddl()?.unwrap_or_else(|| "<no DACL>".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ListenSpec;
+
+    /// The helper is this very test binary, started again: nothing else need be beside it.
+    #[test]
+    fn the_cross_session_helper_is_the_running_executable_itself() {
+        let backend = WindowsBackend::new();
+        let endpoint = backend.endpoint("ph-helper-{unique}");
+        let _listener = backend.listen(&endpoint, &ListenSpec::default()).expect("listen");
+        let reach = backend.reach_from_other_session(&endpoint, Some(r"Local\ph-no-such-mapping")).expect("reach");
+        assert!(reach.connected, "{reach:?}");
+        assert_eq!(reach.found_published, Some(false), "{reach:?}");
+        let me = std::env::current_exe().expect("current exe");
+        assert!(reach.detail.contains(&me.display().to_string()), "{reach:?}");
     }
 }

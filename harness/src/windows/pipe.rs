@@ -135,7 +135,7 @@ pub enum SecuritySpec {
 /// Options for creating a pipe instance, i.e. the arguments of `CreateNamedPipeW`.
 ///
 /// ```no_run
-/// # use pipe_harness::windows::{PipeName, ServerOptions, PipeType, ReadMode, SecuritySpec};
+/// # use pipe_harness_core::windows::{PipeName, ServerOptions, PipeType, ReadMode, SecuritySpec};
 /// let name = PipeName::unique("doc");
 /// let server = ServerOptions::new()
 ///     .pipe_type(PipeType::Message)
@@ -143,7 +143,7 @@ pub enum SecuritySpec {
 ///     .first_pipe_instance(true)
 ///     .security(SecuritySpec::Sddl("D:P(A;;GA;;;SY)(A;;GA;;;OW)".into()))
 ///     .create(&name)?;
-/// # Ok::<(), pipe_harness::Error>(())
+/// # Ok::<(), pipe_harness_core::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct ServerOptions {

@@ -1,0 +1,157 @@
+//! # pipe-harness
+//!
+//! A security test harness and fuzzer for pipe servers: Windows named pipes, and Unix-domain
+//! sockets for the same products on Linux. Scenarios start the server under test under
+//! different identities and attack it the way real attackers do (instance squatting, DACL
+//! drift across instance churn, impersonation-level abuse, cross-session exposure, hostile
+//! frames); every verdict is pass, fail with evidence and a seed, unverifiable (the platform
+//! cannot show it, and why), not applicable (the plan does not ask for it), or error.
+//!
+//! This crate is what a product depends on: the `pipe-harness` command
+//! (`cargo install pipe-harness`) and, for its own `cargo test`, [`Audit`]. It re-exports the
+//! engine ([`pipe_harness_core`]: backends, probe, framing, live fuzzer) and the scenarios
+//! ([`scenarios`], named by [`ScenarioId`]).
+//!
+//! A product's test, auditing its server from its plan file:
+//!
+//! ```no_run
+//! use pipe_harness::Audit;
+//!
+//! #[test]
+//! fn my_service_passes_the_audit() -> pipe_harness::Result<()> {
+//!     let audit = Audit::plan("tests/my-service.toml")?.program(env!("CARGO_BIN_EXE_my-service"));
+//!     audit.run()?.assert_no_findings();
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Or from code, with typed scenario names:
+//!
+//! ```no_run
+//! use pipe_harness::engine::{Policy, Target};
+//! use pipe_harness::{Audit, ScenarioId};
+//!
+//! let mut server = Target::new("my-service", "target/debug/my-service", "{dir}/svc-{unique}.sock");
+//! server.args = vec!["--socket".into(), "{pipe}".into()];
+//! let policy = Policy { protection: Some("mode=0600 uid=61000".into()), ..Policy::default() };
+//! let report = Audit::new(server, policy).scenario(ScenarioId::DaclChurn).seed(7).run()?;
+//! report.assert_no_findings();
+//! # Ok::<(), pipe_harness::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub use pipe_harness_core::*;
+pub use pipe_harness_scenarios as scenarios;
+pub use pipe_harness_scenarios::{Scenario, ScenarioId};
+
+use engine::report::AuditReport;
+use engine::{Policy, Target};
+use std::path::{Path, PathBuf};
+
+/// The environment variable that overrides an [`Audit`]'s seed (replaying a finding from CI).
+pub const SEED_VAR: &str = "PIPE_HARNESS_SEED";
+
+/// An audit of one target, built up and then [`run`](Audit::run) against this platform's
+/// backend (the probe measured once per process).
+#[derive(Clone, Debug)]
+pub struct Audit {
+    target: Target,
+    policy: Policy,
+    scenarios: Vec<ScenarioId>,
+    seed: u64,
+    strict: bool,
+    plan: Option<PathBuf>,
+}
+
+impl Audit {
+    /// The audit a plan file describes (the format of `pipe-harness audit`; errors name the
+    /// file, line and column).
+    pub fn plan(path: impl AsRef<Path>) -> Result<Audit> {
+        let path = path.as_ref();
+        let (target, policy) = engine::plan::load(path)?;
+        Ok(Audit { plan: Some(path.to_path_buf()), ..Audit::new(target, policy) })
+    }
+
+    /// The audit of `target` against what its owner intends (`policy`): every scenario that
+    /// applies, with seed 1 (or [`SEED_VAR`]).
+    pub fn new(target: Target, policy: Policy) -> Audit {
+        let seed = std::env::var(SEED_VAR).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(1);
+        Audit { target, policy, scenarios: Vec::new(), seed, strict: false, plan: None }
+    }
+
+    /// Starts this program instead of the plan's (`env!("CARGO_BIN_EXE_my-service")`: the
+    /// binary cargo built for this test).
+    pub fn program(mut self, program: impl Into<PathBuf>) -> Audit {
+        self.target.program = program.into();
+        self
+    }
+
+    /// Runs this scenario (repeatable); without any, every scenario that applies.
+    pub fn scenario(mut self, scenario: ScenarioId) -> Audit {
+        self.scenarios.push(scenario);
+        self
+    }
+
+    /// The seed of the seeded scenarios (a finding prints the seed that replays it).
+    pub fn seed(mut self, seed: u64) -> Audit {
+        self.seed = seed;
+        self
+    }
+
+    /// A scenario the plan does not configure (not applicable) counts against
+    /// [`Report::assert_no_findings`], as `pipe-harness audit --strict` does.
+    pub fn strict(mut self) -> Audit {
+        self.strict = true;
+        self
+    }
+
+    /// The target, as the plan and the builder made it.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Runs the scenarios against this platform's backend.
+    pub fn run(&self) -> Result<Report> {
+        let backend = native_backend()?;
+        let mut report = scenarios::audit(&backend, &self.target, &self.policy, self.seed, &self.scenarios);
+        if let Some(plan) = &self.plan {
+            report.name_plan(&plan.display().to_string());
+        }
+        Ok(Report { report, strict: self.strict })
+    }
+}
+
+/// The verdicts of an [`Audit`].
+#[derive(Clone, Debug)]
+pub struct Report {
+    report: AuditReport,
+    strict: bool,
+}
+
+impl Report {
+    /// The report: its results, and its human, JSON, SARIF and JUnit forms.
+    pub fn report(&self) -> &AuditReport {
+        &self.report
+    }
+
+    /// Whether it has no finding and no error (and, if strict, nothing not applicable):
+    /// pass, unverifiable and not applicable are not failures.
+    pub fn is_clean(&self) -> bool {
+        self.report.exit_code_with(self.strict) == 0
+    }
+
+    /// Panics, printing the whole report, unless [`is_clean`](Report::is_clean).
+    #[track_caller]
+    pub fn assert_no_findings(&self) {
+        assert!(self.is_clean(), "the audit is not clean:\n{}", self.report.to_human());
+    }
+}
+
+impl std::ops::Deref for Report {
+    type Target = AuditReport;
+
+    fn deref(&self) -> &AuditReport {
+        &self.report
+    }
+}
