@@ -6,96 +6,139 @@
 use std::fmt;
 use std::time::Duration;
 
-/// An operating-system error code, kept exactly as the OS gave it.
+/// An operating-system error code, kept exactly as the OS gave it, and which kind it is.
 ///
-/// On Windows this is the Win32 error (`GetLastError`, e.g. `ERROR_ACCESS_DENIED` = 5,
-/// `ERROR_PIPE_BUSY` = 231); on Unix it is `errno`. Scenarios compare codes, so the code is
-/// never folded into a string or mapped onto a coarser kind.
+/// A Win32 error (`GetLastError`, e.g. `ERROR_ACCESS_DENIED` = 5, `ERROR_PIPE_BUSY` = 231) and
+/// an `errno` (`EACCES` = 13) share numbers but not meanings (5 is `EIO` on Linux), so the kind
+/// is part of the value: a Win32 constant never matches an errno. Scenarios compare codes, so
+/// the code is never folded into a string or mapped onto a coarser kind.
+///
+/// ```
+/// use pipe_harness_core::OsCode;
+///
+/// assert_eq!(OsCode::ACCESS_DENIED, OsCode::Win32(5));
+/// assert_ne!(OsCode::Errno(5), OsCode::ACCESS_DENIED); // EIO is not ERROR_ACCESS_DENIED
+/// assert_eq!(OsCode::ACCESS_DENIED.to_string(), "ERROR_ACCESS_DENIED (5)");
+/// assert!(OsCode::EACCES.to_string().ends_with("(errno 13)"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct OsCode(pub u32);
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OsCode {
+    /// A Win32 error code (`GetLastError`, or the low word of an `HRESULT` of facility Win32).
+    Win32(u32),
+    /// A Unix `errno`.
+    Errno(i32),
+}
 
 impl OsCode {
     /// `ERROR_FILE_NOT_FOUND` (2): no instance of the pipe name exists.
-    pub const FILE_NOT_FOUND: OsCode = OsCode(2);
+    pub const FILE_NOT_FOUND: OsCode = OsCode::Win32(2);
     /// `ERROR_ACCESS_DENIED` (5): a DACL refused, or a create collided with the first-instance
     /// flag or with the existing instances' settings (see `docs/windows-rules.md`, rule 2).
-    pub const ACCESS_DENIED: OsCode = OsCode(5);
+    pub const ACCESS_DENIED: OsCode = OsCode::Win32(5);
+    /// `ERROR_NO_MORE_FILES` (18): an enumeration is done.
+    pub const NO_MORE_FILES: OsCode = OsCode::Win32(18);
     /// `ERROR_BROKEN_PIPE` (109): the other end closed.
-    pub const BROKEN_PIPE: OsCode = OsCode(109);
+    pub const BROKEN_PIPE: OsCode = OsCode::Win32(109);
     /// `ERROR_SEM_TIMEOUT` (121): `WaitNamedPipe` timed out.
-    pub const SEM_TIMEOUT: OsCode = OsCode(121);
+    pub const SEM_TIMEOUT: OsCode = OsCode::Win32(121);
     /// `ERROR_PIPE_BUSY` (231): every instance is busy, or `nMaxInstances` is reached.
-    pub const PIPE_BUSY: OsCode = OsCode(231);
+    pub const PIPE_BUSY: OsCode = OsCode::Win32(231);
     /// `ERROR_NO_DATA` (232): the pipe is being closed.
-    pub const NO_DATA: OsCode = OsCode(232);
+    pub const NO_DATA: OsCode = OsCode::Win32(232);
     /// `ERROR_PIPE_NOT_CONNECTED` (233): no client is connected to this instance.
-    pub const PIPE_NOT_CONNECTED: OsCode = OsCode(233);
+    pub const PIPE_NOT_CONNECTED: OsCode = OsCode::Win32(233);
     /// `ERROR_MORE_DATA` (234): a message-mode read returned part of a message.
-    pub const MORE_DATA: OsCode = OsCode(234);
+    pub const MORE_DATA: OsCode = OsCode::Win32(234);
+    /// `ERROR_IO_PENDING` (997): an overlapped operation is under way.
+    pub const IO_PENDING: OsCode = OsCode::Win32(997);
     /// `ERROR_PIPE_CONNECTED` (535): a client connected before `ConnectNamedPipe` was called.
-    pub const PIPE_CONNECTED: OsCode = OsCode(535);
+    pub const PIPE_CONNECTED: OsCode = OsCode::Win32(535);
+    /// `ERROR_NO_TOKEN` (1008): the thread is not impersonating.
+    pub const NO_TOKEN: OsCode = OsCode::Win32(1008);
     /// `ERROR_LOGON_FAILURE` (1326): bad user name or password.
-    pub const LOGON_FAILURE: OsCode = OsCode(1326);
+    pub const LOGON_FAILURE: OsCode = OsCode::Win32(1326);
     /// `ERROR_BAD_IMPERSONATION_LEVEL` (1346): the token's level does not allow the operation.
-    pub const BAD_IMPERSONATION_LEVEL: OsCode = OsCode(1346);
+    pub const BAD_IMPERSONATION_LEVEL: OsCode = OsCode::Win32(1346);
     /// `ERROR_CANNOT_IMPERSONATE` (1368): the server tried to impersonate before reading.
-    pub const CANNOT_IMPERSONATE: OsCode = OsCode(1368);
+    pub const CANNOT_IMPERSONATE: OsCode = OsCode::Win32(1368);
     /// `ERROR_NOT_ALL_ASSIGNED` (1300): a privilege the caller asked to enable is not held.
-    pub const NOT_ALL_ASSIGNED: OsCode = OsCode(1300);
+    pub const NOT_ALL_ASSIGNED: OsCode = OsCode::Win32(1300);
+
+    /// `EPERM` (1): the operation needs a privilege the caller lacks.
+    pub const EPERM: OsCode = OsCode::Errno(1);
+    /// `ENOENT` (2): no such file (a socket path that does not exist yet).
+    pub const ENOENT: OsCode = OsCode::Errno(2);
+    /// `EACCES` (13): permission denied (a socket's mode, or its directory's).
+    pub const EACCES: OsCode = OsCode::Errno(13);
+    /// `ECONNRESET` (104, Linux): the peer reset the connection.
+    pub const ECONNRESET: OsCode = OsCode::Errno(104);
+
+    /// The code of an [`std::io::Error`] from the OS: an errno on Unix, a Win32 code on
+    /// Windows; `None` for an error that did not come from the OS.
+    pub fn of_io(e: &std::io::Error) -> Option<OsCode> {
+        let raw = e.raw_os_error()?;
+        Some(if cfg!(windows) { OsCode::Win32(raw as u32) } else { OsCode::Errno(raw) })
+    }
 
     /// The Win32 name of a code the harness knows (`ERROR_ACCESS_DENIED`), for reports and
-    /// evidence about named pipes.
+    /// evidence about named pipes; `None` for an errno or an unknown code.
     pub fn win32_name(self) -> Option<&'static str> {
-        Some(match self {
-            OsCode(0) => "ERROR_SUCCESS",
-            OsCode(1) => "ERROR_INVALID_FUNCTION",
-            OsCode::FILE_NOT_FOUND => "ERROR_FILE_NOT_FOUND",
-            OsCode(3) => "ERROR_PATH_NOT_FOUND",
-            OsCode::ACCESS_DENIED => "ERROR_ACCESS_DENIED",
-            OsCode(6) => "ERROR_INVALID_HANDLE",
-            OsCode(50) => "ERROR_NOT_SUPPORTED",
-            OsCode(53) => "ERROR_BAD_NETPATH",
-            OsCode(66) => "ERROR_BAD_DEV_TYPE",
-            OsCode(87) => "ERROR_INVALID_PARAMETER",
-            OsCode::BROKEN_PIPE => "ERROR_BROKEN_PIPE",
-            OsCode::SEM_TIMEOUT => "ERROR_SEM_TIMEOUT",
-            OsCode(123) => "ERROR_INVALID_NAME",
-            OsCode(161) => "ERROR_BAD_PATHNAME",
-            OsCode(183) => "ERROR_ALREADY_EXISTS",
-            OsCode::PIPE_BUSY => "ERROR_PIPE_BUSY",
-            OsCode::NO_DATA => "ERROR_NO_DATA",
-            OsCode::PIPE_NOT_CONNECTED => "ERROR_PIPE_NOT_CONNECTED",
-            OsCode::MORE_DATA => "ERROR_MORE_DATA",
-            OsCode::PIPE_CONNECTED => "ERROR_PIPE_CONNECTED",
-            OsCode(995) => "ERROR_OPERATION_ABORTED",
-            OsCode(997) => "ERROR_IO_PENDING",
-            OsCode(1314) => "ERROR_PRIVILEGE_NOT_HELD",
-            OsCode::NOT_ALL_ASSIGNED => "ERROR_NOT_ALL_ASSIGNED",
-            OsCode::LOGON_FAILURE => "ERROR_LOGON_FAILURE",
-            OsCode(1332) => "ERROR_NONE_MAPPED",
-            OsCode(1336) => "ERROR_INVALID_ACL",
-            OsCode(1338) => "ERROR_INVALID_SECURITY_DESCR",
-            OsCode::BAD_IMPERSONATION_LEVEL => "ERROR_BAD_IMPERSONATION_LEVEL",
-            OsCode::CANNOT_IMPERSONATE => "ERROR_CANNOT_IMPERSONATE",
-            OsCode(1008) => "ERROR_NO_TOKEN",
+        let OsCode::Win32(code) = self else { return None };
+        Some(match code {
+            0 => "ERROR_SUCCESS",
+            1 => "ERROR_INVALID_FUNCTION",
+            2 => "ERROR_FILE_NOT_FOUND",
+            3 => "ERROR_PATH_NOT_FOUND",
+            5 => "ERROR_ACCESS_DENIED",
+            6 => "ERROR_INVALID_HANDLE",
+            18 => "ERROR_NO_MORE_FILES",
+            50 => "ERROR_NOT_SUPPORTED",
+            53 => "ERROR_BAD_NETPATH",
+            66 => "ERROR_BAD_DEV_TYPE",
+            87 => "ERROR_INVALID_PARAMETER",
+            109 => "ERROR_BROKEN_PIPE",
+            121 => "ERROR_SEM_TIMEOUT",
+            123 => "ERROR_INVALID_NAME",
+            161 => "ERROR_BAD_PATHNAME",
+            183 => "ERROR_ALREADY_EXISTS",
+            231 => "ERROR_PIPE_BUSY",
+            232 => "ERROR_NO_DATA",
+            233 => "ERROR_PIPE_NOT_CONNECTED",
+            234 => "ERROR_MORE_DATA",
+            535 => "ERROR_PIPE_CONNECTED",
+            995 => "ERROR_OPERATION_ABORTED",
+            997 => "ERROR_IO_PENDING",
+            1008 => "ERROR_NO_TOKEN",
+            1300 => "ERROR_NOT_ALL_ASSIGNED",
+            1314 => "ERROR_PRIVILEGE_NOT_HELD",
+            1326 => "ERROR_LOGON_FAILURE",
+            1332 => "ERROR_NONE_MAPPED",
+            1336 => "ERROR_INVALID_ACL",
+            1338 => "ERROR_INVALID_SECURITY_DESCR",
+            1346 => "ERROR_BAD_IMPERSONATION_LEVEL",
+            1368 => "ERROR_CANNOT_IMPERSONATE",
             _ => return None,
         })
     }
 }
 
 impl fmt::Display for OsCode {
-    /// Windows: the Win32 name and number (`ERROR_ACCESS_DENIED (5)`). Unix: the `errno`
-    /// message and number (`No such file or directory (errno 2)`).
+    /// A Win32 code: its name and number (`ERROR_ACCESS_DENIED (5)`). An errno: the C
+    /// library's message and number (`No such file or directory (errno 2)`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if cfg!(windows) {
-            match self.win32_name() {
-                Some(name) => write!(f, "{name} ({})", self.0),
-                None => write!(f, "error {}", self.0),
+        match *self {
+            OsCode::Win32(code) => match self.win32_name() {
+                Some(name) => write!(f, "{name} ({code})"),
+                None => write!(f, "Win32 error {code}"),
+            },
+            OsCode::Errno(errno) if cfg!(unix) => {
+                let msg = std::io::Error::from_raw_os_error(errno).to_string();
+                let msg = msg.split(" (os error").next().unwrap_or(&msg).to_string();
+                write!(f, "{msg} (errno {errno})")
             }
-        } else {
-            let msg = std::io::Error::from_raw_os_error(self.0 as i32).to_string();
-            let msg = msg.split(" (os error").next().unwrap_or(&msg).to_string();
-            write!(f, "{msg} (errno {})", self.0)
+            OsCode::Errno(errno) => write!(f, "errno {errno}"),
         }
     }
 }
@@ -157,21 +200,17 @@ impl Error {
         self.os_code() == Some(OsCode::ACCESS_DENIED)
     }
 
-    /// True when the OS refused for lack of rights: `ERROR_ACCESS_DENIED` on Windows, `EACCES`
-    /// or `EPERM` on Unix (codes are per platform, so this asks the platform it runs on).
+    /// True when the OS refused for lack of rights: `ERROR_ACCESS_DENIED` (Windows), `EACCES`
+    /// or `EPERM` (Unix).
     pub fn is_permission_denied(&self) -> bool {
-        #[cfg(windows)]
-        let denied = [OsCode::ACCESS_DENIED];
-        #[cfg(not(windows))]
-        let denied = [OsCode(13), OsCode(1)];
-        self.os_code().is_some_and(|c| denied.contains(&c))
+        self.os_code().is_some_and(|c| [OsCode::ACCESS_DENIED, OsCode::EACCES, OsCode::EPERM].contains(&c))
     }
 
     /// True when the peer reset the connection (Unix `ECONNRESET`: it closed with data of
     /// ours unread, or its listening socket went away with our connection never accepted).
-    /// Named pipes have no such code: always false there.
+    /// Named pipes have no such code.
     pub fn is_connection_reset(&self) -> bool {
-        cfg!(unix) && self.os_code() == Some(OsCode(104))
+        self.os_code() == Some(OsCode::ECONNRESET)
     }
 
     /// True when the OS said `ERROR_PIPE_BUSY`.
@@ -198,25 +237,39 @@ mod tests {
 
     #[test]
     fn access_denied_and_pipe_busy_stay_distinct() {
-        let denied = Error::Os { call: "CreateNamedPipeW", code: OsCode(5), context: "x".into() };
-        let busy = Error::Os { call: "CreateNamedPipeW", code: OsCode(231), context: "x".into() };
+        let denied = Error::Os { call: "CreateNamedPipeW", code: OsCode::Win32(5), context: "x".into() };
+        let busy = Error::Os { call: "CreateNamedPipeW", code: OsCode::Win32(231), context: "x".into() };
         assert!(denied.is_access_denied() && !denied.is_pipe_busy());
         assert!(busy.is_pipe_busy() && !busy.is_access_denied());
-        if cfg!(windows) {
-            assert_eq!(denied.to_string(), "CreateNamedPipeW failed with ERROR_ACCESS_DENIED (5) while x");
-            assert_eq!(OsCode(4242).to_string(), "error 4242");
-        } else {
-            assert_eq!(OsCode(2).to_string(), "No such file or directory (errno 2)");
+        assert_eq!(denied.to_string(), "CreateNamedPipeW failed with ERROR_ACCESS_DENIED (5) while x");
+        assert_eq!(OsCode::Win32(4242).to_string(), "Win32 error 4242");
+        if cfg!(unix) {
+            assert_eq!(OsCode::ENOENT.to_string(), "No such file or directory (errno 2)");
         }
         assert_eq!(OsCode::PIPE_BUSY.win32_name(), Some("ERROR_PIPE_BUSY"));
+        assert_eq!(OsCode::Errno(231).win32_name(), None);
     }
 
     #[test]
-    fn permission_denied_is_read_in_the_platforms_codes() {
-        let e = |code| Error::Os { call: "bind", code: OsCode(code), context: "x".into() };
-        let (yes, no): (&[u32], &[u32]) = if cfg!(windows) { (&[5], &[13, 2, 231]) } else { (&[13, 1], &[5, 2, 98]) };
-        assert!(yes.iter().all(|c| e(*c).is_permission_denied()));
-        assert!(no.iter().all(|c| !e(*c).is_permission_denied()));
+    fn a_win32_code_never_matches_an_errno_of_the_same_number() {
+        let eio = Error::Os { call: "read", code: OsCode::Errno(5), context: "x".into() };
+        assert!(!eio.is_access_denied() && !eio.is_permission_denied(), "EIO is not ERROR_ACCESS_DENIED");
+        let e = |code| Error::Os { call: "bind", code, context: "x".into() };
+        for yes in [OsCode::ACCESS_DENIED, OsCode::EACCES, OsCode::EPERM] {
+            assert!(e(yes).is_permission_denied(), "{yes}");
+        }
+        for no in [OsCode::Win32(13), OsCode::Win32(1), OsCode::ENOENT, OsCode::Errno(98), OsCode::PIPE_BUSY] {
+            assert!(!e(no).is_permission_denied(), "{no}");
+        }
+        assert!(e(OsCode::ECONNRESET).is_connection_reset() && !e(OsCode::Win32(104)).is_connection_reset());
         assert!(!Error::Unsupported("x".into()).is_permission_denied());
+    }
+
+    #[test]
+    fn an_io_error_takes_the_kind_of_the_platform_it_came_from() {
+        let io = std::io::Error::from_raw_os_error(2);
+        let want = if cfg!(windows) { OsCode::Win32(2) } else { OsCode::Errno(2) };
+        assert_eq!(OsCode::of_io(&io), Some(want));
+        assert_eq!(OsCode::of_io(&std::io::Error::other("x")), None);
     }
 }

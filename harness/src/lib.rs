@@ -22,6 +22,7 @@ pub mod fuzzing;
 pub mod identity;
 pub mod inventory;
 pub mod probe;
+pub mod protection;
 pub mod sd_layout;
 pub mod sddl;
 pub mod supervise;

@@ -3,6 +3,7 @@
 //! judge the fixtures the same way.
 
 use pipe_harness_core::engine::{ClientProgram, Exchange, FramingSpec, Policy, Readiness, Target};
+use pipe_harness_core::protection::Protection;
 use std::path::Path;
 
 /// The uid the Unix fixtures run as, and the one their policy denies.
@@ -46,7 +47,8 @@ pub fn windows_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
         t.published_in = Some(r"Local\{pipe}".into());
     }
     // A service in another session (session 0) must be able to reach each of them.
-    (t, Policy { protection: Some(OWNER_ONLY_SDDL.into()), other_sessions: Some(true), ..Policy::default() })
+    let protection = OWNER_ONLY_SDDL.parse().expect("a valid DACL");
+    (t, Policy { protection: Some(protection), other_sessions: Some(true), ..Policy::default() })
 }
 
 /// A Unix-socket fixture at `exe`: run as [`UNIX_SERVICE_UID`], its socket in a directory only
@@ -68,9 +70,9 @@ pub fn unix_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
     t.args = vec!["--socket".into(), "{pipe}".into()];
     t.run_as = Some(UNIX_SERVICE_UID.into());
     // A socket for every local user, authorized by SO_PEERCRED, is unix-no-peer-check's design.
-    let mode = if fixture == "unix-no-peer-check" { "0666" } else { "0600" };
+    let mode = if fixture == "unix-no-peer-check" { 0o666 } else { 0o600 };
     let policy = Policy {
-        protection: Some(format!("mode={mode} uid={UNIX_SERVICE_UID}")),
+        protection: Some(Protection::unix(mode, UNIX_SERVICE_UID.parse().expect("a uid"))),
         allowed_users: vec![UNIX_SERVICE_UID.into()],
         denied_users: vec![UNIX_DENIED_UID.into()],
         // A client in another network namespace (sharing the filesystem) must reach it.

@@ -9,6 +9,7 @@
 use crate::{Context, Scenario, CLIENT_TIMEOUT};
 use pipe_harness_core::engine::{exchange, Backend, Conn, ConnectSpec, Finding, Policy, Schedule, Severity, Verdict};
 use pipe_harness_core::probe::Rule;
+use pipe_harness_core::protection::Protection;
 
 /// The scenario.
 pub struct DaclChurn;
@@ -40,10 +41,10 @@ const PROTECTION_KEY: &str = "[policy] protection = \"D:P(A;;GA;;;SY)(A;;GA;;;OW
 /// The protection read in each cycle.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observations {
-    /// The policy's protection, in the platform's canonical form.
-    pub expected: String,
-    /// Cycle by cycle: what the instance reported (or why it could not be read).
-    pub seen: Vec<Result<String, String>>,
+    /// The policy's protection.
+    pub expected: Protection,
+    /// Cycle by cycle: what the instance carried (or why it could not be read).
+    pub seen: Vec<Result<Protection, String>>,
 }
 
 /// The verdict: the first cycle whose protection differs from the policy's is a finding.
@@ -59,7 +60,7 @@ fn judge(obs: &Observations) -> Verdict {
         .collect();
     let mut evidence = evidence;
     evidence.insert(0, format!("policy: {}", obs.expected));
-    match obs.seen.iter().position(|s| s.as_deref() != Ok(obs.expected.as_str())) {
+    match obs.seen.iter().position(|s| !s.as_ref().is_ok_and(|p| obs.expected.is_met_by(p))) {
         None if !obs.seen.is_empty() => Verdict::Pass { evidence },
         None => Verdict::Error { reason: "no cycle completed".into() },
         Some(i) => Verdict::Fail(Finding {
@@ -87,8 +88,7 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
             PROTECTION_KEY,
         ));
     };
-    let expected =
-        cx.backend.canonical_protection(policy).map_err(|e| Verdict::error("reading the policy's protection", e))?;
+    let expected = policy.clone();
     let mut schedule = Schedule::new(cx.seed);
     let cycles = 4 + schedule.below(4) as usize;
     let mut target = cx.target.clone();
@@ -122,11 +122,11 @@ mod tests {
 
     #[test]
     fn a_dacl_that_drifts_after_churn_is_a_finding_at_the_cycle_it_drifted() {
-        let expected = "D:P(A;;FA;;;SY)".to_string();
-        let ok = Observations { expected: expected.clone(), seen: vec![Ok(expected.clone()), Ok(expected.clone())] };
+        let expected: Protection = "D:P(A;;GA;;;SY)".parse().expect("sddl");
+        let stored: Protection = "D:P(A;;FA;;;S-1-5-18)".parse().expect("sddl");
+        let ok = Observations { expected: expected.clone(), seen: vec![Ok(stored.clone()), Ok(stored.clone())] };
         assert_eq!(judge(&ok).kind(), "pass");
-        let drift =
-            Observations { expected: expected.clone(), seen: vec![Ok(expected.clone()), Ok("<no DACL>".into())] };
+        let drift = Observations { expected: expected.clone(), seen: vec![Ok(stored), Ok(Protection::NullDacl)] };
         match judge(&drift) {
             Verdict::Fail(f) => assert!(f.title.contains("cycle 2"), "{}", f.title),
             v => panic!("{v:?}"),

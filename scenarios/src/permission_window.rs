@@ -8,6 +8,7 @@
 use crate::{Context, Scenario};
 use pipe_harness_core::engine::{Backend, ConnectSpec, Finding, Policy, ServerUnderTest, Severity, Started, Verdict};
 use pipe_harness_core::probe::Rule;
+use pipe_harness_core::protection::Protection;
 use std::time::{Duration, Instant};
 
 /// The scenario.
@@ -58,9 +59,9 @@ pub struct Observations {
 
 /// The verdict.
 fn judge(obs: &Observations, policy: &Policy) -> Verdict {
-    if policy_lets_others_connect(policy.protection.as_deref()) {
+    if policy_lets_others_connect(policy.protection.as_ref()) {
         return Verdict::Pass {
-            evidence: vec![format!("the policy's protection {:?} lets every user connect: there is no window to close (authorization is by peer credentials; see peer_credentials)", policy.protection)],
+            evidence: vec![format!("the policy's protection ({}) lets every user connect: there is no window to close (authorization is by peer credentials; see peer_credentials)", policy.protection.as_ref().map(ToString::to_string).unwrap_or_default())],
         };
     }
     let (who, obs) = (&obs.who, &obs.attempts);
@@ -83,13 +84,10 @@ fn judge(obs: &Observations, policy: &Policy) -> Verdict {
     Verdict::Pass { evidence }
 }
 
-/// Whether the policy's protection (`mode=OCTAL ...`) lets other users connect anyway
-/// (connecting to a Unix socket needs write permission): then there is no window to find.
-pub fn policy_lets_others_connect(protection: Option<&str>) -> bool {
-    protection
-        .and_then(|p| p.split_whitespace().find_map(|kv| kv.strip_prefix("mode=")))
-        .and_then(|m| u32::from_str_radix(m, 8).ok())
-        .is_some_and(|mode| mode & 0o002 != 0)
+/// Whether the policy's protection (a mode) lets other users connect anyway (connecting to a
+/// Unix socket needs write permission): then there is no window to find.
+pub fn policy_lets_others_connect(protection: Option<&Protection>) -> bool {
+    matches!(protection, Some(Protection::Mode(m)) if m.others_may_connect())
 }
 
 /// Starts the server under umask 000 and races it as a denied identity.
@@ -99,7 +97,7 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
         return Err(Verdict::not_applicable("the policy names no denied identity to race the server with", DENIED_KEY));
     };
     let mut obs = Observations { who: denied.clone(), attempts: Vec::new() };
-    if policy_lets_others_connect(cx.policy.protection.as_deref()) {
+    if policy_lets_others_connect(cx.policy.protection.as_ref()) {
         return Ok(obs);
     }
     let mut target = cx.target.clone();
@@ -114,7 +112,7 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
         let spec = ConnectSpec { as_user: Some(denied.clone()), timeout: Duration::ZERO, ..ConnectSpec::default() };
         let attempt = match cx.backend.connect(&endpoint, &spec) {
             Ok(_) => Attempt::Connected,
-            Err(e) if e.os_code() == Some(pipe_harness_core::OsCode(2)) => Attempt::NoSocketYet, // ENOENT
+            Err(e) if e.os_code() == Some(pipe_harness_core::OsCode::ENOENT) => Attempt::NoSocketYet,
             Err(e) => Attempt::Refused(e.to_string()),
         };
         obs.attempts.push((t0.elapsed().as_millis(), attempt));
@@ -140,8 +138,8 @@ mod tests {
 
     #[test]
     fn a_policy_open_to_everyone_has_no_window() {
-        assert!(policy_lets_others_connect(Some("mode=0666 uid=61000")));
-        assert!(!policy_lets_others_connect(Some("mode=0600 uid=61000")));
+        assert!(policy_lets_others_connect(Some(&Protection::unix(0o666, 61000))));
+        assert!(!policy_lets_others_connect(Some(&Protection::unix(0o600, 61000))));
         assert!(!policy_lets_others_connect(None));
     }
 
@@ -154,7 +152,7 @@ mod tests {
         let open = seen(vec![(1, Attempt::NoSocketYet), (3, Attempt::Connected)]);
         assert_eq!(judge(&open, &p).kind(), "fail");
         assert_eq!(judge(&seen(vec![(1, Attempt::NoSocketYet)]), &p).kind(), "error");
-        let everyone = Policy { protection: Some("mode=0666 uid=61000".into()), ..Policy::default() };
+        let everyone = Policy { protection: Some(Protection::unix(0o666, 61000)), ..Policy::default() };
         assert_eq!(judge(&open, &everyone).kind(), "pass", "the policy itself opens it to all");
     }
 }

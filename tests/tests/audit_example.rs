@@ -40,7 +40,7 @@ fn service(binary: &str) -> Target {
 /// What the product intends: only LocalSystem and the owner, refuse a taken name, privileged
 /// work only for clients that allow Impersonation, no remote clients.
 fn policy() -> Policy {
-    Policy { protection: Some("D:P(A;;GA;;;SY)(A;;GA;;;OW)".into()), ..Policy::default() }
+    Policy { protection: Some("D:P(A;;GA;;;SY)(A;;GA;;;OW)".parse().expect("SDDL")), ..Policy::default() }
 }
 
 #[rstest]

@@ -9,6 +9,7 @@
 #![cfg(unix)]
 
 use pipe_harness::engine::{Exchange, Policy, Readiness, Target, Verdict};
+use pipe_harness::protection::Protection;
 use pipe_harness::scenarios::{audit, ScenarioId};
 use pipe_harness::unix::UnixBackend;
 use rstest::rstest;
@@ -43,7 +44,7 @@ fn in_dir(binary: &str, dir: &str) -> Target {
 /// may make privileged requests, containers sharing the path may connect.
 fn policy() -> Policy {
     Policy {
-        protection: Some("mode=0600 uid=61000".into()),
+        protection: Some(Protection::unix(0o600, 61000)),
         allowed_users: vec!["61000".into()],
         denied_users: vec!["61001".into()],
         other_sessions: Some(true),

@@ -29,11 +29,12 @@
 //!
 //! ```no_run
 //! use pipe_harness::engine::{Policy, Target};
+//! use pipe_harness::protection::Protection;
 //! use pipe_harness::{Audit, ScenarioId};
 //!
 //! let mut server = Target::new("my-service", "target/debug/my-service", "{dir}/svc-{unique}.sock");
 //! server.args = vec!["--socket".into(), "{pipe}".into()];
-//! let policy = Policy { protection: Some("mode=0600 uid=61000".into()), ..Policy::default() };
+//! let policy = Policy { protection: Some(Protection::unix(0o600, 61000)), ..Policy::default() };
 //! let report = Audit::new(server, policy).scenario(ScenarioId::DaclChurn).seed(7).run()?;
 //! report.assert_no_findings();
 //! # Ok::<(), pipe_harness::Error>(())

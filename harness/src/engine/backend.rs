@@ -5,6 +5,7 @@
 use crate::error::Result;
 use crate::identity::ImpersonationLevel;
 use crate::probe::ProbeReport;
+use crate::protection::Protection;
 use std::time::Duration;
 
 /// The shape of the endpoint a listener mimics: an attacker's instance must match the server's
@@ -23,8 +24,8 @@ pub struct PipeShape {
 pub struct ListenSpec {
     /// Settings to mimic (from [`Conn::shape`] on the server's own endpoint).
     pub shape: Option<PipeShape>,
-    /// Protection for the endpoint (SDDL / mode); `None`: the platform default.
-    pub protection: Option<String>,
+    /// Protection for the endpoint (a DACL / a mode); `None`: the platform default.
+    pub protection: Option<Protection>,
     /// Let anyone join the endpoint (create instances, connect): an attacker's instance set up
     /// so that only the server's own defences can keep it out.
     pub open_to_all: bool,
@@ -93,8 +94,9 @@ pub trait Conn {
     fn send(&mut self, data: &[u8], timeout: Duration) -> Result<()>;
     /// Receives some bytes; 0 at end of stream.
     fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize>;
-    /// The endpoint's protection as the platform prints it (DACL SDDL / mode and owner).
-    fn protection(&self) -> Result<String>;
+    /// The endpoint's protection, read back from the live endpoint (its DACL; its socket
+    /// file's mode and owner).
+    fn protection(&self) -> Result<Protection>;
     /// The process id of whoever serves this connection.
     fn server_pid(&self) -> Result<u32>;
     /// The endpoint's settings.
@@ -154,9 +156,6 @@ pub trait Backend: Sync {
     fn reach_from_other_session(&self, endpoint: &str, published_in: Option<&str>) -> Result<SessionReach>;
     /// Waits at most `timeout` for process `pid` to exit; `true` once it has.
     fn wait_exit(&self, pid: u32, timeout: Duration) -> Result<bool>;
-    /// The platform's canonical form of a protection string, for comparing with what an
-    /// endpoint reports (SDDL re-printed by the OS; a mode normalised).
-    fn canonical_protection(&self, protection: &str) -> Result<String>;
     /// How long a client that has written should wait for an answer (or the server hanging
     /// up) before it closes. Zero for Unix sockets: what was written stays queued for the
     /// server after the close. Named pipes need a moment: a client that closes before the

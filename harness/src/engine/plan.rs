@@ -250,18 +250,16 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
         }
     }
     let p = &plan.policy;
-    if let Some(prot) = &p.protection {
-        let v = prot.get_ref();
-        let sddl = ["O:", "G:", "D:", "S:"].iter().any(|tag| v.starts_with(tag));
-        if !sddl && !v.starts_with("mode=") {
-            return Err(at.error(
-                Some(prot.span()),
-                format!(
-                    "protection {v:?} is neither SDDL (\"D:P(A;;GA;;;SY)...\") nor a Unix mode (\"mode=0600 uid=N\")"
-                ),
-            ));
-        }
-    }
+    let protection = match &p.protection {
+        Some(prot) => Some(crate::protection::Protection::parse(prot.get_ref()).map_err(|e| {
+            let why = match e {
+                Error::InvalidInput { why, .. } => why,
+                other => other.to_string(),
+            };
+            at.error(Some(prot.span()), format!("protection: {why}"))
+        })?),
+        None => None,
+    };
     // A policy that contradicts itself: the same identity both allowed and denied.
     for denied in &p.denied_users {
         if p.allowed_users.iter().any(|a| a.get_ref() == denied.get_ref()) {
@@ -274,7 +272,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
     let names = |v: &[Spanned<String>]| v.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>();
     let defaults = Policy::default();
     let policy = Policy {
-        protection: p.protection.as_ref().map(|s| s.get_ref().clone()),
+        protection,
         refuse_taken_name: p.refuse_taken_name.unwrap_or(defaults.refuse_taken_name),
         min_privileged_level: at.level(&p.min_privileged_level, defaults.min_privileged_level)?,
         client_max_level: at.level(&p.client_max_level, defaults.client_max_level)?,
@@ -363,7 +361,8 @@ other_sessions = false
     #[case(GOOD.replace("name = \"svc\"\n", ""), "missing field `name`")]
     #[case("[target\nname = 1".to_string(), "plan.toml:1:")]
     #[case(GOOD.replace("denied_users = [\"61001\"]", "allowed_users = [\"61001\"]\ndenied_users = [\"61001\"]"), "plan.toml:16:17: \"61001\" is in both allowed_users and denied_users")]
-    #[case(GOOD.replace("protection = \"D:P(A;;GA;;;SY)\"", "protection = \"0600\""), "plan.toml:13:14: protection \"0600\" is neither SDDL")]
+    #[case(GOOD.replace("protection = \"D:P(A;;GA;;;SY)\"", "protection = \"0600\""), "plan.toml:13:14: protection: \"0600\" is neither SDDL")]
+    #[case(GOOD.replace("protection = \"D:P(A;;GA;;;SY)\"", "protection = \"D:P(A;;GA;;;nobody)\""), "plan.toml:13:14: protection: ACE (A;;GA;;;nobody): \"nobody\" is not a SID")]
     #[case(GOOD.replace("ready = \"line:READY\"", "ready = \"line:READY\"\nready_timeout_ms = 0"), "plan.toml:8:20: ready_timeout_ms is 0")]
     #[case(GOOD.replace("program = \"bin/svc\"", "program = \" \""), "plan.toml: [target] program is empty")]
     #[case("[target]\nname = \"\u{e9}\u{e9}\"\nprogram = 1".to_string(), "plan.toml:3:11:")]

@@ -174,9 +174,9 @@ impl Target {
 /// What the product intends. Each scenario judges against the parts it concerns.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
-    /// The protection every endpoint must carry: a DACL as SDDL (Windows) or a mode/owner
-    /// (Unix). `None`: not checked.
-    pub protection: Option<String>,
+    /// The protection every endpoint must carry: a DACL (Windows) or a mode and owner (Unix).
+    /// `None`: not checked.
+    pub protection: Option<crate::protection::Protection>,
     /// The server must refuse to start when its endpoint name is already taken.
     pub refuse_taken_name: bool,
     /// The lowest level at which the server may do privileged work for a client.

@@ -7,6 +7,7 @@ use crate::engine::{Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdenti
 use crate::error::{Error, OsCode, Result};
 use crate::identity::ImpersonationLevel;
 use crate::probe::ProbeReport;
+use crate::protection::{Protection, UnixMode};
 use std::io::{Read, Write};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 
 fn io(call: &'static str, context: impl Into<String>, e: std::io::Error) -> Error {
     match e.raw_os_error() {
-        Some(code) => Error::Os { call, code: OsCode(code as u32), context: context.into() },
+        Some(code) => Error::Os { call, code: OsCode::Errno(code), context: context.into() },
         None if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
             Error::Timeout { context: context.into(), after: Duration::ZERO }
         }
@@ -181,12 +182,12 @@ impl Conn for UnixConn {
         let endpoint = &self.endpoint;
         recv_on(&mut self.stream, &mut self.timeouts.1, buf, timeout, || format!("reading from {endpoint}"))
     }
-    fn protection(&self) -> Result<String> {
+    fn protection(&self) -> Result<Protection> {
         match addr_of(&self.endpoint) {
-            Addr::Abstract(_) => Ok("abstract (no file, no permissions)".into()),
+            Addr::Abstract(_) => Ok(Protection::Abstract),
             Addr::Path(p) => {
                 let m = std::fs::metadata(&p).map_err(|e| io("stat", format!("reading {}'s mode", p.display()), e))?;
-                Ok(format!("mode={:04o} uid={}", m.mode() & 0o7777, m.uid()))
+                Ok(Protection::Mode(UnixMode { mode: m.mode() & 0o7777, uid: Some(m.uid()), gid: Some(m.gid()) }))
             }
         }
     }
@@ -334,10 +335,10 @@ impl Backend for UnixBackend {
         let listener = bound.map_err(|e| io("bind", format!("binding {endpoint}{who}"), e))?;
         if let Some(p) = path {
             let mode = match (&spec.protection, spec.open_to_all) {
-                (Some(m), _) => Some(
-                    u32::from_str_radix(m.trim_start_matches("mode=").split_whitespace().next().unwrap_or(""), 8)
-                        .map_err(|_| Error::invalid("protection", format!("{m:?}: expected an octal mode")))?,
-                ),
+                (Some(Protection::Mode(m)), _) => Some(m.mode),
+                (Some(other), _) => {
+                    return Err(Error::invalid("protection", format!("{other}: a Unix socket takes a mode")))
+                }
                 (None, true) => Some(0o777),
                 (None, false) => None,
             };
@@ -456,33 +457,5 @@ impl Backend for UnixBackend {
 
     fn wait_exit(&self, pid: u32, timeout: Duration) -> Result<bool> {
         wait_pid_exit(pid, timeout)
-    }
-
-    fn canonical_protection(&self, protection: &str) -> Result<String> {
-        let mut mode = None;
-        let mut uid = None;
-        for part in protection.split_whitespace() {
-            match part.split_once('=') {
-                Some(("mode", m)) => {
-                    mode = Some(
-                        u32::from_str_radix(m, 8)
-                            .map_err(|_| Error::invalid("protection", format!("{m:?} is not an octal mode")))?,
-                    )
-                }
-                Some(("uid", u)) => {
-                    uid = Some(
-                        u.parse::<u32>().map_err(|_| Error::invalid("protection", format!("{u:?} is not a uid")))?,
-                    )
-                }
-                _ => return Err(Error::invalid("protection", format!("{part:?}: expected mode=OCTAL uid=N"))),
-            }
-        }
-        match (mode, uid) {
-            (Some(m), Some(u)) => Ok(format!("mode={m:04o} uid={u}")),
-            _ => Err(Error::invalid(
-                "protection",
-                format!("{protection:?}: a Unix policy names both mode=OCTAL and uid=N"),
-            )),
-        }
     }
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 fn os(call: &'static str, context: impl Into<String>, e: rustix::io::Errno) -> Error {
-    Error::Os { call, code: OsCode(e.raw_os_error() as u32), context: context.into() }
+    Error::Os { call, code: OsCode::Errno(e.raw_os_error()), context: context.into() }
 }
 
 /// True when the harness runs as root (and can take other identities).
@@ -201,7 +201,7 @@ pub fn on_termination(cleanup: fn()) -> Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(|e| Error::Os {
         call: "sigaction",
-        code: OsCode(e.raw_os_error().unwrap_or(0) as u32),
+        code: OsCode::Errno(e.raw_os_error().unwrap_or(0)),
         context: "catching SIGTERM, SIGINT and SIGHUP".into(),
     })?;
     std::thread::Builder::new()

@@ -10,7 +10,7 @@ use std::path::Path;
 fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::Os {
         call: "read",
-        code: OsCode(e.raw_os_error().unwrap_or(0) as u32),
+        code: OsCode::Errno(e.raw_os_error().unwrap_or(0)),
         context: format!("reading {}", path.display()),
     })
 }
@@ -31,7 +31,7 @@ pub fn open_fds(pid: u32) -> Result<usize> {
     let dir = Path::new("/proc").join(pid.to_string()).join("fd");
     let entries = std::fs::read_dir(&dir).map_err(|e| Error::Os {
         call: "opendir",
-        code: OsCode(e.raw_os_error().unwrap_or(0) as u32),
+        code: OsCode::Errno(e.raw_os_error().unwrap_or(0)),
         context: format!("listing {}", dir.display()),
     })?;
     // The directory's own descriptor, open while it is read, is not counted.

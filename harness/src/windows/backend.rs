@@ -3,10 +3,10 @@
 use super::pipe::{
     ClientOptions, PipeClient, PipeName, PipeServer, PipeType, ReadMode, SecuritySpec, ServerOptions, Sqos,
 };
-use super::security::SecurityDescriptor;
 use crate::engine::{Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach};
 use crate::error::Result;
 use crate::probe::ProbeReport;
+use crate::protection::Protection;
 use std::time::Duration;
 
 /// Named pipes on this machine, with the probe's measurements.
@@ -53,8 +53,11 @@ impl Conn for PipeClient {
             Err(e) => Err(e),
         }
     }
-    fn protection(&self) -> Result<String> {
-        Ok(self.security()?.dacl_sddl()?.unwrap_or_else(|| "<no DACL>".into()))
+    fn protection(&self) -> Result<Protection> {
+        match self.security()?.dacl_sddl()? {
+            Some(sddl) => Protection::parse(&sddl),
+            None => Ok(Protection::NullDacl),
+        }
     }
     fn server_pid(&self) -> Result<u32> {
         self.server_process_id()
@@ -129,8 +132,8 @@ impl Backend for WindowsBackend {
             }
             opts = opts.max_instances(shape.max_instances.clamp(1, 255));
         }
-        if let Some(sddl) = &spec.protection {
-            opts = opts.security(SecuritySpec::Sddl(sddl.clone()));
+        if let Some(protection) = &spec.protection {
+            opts = opts.security(SecuritySpec::Sddl(protection.to_string()));
         } else if spec.open_to_all {
             opts = opts.security(SecuritySpec::Sddl("D:(A;;GA;;;WD)".into()));
         }
@@ -212,10 +215,6 @@ impl Backend for WindowsBackend {
 
     fn wait_exit(&self, pid: u32, timeout: Duration) -> Result<bool> {
         super::process::wait_for_pid_exit(pid, timeout)
-    }
-
-    fn canonical_protection(&self, protection: &str) -> Result<String> {
-        Ok(SecurityDescriptor::from_sddl(protection)?.dacl_sddl()?.unwrap_or_else(|| "<no DACL>".into()))
     }
 }
 

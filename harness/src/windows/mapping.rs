@@ -15,7 +15,7 @@ pub fn mapping_exists(name: &str) -> Result<bool> {
             drop(own(h));
             Ok(true)
         }
-        Err(e) if code_of(&e).0 == 2 => Ok(false), // ERROR_FILE_NOT_FOUND
+        Err(e) if code_of(&e) == crate::OsCode::FILE_NOT_FOUND => Ok(false),
         Err(e) => Err(os("OpenFileMappingW", format!("opening {name}"), e)),
     }
 }

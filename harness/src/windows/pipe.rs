@@ -457,7 +457,7 @@ impl PipeServer {
         });
         match r {
             Ok(_) => {}
-            Err(Error::Os { code, .. }) if code == OsCode(ERROR_PIPE_CONNECTED.0) => {}
+            Err(Error::Os { code, .. }) if code == OsCode::Win32(ERROR_PIPE_CONNECTED.0) => {}
             Err(e) => return Err(e),
         }
         self.read_since_connect = false;

@@ -78,7 +78,7 @@ fn list_by_directory_handle() -> Result<Vec<PipeEntry>> {
             unsafe { GetFileInformationByHandleEx(raw(&dir), class, buf.as_mut_ptr().cast(), (buf.len() * 8) as u32) };
         match r {
             Ok(()) => {}
-            Err(e) if code_of(&e).0 == 18 => return Ok(out), // ERROR_NO_MORE_FILES
+            Err(e) if code_of(&e) == crate::OsCode::NO_MORE_FILES => return Ok(out),
             Err(e) => return Err(os("GetFileInformationByHandleEx", "listing \\\\.\\pipe\\", e)),
         }
         let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_le_bytes()).collect();
@@ -109,7 +109,9 @@ fn list_by_find_first_file() -> Result<Vec<PipeEntry>> {
     // SAFETY: `pattern` is NUL-terminated; `data` is a valid out-structure.
     let first = match unsafe { FindFirstFileW(pcwstr(&pattern), &mut data) } {
         Ok(h) => h,
-        Err(e) if code_of(&e).0 == 2 || code_of(&e).0 == 18 => return Ok(Vec::new()),
+        Err(e) if [crate::OsCode::FILE_NOT_FOUND, crate::OsCode::NO_MORE_FILES].contains(&code_of(&e)) => {
+            return Ok(Vec::new())
+        }
         Err(e) => return Err(os("FindFirstFileW", "listing \\\\.\\pipe\\*", e)),
     };
     let find = FindHandle(first);
@@ -118,7 +120,7 @@ fn list_by_find_first_file() -> Result<Vec<PipeEntry>> {
         // SAFETY: `find.0` is a live search handle; `data` a valid out-structure.
         match unsafe { FindNextFileW(find.0, &mut data) } {
             Ok(()) => out.push(find_entry(&data)),
-            Err(e) if code_of(&e).0 == 18 => return Ok(out), // ERROR_NO_MORE_FILES
+            Err(e) if code_of(&e) == crate::OsCode::NO_MORE_FILES => return Ok(out),
             Err(e) => return Err(os("FindNextFileW", "listing \\\\.\\pipe\\*", e)),
         }
     }

@@ -81,7 +81,7 @@ impl SecurityDescriptor {
         if rc != WIN32_ERROR(0) {
             return Err(Error::Os {
                 call: "GetSecurityInfo",
-                code: crate::error::OsCode(rc.0),
+                code: crate::error::OsCode::Win32(rc.0),
                 context: "reading a pipe's security descriptor".into(),
             });
         }

@@ -28,9 +28,9 @@ pub(crate) fn pcwstr(w: &[u16]) -> PCWSTR {
 pub(crate) fn code_of(e: &windows::core::Error) -> OsCode {
     let hr = e.code().0 as u32;
     if hr & 0xFFFF_0000 == 0x8007_0000 {
-        OsCode(hr & 0xFFFF)
+        OsCode::Win32(hr & 0xFFFF)
     } else {
-        OsCode(hr)
+        OsCode::Win32(hr)
     }
 }
 
@@ -43,7 +43,7 @@ pub(crate) fn os(call: &'static str, context: impl Into<String>, e: windows::cor
 pub(crate) fn last_error(call: &'static str, context: impl Into<String>) -> Error {
     // SAFETY: GetLastError only reads the calling thread's last-error value.
     let code = unsafe { GetLastError() };
-    Error::Os { call, code: OsCode(code.0), context: context.into() }
+    Error::Os { call, code: OsCode::Win32(code.0), context: context.into() }
 }
 
 /// Takes ownership of a handle just returned by the OS. The caller has checked it is valid.
@@ -117,9 +117,9 @@ pub(crate) fn overlapped(
     let started = start(&mut ov);
     if let Err(e) = started {
         let code = code_of(&e);
-        if code == OsCode(ERROR_MORE_DATA.0) {
+        if code == OsCode::Win32(ERROR_MORE_DATA.0) {
             // Completed at once with part of a message; the count is in the OVERLAPPED.
-        } else if code != OsCode(ERROR_IO_PENDING.0) {
+        } else if code != OsCode::Win32(ERROR_IO_PENDING.0) {
             return Err(Error::Os { call, code, context: context() });
         }
     }
@@ -150,7 +150,7 @@ pub(crate) fn overlapped(
     // SAFETY: the event is signalled, so the operation on `ov` has completed.
     match unsafe { GetOverlappedResult(h, &ov, &mut bytes, false) } {
         Ok(()) => Ok(IoDone { bytes, more_data: false }),
-        Err(e) if code_of(&e) == OsCode(ERROR_MORE_DATA.0) => Ok(IoDone { bytes, more_data: true }),
+        Err(e) if code_of(&e) == OsCode::Win32(ERROR_MORE_DATA.0) => Ok(IoDone { bytes, more_data: true }),
         Err(e) => Err(os(call, context(), e)),
     }
 }

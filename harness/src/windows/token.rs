@@ -211,7 +211,7 @@ impl Token {
         // SAFETY: pseudo-handle of the current thread; OpenAsSelf so the check uses the process.
         match unsafe { OpenThreadToken(GetCurrentThread(), TOKEN_ALL_ACCESS, true, &mut h) } {
             Ok(()) => Ok(Some(token_from(h))),
-            Err(e) if super::sys::code_of(&e) == OsCode(1008) => Ok(None), // ERROR_NO_TOKEN
+            Err(e) if super::sys::code_of(&e) == OsCode::NO_TOKEN => Ok(None),
             Err(e) => Err(os("OpenThreadToken", "opening the thread token", e)),
         }
     }
@@ -424,7 +424,7 @@ pub fn enable_privilege(name: &str) -> Result<bool> {
         .map_err(|e| os("AdjustTokenPrivileges", format!("enabling {name}"), e))?;
     // SAFETY: reads this thread's last error, which AdjustTokenPrivileges just set.
     let last = unsafe { windows::Win32::Foundation::GetLastError() };
-    Ok(last.0 != OsCode::NOT_ALL_ASSIGNED.0)
+    Ok(OsCode::Win32(last.0) != OsCode::NOT_ALL_ASSIGNED)
 }
 
 /// While alive, the calling thread is impersonating; dropping it calls `RevertToSelf`.
