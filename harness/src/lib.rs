@@ -13,6 +13,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod backend;
 pub mod cmdline;
 pub mod engine;
 pub mod error;
@@ -23,9 +24,12 @@ pub mod identity;
 pub mod inventory;
 pub mod probe;
 pub mod protection;
+pub mod rules;
 pub mod sd_layout;
 pub mod sddl;
 pub mod supervise;
+pub mod target;
+pub mod tree;
 
 #[cfg(windows)]
 #[allow(unsafe_code)]

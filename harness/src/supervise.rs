@@ -21,55 +21,23 @@
 //! children): the fault-injection tests and the soak benchmark compare it before and after.
 
 use crate::error::Result;
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// The environment variable that carries a process tree's token on Linux: set on every process
-/// the harness starts, inherited by everything that process starts, so [`kill_tree`] finds a
-/// descendant that left the process group (a daemon's `setsid`, a double fork).
-pub const TREE_VAR: &str = "PIPE_HARNESS_TREE";
-
-/// Live trees: root pid and the tree's token, if it has one.
-static TREES: Mutex<BTreeMap<u32, Option<String>>> = Mutex::new(BTreeMap::new());
-static FOLDERS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Registers the process tree rooted at `pid`, started by the harness from `cmd`, for cleanup
-/// (with the tree's token, when the backend set one in `cmd`'s environment).
-pub fn register_tree(pid: u32, cmd: &Command) {
-    let token =
-        cmd.get_envs().find(|(k, _)| *k == TREE_VAR).and_then(|(_, v)| v.and_then(|v| v.to_str()).map(str::to_string));
-    lock(&TREES).insert(pid, token);
-}
+pub use crate::tree::{live_trees, register_folder, register_tree, release_folder, TREE_VAR};
 
 /// Kills the tree rooted at `pid` and forgets it.
 pub fn release_tree(pid: u32) {
-    let token = lock(&TREES).remove(&pid).flatten();
+    let token = crate::tree::forget_tree(pid);
     kill(pid, token.as_deref());
-}
-
-/// Registers a scratch folder of the run, removed on a termination signal.
-pub fn register_folder(path: PathBuf) {
-    lock(&FOLDERS).push(path);
-}
-
-/// Forgets a folder (it has been removed by its owner).
-pub fn release_folder(path: &std::path::Path) {
-    lock(&FOLDERS).retain(|p| p != path);
-}
-
-/// Process trees registered now (for tests).
-pub fn live_trees() -> Vec<u32> {
-    lock(&TREES).keys().copied().collect()
 }
 
 /// Set once the harness is ending (a termination signal): no process starts after that.
 static ENDING: Mutex<bool> = Mutex::new(false);
+
+fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Starts `cmd` and registers its tree ([`register_tree`]), one start at a time with
 /// [`cleanup_now`], so that no process slips in between a cleanup and the harness's exit.
@@ -95,14 +63,13 @@ pub fn spawn_registered(cmd: &mut Command) -> std::io::Result<std::process::Chil
 pub fn cleanup_now() {
     let mut ending = lock(&ENDING);
     *ending = true;
-    let trees = std::mem::take(&mut *lock(&TREES));
-    for (pid, token) in trees {
+    for (pid, token) in crate::tree::take_trees() {
         kill(pid, token.as_deref());
     }
     #[cfg(unix)]
     crate::unix::creds::kill_tree_tokens_of(std::process::id());
     drop(ending);
-    for dir in std::mem::take(&mut *lock(&FOLDERS)) {
+    for dir in crate::tree::take_folders() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
@@ -112,7 +79,7 @@ pub fn cleanup_now() {
 /// Windows: the job of its own that the backend made for it, then its descendants in the
 /// harness's job).
 pub fn kill_tree(pid: u32) {
-    let token = lock(&TREES).get(&pid).cloned().flatten();
+    let token = crate::tree::token_of(pid);
     kill(pid, token.as_deref());
 }
 
@@ -126,30 +93,62 @@ fn kill(pid: u32, token: Option<&str>) {
     }
 }
 
-/// Every process below `root` in a `(process, parent)` list, breadth first. A process is
-/// taken once, so a stale parent id that closes a loop (Windows keeps a dead parent's id)
-/// cannot make it run forever.
-pub(crate) fn tree_below(root: u32, parent_of: &[(u32, u32)]) -> Vec<u32> {
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let p = found[i];
-        let children: Vec<u32> =
-            parent_of.iter().filter(|(c, pp)| *pp == p && !found.contains(c)).map(|(c, _)| *c).collect();
-        found.extend(children);
-        i += 1;
+/// Ties a command to the harness before it is spawned: Linux, its own process group,
+/// `PR_SET_PDEATHSIG` and a [`TREE_VAR`] token; Windows, started suspended, so that it cannot
+/// start anything before [`adopt`] has put it in a job of the harness's.
+pub fn tie(cmd: &mut Command) {
+    #[cfg(unix)]
+    crate::unix::creds::tie(cmd);
+    #[cfg(windows)]
+    {
+        use std::os::windows::process::CommandExt;
+        cmd.creation_flags(windows::Win32::System::Threading::CREATE_SUSPENDED.0);
     }
-    found.remove(0);
-    found
+}
+
+/// Puts a process started from a [`tie`]d command under supervision: Windows, a kill-on-close
+/// job of its own nested in the harness's, then lets it run; Linux, nothing more (tied at
+/// spawn time).
+pub fn adopt(pid: u32) -> Result<()> {
+    #[cfg(windows)]
+    {
+        crate::windows::process::adopt(pid)?;
+        crate::windows::process::resume(pid)
+    }
+    #[cfg(unix)]
+    {
+        let _ = pid;
+        Ok(())
+    }
 }
 
 /// Waits at most `timeout` for process `pid` to exit; `true` once it has (or is gone).
-pub fn wait_gone(pid: u32, timeout: std::time::Duration) -> bool {
+pub fn wait_exit(pid: u32, timeout: std::time::Duration) -> Result<bool> {
     #[cfg(unix)]
-    let r = crate::unix::creds::wait_pid_exit(pid, timeout);
+    {
+        crate::unix::creds::wait_pid_exit(pid, timeout)
+    }
     #[cfg(windows)]
-    let r = crate::windows::process::wait_for_pid_exit(pid, timeout);
-    r.unwrap_or(false)
+    {
+        crate::windows::process::wait_for_pid_exit(pid, timeout)
+    }
+}
+
+/// [`wait_exit`], an error counting as "not yet".
+pub fn wait_gone(pid: u32, timeout: std::time::Duration) -> bool {
+    wait_exit(pid, timeout).unwrap_or(false)
+}
+
+/// The resident memory of process `pid`, in KiB (the live fuzzer's memory watch).
+pub fn resident_kib(pid: u32) -> Result<u64> {
+    #[cfg(unix)]
+    {
+        crate::unix::procfs::resident_kib(pid)
+    }
+    #[cfg(windows)]
+    {
+        crate::windows::process::resident_kib(pid)
+    }
 }
 
 /// On Linux, catches SIGTERM, SIGINT and SIGHUP on a thread of their own: cleanup, then exit

@@ -98,7 +98,7 @@ fn exit_or_takeover<B: Backend>(cx: &Context<'_, B>, server: &mut ServerUnderTes
         if std::time::Instant::now() >= deadline {
             return Started::TimedOut;
         }
-        if let Some(t) = server.wait_exit(cx.backend, Duration::from_millis(100)) {
+        if let Some(t) = server.wait_exit(Duration::from_millis(100)) {
             return Started::Exited(t.exit_code());
         }
     }

@@ -6,22 +6,18 @@
 //! separate pure function, which is unit tested on recorded observations. A finding is a
 //! [`Verdict::Fail`] value, never an `Err`: `Err` means the harness could not run the check.
 
-mod backend;
 pub mod live;
 pub mod plan;
 pub mod report;
 mod server;
 pub mod starter;
-mod target;
 mod verdict;
 
-#[cfg(windows)]
-pub(crate) use backend::refuse_run_as;
-pub use backend::{
+pub use crate::backend::{
     exchange, request_succeeds, Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach,
 };
+pub use crate::target::{ClientProgram, Exchange, FramingSpec, Policy, Readiness, Target};
 pub use server::{ServerUnderTest, Started};
-pub use target::{ClientProgram, Exchange, FramingSpec, Policy, Readiness, Target};
 pub use verdict::{CheckResult, Finding, Severity, Verdict};
 
 use crate::probe::{ProbeReport, Rule, Status};

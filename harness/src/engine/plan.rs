@@ -20,9 +20,9 @@
 //!
 //! A mistake is reported with the file, line and column, and what was expected.
 
-use super::target::{ClientProgram, Exchange, FramingSpec, Policy, Readiness, Target};
 use crate::error::{Error, Result};
 use crate::identity::ImpersonationLevel;
+use crate::target::{ClientProgram, Exchange, FramingSpec, Policy, Readiness, Target};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

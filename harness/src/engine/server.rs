@@ -1,10 +1,10 @@
 //! Starting the server under test, knowing when it is ready, keeping its output as evidence,
 //! and making sure it is gone afterwards.
 
-use super::backend::{Backend, ConnectSpec};
 use super::live::Termination;
-use super::target::{Readiness, Target};
+use crate::backend::{Backend, ConnectSpec};
 use crate::error::{Error, Result};
+use crate::target::{Readiness, Target};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -101,10 +101,11 @@ impl ServerUnderTest {
         if let Some(dir) = &target.cwd {
             cmd.current_dir(dir);
         }
+        crate::supervise::tie(&mut cmd);
         backend.prepare_command(&mut cmd, target)?;
         let mut child = crate::supervise::spawn_registered(&mut cmd)
             .map_err(|e| Error::invalid("target program", format!("{}: {e}", target.program.display())))?;
-        if let Err(e) = backend.adopt(child.id()) {
+        if let Err(e) = crate::supervise::adopt(child.id()) {
             crate::supervise::release_tree(child.id());
             let _ = child.wait();
             return Err(e);
@@ -174,8 +175,7 @@ impl ServerUnderTest {
                     Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
                     Err(mpsc::RecvTimeoutError::Disconnected) => {
                         // stdout closed: the process is exiting.
-                        let code = backend
-                            .wait_exit(self.pid(), left)
+                        let code = crate::supervise::wait_exit(self.pid(), left)
                             .ok()
                             .and_then(|_| self.child.try_wait().ok().flatten())
                             .and_then(|s| s.code());
@@ -193,11 +193,11 @@ impl ServerUnderTest {
     }
 
     /// Waits at most `timeout` for the server to exit; how it ended once it has.
-    pub fn wait_exit<B: Backend>(&mut self, backend: &B, timeout: Duration) -> Option<Termination> {
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<Termination> {
         if let Some(t) = self.try_exit() {
             return Some(t);
         }
-        match backend.wait_exit(self.pid(), timeout) {
+        match crate::supervise::wait_exit(self.pid(), timeout) {
             Ok(true) => self.child.wait().ok().map(|s| termination_of(&s)),
             _ => None,
         }

@@ -8,10 +8,10 @@
 //! names the endpoint, else the endpoint itself), and every optional key commented out with an
 //! example, so that the first audit runs what it can and says what the rest would need.
 
-use super::backend::Backend;
 use super::server::ServerUnderTest;
-use super::target::Target;
+use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::target::Target;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -2,12 +2,12 @@
 //! directory, `{dir}` in a template) or Linux abstract names (`@name`); protection is the
 //! socket file's mode and owner; identities are uids, taken per thread.
 
-use super::creds::{as_user, tie_to_harness, wait_pid_exit, Ids};
-use crate::engine::{Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach};
+use super::creds::{as_user, Ids};
+use crate::backend::{Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach};
 use crate::error::{Error, OsCode, Result};
 use crate::identity::ImpersonationLevel;
-use crate::probe::ProbeReport;
 use crate::protection::{Protection, UnixMode};
+use crate::rules::ProbeReport;
 use std::io::{Read, Write};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -38,9 +38,9 @@ pub struct UnixBackend {
 
 impl UnixBackend {
     /// Makes the run's shared directory, with the platform's probe (measured once per
-    /// process: [`probe::measured`](crate::probe::measured)).
+    /// process: [`probe::measured`](super::probe::measured)).
     pub fn new() -> Result<Self> {
-        Self::with_probe(crate::probe::measured().clone())
+        Self::with_probe(super::probe::measured().clone())
     }
 
     /// With a probe report already made.
@@ -55,7 +55,7 @@ impl UnixBackend {
         std::fs::create_dir(&dir).map_err(|e| io("mkdir", format!("creating {}", dir.display()), e))?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
             .map_err(|e| io("chmod", format!("opening {} to every identity", dir.display()), e))?;
-        crate::supervise::register_folder(dir.clone());
+        crate::tree::register_folder(dir.clone());
         Ok(UnixBackend { probe, dir })
     }
 
@@ -91,7 +91,7 @@ const PRIVATE_DIR: &str = "{private_dir:";
 impl Drop for UnixBackend {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-        crate::supervise::release_folder(&self.dir);
+        crate::tree::release_folder(&self.dir);
     }
 }
 
@@ -402,7 +402,7 @@ impl Backend for UnixBackend {
         }
     }
 
-    fn prepare_command(&self, cmd: &mut Command, target: &crate::engine::Target) -> Result<()> {
+    fn prepare_command(&self, cmd: &mut Command, target: &crate::target::Target) -> Result<()> {
         let ids = target.run_as.as_deref().map(Ids::parse).transpose()?;
         if ids.is_some() && !super::creds::is_root() {
             return Err(Error::Unsupported("running the target as another uid needs root".into()));
@@ -416,12 +416,8 @@ impl Backend for UnixBackend {
                 }
             }
         }
-        tie_to_harness(cmd, ids, target.umask);
+        super::creds::run_as(cmd, ids, target.umask);
         Ok(())
-    }
-
-    fn adopt(&self, _pid: u32) -> Result<()> {
-        Ok(()) // tied at spawn time by prepare_command (process group, PR_SET_PDEATHSIG)
     }
 
     fn reach_from_other_session(&self, endpoint: &str, published_in: Option<&str>) -> Result<SessionReach> {
@@ -449,13 +445,5 @@ impl Backend for UnixBackend {
             Addr::Path(p) if p.starts_with(&self.dir) => Some(p),
             _ => None,
         }
-    }
-
-    fn resident_kib(&self, pid: u32) -> Result<u64> {
-        super::procfs::resident_kib(pid)
-    }
-
-    fn wait_exit(&self, pid: u32, timeout: Duration) -> Result<bool> {
-        wait_pid_exit(pid, timeout)
     }
 }

@@ -119,32 +119,42 @@ pub fn in_new_netns<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T> {
 
 /// Makes a child the harness's: its own process group (so the whole group can be killed),
 /// `SIGKILL` when the harness dies (`PR_SET_PDEATHSIG`), and a token of its own in
-/// [`TREE_VAR`](crate::supervise::TREE_VAR) that every process it starts inherits, so that a
-/// descendant that left the group (`setsid`, a double fork) is still found
-/// ([`kill_tree`]); optionally as another identity and with a given umask.
-pub fn tie_to_harness(cmd: &mut Command, ids: Option<Ids>, umask: Option<u32>) {
+/// [`TREE_VAR`](crate::tree::TREE_VAR) that every process it starts inherits, so that a
+/// descendant that left the group (`setsid`, a double fork) is still found ([`kill_tree`]).
+pub fn tie(cmd: &mut Command) {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    cmd.env(crate::supervise::TREE_VAR, format!("{}.{n}", std::process::id()));
+    cmd.env(crate::tree::TREE_VAR, format!("{}.{n}", std::process::id()));
     cmd.process_group(0);
-    if let Some(ids) = ids {
-        // std clears supplementary groups itself when root sets a uid.
-        cmd.uid(ids.uid).gid(ids.gid);
-    }
-    // SAFETY: the closure runs in the child between fork and exec and makes only
-    // async-signal-safe system calls (umask, prctl), touching no memory the parent owns.
+    // SAFETY: the closure runs in the child between fork and exec and makes only an
+    // async-signal-safe system call (prctl), touching no memory the parent owns.
     unsafe {
-        cmd.pre_exec(move || {
-            if let Some(m) = umask {
-                rustix::process::umask(rustix::fs::Mode::from_raw_mode(m & 0o777));
-            }
+        cmd.pre_exec(|| {
             rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
                 .map_err(std::io::Error::from)
         });
     }
 }
 
-/// Sends SIGKILL to the process group `pgid` (a child started by [`tie_to_harness`] leads its
+/// Runs a child as another identity and under a given umask.
+pub fn run_as(cmd: &mut Command, ids: Option<Ids>, umask: Option<u32>) {
+    if let Some(ids) = ids {
+        // std clears supplementary groups itself when root sets a uid.
+        cmd.uid(ids.uid).gid(ids.gid);
+    }
+    if let Some(m) = umask {
+        // SAFETY: the closure runs in the child between fork and exec and makes only an
+        // async-signal-safe system call (umask), touching no memory the parent owns.
+        unsafe {
+            cmd.pre_exec(move || {
+                rustix::process::umask(rustix::fs::Mode::from_raw_mode(m & 0o777));
+                Ok(())
+            });
+        }
+    }
+}
+
+/// Sends SIGKILL to the process group `pgid` (a child started by [`tie`] leads its
 /// own group, so its id is the group's): the child and everything it started that stayed in
 /// the group. Then, with the tree's `token`, to every process that still carries it in its
 /// environment wherever it went (its own session or group, re-parented to init), and to the
@@ -154,7 +164,7 @@ pub fn tie_to_harness(cmd: &mut Command, ids: Option<Ids>, umask: Option<u32>) {
 pub fn kill_tree(pgid: u32, token: Option<&str>) {
     sigkill_with_group(pgid);
     let Some(token) = token else { return };
-    kill_carriers(|| super::procfs::processes_with_env(crate::supervise::TREE_VAR, token));
+    kill_carriers(|| super::procfs::processes_with_env(crate::tree::TREE_VAR, token));
 }
 
 /// SIGKILL to process `pid` and to the process group it leads, if it leads one.
@@ -192,7 +202,7 @@ fn kill_carriers(find: impl Fn() -> Vec<u32>) {
 /// trees, registered or not), in rounds as [`kill_tree`] does.
 pub fn kill_tree_tokens_of(harness: u32) {
     let prefix = format!("{harness}.");
-    kill_carriers(|| super::procfs::processes_with_env_prefix(crate::supervise::TREE_VAR, &prefix));
+    kill_carriers(|| super::procfs::processes_with_env_prefix(crate::tree::TREE_VAR, &prefix));
 }
 
 /// Runs `cleanup` and exits with 128 + the signal number when SIGTERM, SIGINT or SIGHUP

@@ -2,7 +2,7 @@
 //! bind, a client in a fresh network namespace), each with a control.
 
 use super::creds::{as_user, in_new_netns, is_root, Ids};
-use crate::probe::{not_applicable, PlatformInfo, ProbeReport, Rule, RuleResult, Status};
+use crate::rules::{not_applicable, PlatformInfo, ProbeReport, Rule, RuleResult, Status};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
@@ -202,6 +202,12 @@ pub fn run() -> ProbeReport {
         },
         results,
     }
+}
+
+/// The probe of this machine, measured once per process (the first call runs [`run`]).
+pub fn measured() -> &'static ProbeReport {
+    static MEASURED: std::sync::OnceLock<ProbeReport> = std::sync::OnceLock::new();
+    MEASURED.get_or_init(run)
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ fn parents() -> BTreeMap<u32, u32> {
 /// Every living descendant of `pid` (children, grandchildren re-parented away are not found).
 pub fn descendants(pid: u32) -> Vec<u32> {
     let pairs: Vec<(u32, u32)> = parents().into_iter().collect();
-    crate::supervise::tree_below(pid, &pairs)
+    crate::tree::tree_below(pid, &pairs)
 }
 
 /// Every process whose environment holds `key=value` (how the harness and its tests find the

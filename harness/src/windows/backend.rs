@@ -3,10 +3,10 @@
 use super::pipe::{
     ClientOptions, PipeClient, PipeName, PipeServer, PipeType, ReadMode, SecuritySpec, ServerOptions, Sqos,
 };
-use crate::engine::{Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach};
+use crate::backend::{Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach};
 use crate::error::Result;
-use crate::probe::ProbeReport;
 use crate::protection::Protection;
+use crate::rules::ProbeReport;
 use std::time::Duration;
 
 /// Named pipes on this machine, with the probe's measurements.
@@ -17,9 +17,9 @@ pub struct WindowsBackend {
 
 impl WindowsBackend {
     /// The backend, with the platform's probe (about a second, measured once per process:
-    /// [`probe::measured`](crate::probe::measured)).
+    /// [`probe::measured`](super::probe::measured)).
     pub fn new() -> Self {
-        WindowsBackend { probe: crate::probe::measured().clone() }
+        WindowsBackend { probe: super::probe::measured().clone() }
     }
 
     /// A backend with a probe report already made (tests, replays).
@@ -154,13 +154,6 @@ impl Backend for WindowsBackend {
     /// The target starts suspended, so that it cannot start a helper before it is in the
     /// harness's job (where its helpers would escape the kill-on-close); [`Backend::adopt`]
     /// puts it in the job and then lets it run.
-    fn prepare_command(&self, cmd: &mut std::process::Command, target: &crate::engine::Target) -> Result<()> {
-        use std::os::windows::process::CommandExt;
-        crate::engine::refuse_run_as(self.platform(), target)?;
-        cmd.creation_flags(windows::Win32::System::Threading::CREATE_SUSPENDED.0);
-        Ok(())
-    }
-
     fn endpoint_path(&self, endpoint: &str) -> String {
         if endpoint.starts_with(r"\\") {
             endpoint.to_string()
@@ -172,11 +165,6 @@ impl Backend for WindowsBackend {
     fn settle_before_close(&self) -> Duration {
         // Returns early when the server answers or hangs up; a cut frame waits it out.
         Duration::from_millis(50)
-    }
-
-    fn adopt(&self, pid: u32) -> Result<()> {
-        super::process::adopt(pid)?;
-        super::process::resume(pid)
     }
 
     /// Starts the running executable again as the cross-session helper ([`super::helper`]),
@@ -208,20 +196,12 @@ impl Backend for WindowsBackend {
             detail: format!("helper {} exit code {code}", spec.program.display()),
         })
     }
-
-    fn resident_kib(&self, pid: u32) -> Result<u64> {
-        super::process::resident_kib(pid)
-    }
-
-    fn wait_exit(&self, pid: u32, timeout: Duration) -> Result<bool> {
-        super::process::wait_for_pid_exit(pid, timeout)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::ListenSpec;
+    use crate::backend::ListenSpec;
 
     /// The helper is this very test binary, started again: nothing else need be beside it.
     #[test]

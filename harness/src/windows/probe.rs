@@ -11,7 +11,7 @@ use super::process::{spawn, ProcessSpec};
 use super::security::SecurityDescriptor;
 use super::token::{enable_privilege, ImpersonationLevel, IntegrityLevel, Token};
 use crate::error::{OsCode, Result};
-use crate::probe::{PlatformInfo, ProbeReport, Rule, RuleResult, Status};
+use crate::rules::{PlatformInfo, ProbeReport, Rule, RuleResult, Status};
 use std::time::Duration;
 use windows::core::{s, w};
 use windows::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
@@ -562,6 +562,12 @@ pub fn run() -> ProbeReport {
             _ => unreachable!("Rule::WINDOWS holds only Windows rules"),
         })
         .collect();
-    results.extend(crate::probe::not_applicable(&Rule::UNIX, "a Unix-socket rule; this is Windows"));
+    results.extend(crate::rules::not_applicable(&Rule::UNIX, "a Unix-socket rule; this is Windows"));
     ProbeReport { schema_version: 1, platform, results }
+}
+
+/// The probe of this machine, measured once per process (the first call runs [`run`]).
+pub fn measured() -> &'static ProbeReport {
+    static MEASURED: std::sync::OnceLock<ProbeReport> = std::sync::OnceLock::new();
+    MEASURED.get_or_init(run)
 }

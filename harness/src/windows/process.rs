@@ -327,7 +327,7 @@ fn in_our_job(pid: u32) -> bool {
 
 /// The living descendants of `pid` that are in the harness's job.
 pub fn descendants(pid: u32) -> Result<Vec<u32>> {
-    let mut found = crate::supervise::tree_below(pid, &parents()?);
+    let mut found = crate::tree::tree_below(pid, &parents()?);
     found.retain(|c| in_our_job(*c));
     Ok(found)
 }

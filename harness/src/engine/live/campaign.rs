@@ -9,9 +9,9 @@
 //! out of as many (else the unminimised candidate is tried the same way). A bucket no candidate
 //! reproduces is reported apart, as unconfirmed, with its count and the case in flight.
 
-use crate::engine::backend::Backend;
-use crate::engine::target::Target;
+use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::target::Target;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -190,13 +190,13 @@ impl MemoryWatch {
     }
 
     /// Called after each case; a growth finding when the limit is passed.
-    fn check<B: Backend>(&mut self, backend: &B, pid: u32, opts: &FuzzOptions) -> Option<Outcome> {
+    fn check(&mut self, pid: u32, opts: &FuzzOptions) -> Option<Outcome> {
         let limit = opts.max_rss_growth_kib?;
         self.since += 1;
         if self.since % opts.rss_every.max(1) != 0 {
             return None;
         }
-        let now = backend.resident_kib(pid).ok()?;
+        let now = crate::supervise::resident_kib(pid).ok()?;
         match self.baseline {
             None => {
                 self.baseline = Some(now);
@@ -327,7 +327,7 @@ impl<'a, B: Backend> Job<'a, B> {
                 run_case(self.backend, self.target, &mut self.server, &case, &self.live, self.served);
             self.served += 1;
             if !outcome.is_finding() {
-                outcome = self.memory.check(self.backend, self.server.pid(), self.opts).unwrap_or(outcome);
+                outcome = self.memory.check(self.server.pid(), self.opts).unwrap_or(outcome);
             }
             self.history.push_back((index, case));
             while self.history.len() > self.opts.blame_window + 1 {

@@ -2,8 +2,8 @@
 //! generation from the target's framing. Case `i` of a campaign comes from the seed and `i`
 //! alone, so a finding replays from both.
 
-use crate::engine::target::FramingSpec;
 use crate::engine::Schedule;
+use crate::target::FramingSpec;
 use serde::{Deserialize, Serialize};
 
 /// One case: the writes, in order, each on one of the case's connections.

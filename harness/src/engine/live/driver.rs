@@ -14,10 +14,10 @@
 //! Named pipes have no half-close: a case waits up to [`Backend::settle_before_close`] for an
 //! answer or a hang-up, then closes; a ping (when the plan has one) follows every case.
 
-use crate::engine::backend::{exchange, Backend, Conn, ConnectSpec};
+use crate::backend::{exchange, Backend, Conn, ConnectSpec};
 use crate::engine::server::{ServerUnderTest, Started};
-use crate::engine::target::Target;
 use crate::error::{Error, Result};
+use crate::target::Target;
 use std::time::{Duration, Instant};
 
 use super::case::Case;
@@ -125,7 +125,7 @@ fn connect_watching<B: Backend>(
             Ok(c) => return Ok(c),
             Err(e) => e,
         };
-        if let Some(t) = server.wait_exit(backend, Duration::from_millis(2)) {
+        if let Some(t) = server.wait_exit(Duration::from_millis(2)) {
             return Err(Box::new(crashed(server, t)));
         }
         if Instant::now() >= deadline {
@@ -218,7 +218,7 @@ pub fn run_case<B: Backend>(
         // A connection that sent nothing was reset: never accepted, its listening socket gone
         // (a dying server releases its connections before its exit is seen). The case before
         // ended the server, or its accept loop.
-        return match server.wait_exit(backend, live.hang_timeout) {
+        return match server.wait_exit(live.hang_timeout) {
             Some(t) => (crashed(server, t), Blame::Before),
             None => (
                 Outcome::Unreachable { detail: "alive, but it reset a connection it never served".into() },
@@ -228,7 +228,7 @@ pub fn run_case<B: Backend>(
     }
     if open_after > 0 {
         // Dying servers close their connections before their exit is seen: a last look.
-        if let Some(t) = server.wait_exit(backend, Duration::from_millis(100)) {
+        if let Some(t) = server.wait_exit(Duration::from_millis(100)) {
             return (crashed(server, t), Blame::This);
         }
         // One that no longer accepts at all is unreachable, the more telling diagnosis.
@@ -299,7 +299,7 @@ fn ping_check<B: Backend>(
             // thread is still dying: a last look, without waiting.
             return server.try_exit().map_or(last, |t| crashed(server, t));
         }
-        if let Some(t) = server.wait_exit(backend, live.hang_timeout) {
+        if let Some(t) = server.wait_exit(live.hang_timeout) {
             return crashed(server, t);
         }
     }

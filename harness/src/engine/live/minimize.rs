@@ -7,8 +7,8 @@
 //! follow it. Every try runs on a fresh server; the whole is bounded by a number of tries and a
 //! time limit, and what is returned always reproduced on its last try.
 
-use crate::engine::backend::Backend;
-use crate::engine::target::{FramingSpec, Target};
+use crate::backend::Backend;
+use crate::target::{FramingSpec, Target};
 use std::time::{Duration, Instant};
 
 use super::case::{declared_length, header, Case};

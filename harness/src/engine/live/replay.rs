@@ -2,9 +2,9 @@
 //! makes a crash a finding ([`confirm`]): the case, on a fresh server each time, ends in the
 //! same bucket every time.
 
-use crate::engine::backend::Backend;
-use crate::engine::target::Target;
+use crate::backend::Backend;
 use crate::error::Result;
+use crate::target::Target;
 use serde::{Deserialize, Serialize};
 
 use super::case::Case;
@@ -43,7 +43,7 @@ pub fn replay_once<B: Backend>(
     growth_kib: Option<u64>,
 ) -> Result<Outcome> {
     let mut server = start(backend, target)?;
-    let before = backend.resident_kib(server.pid()).ok();
+    let before = crate::supervise::resident_kib(server.pid()).ok();
     for i in 0..repeat.max(1) {
         let (outcome, _) = run_case(backend, target, &mut server, case, live, i);
         if outcome.is_finding() {
@@ -54,7 +54,7 @@ pub fn replay_once<B: Backend>(
     if outcome.is_finding() {
         return Ok(outcome);
     }
-    Ok(match (growth_kib, before, backend.resident_kib(server.pid()).ok()) {
+    Ok(match (growth_kib, before, crate::supervise::resident_kib(server.pid()).ok()) {
         (Some(limit), Some(b), Some(now)) if repeat > 1 && now > b.saturating_add(limit) => {
             Outcome::MemoryGrowth { baseline_kib: b, now_kib: now, cases: repeat }
         }

@@ -4,8 +4,8 @@
 
 use crate::error::Result;
 use crate::identity::ImpersonationLevel;
-use crate::probe::ProbeReport;
 use crate::protection::Protection;
+use crate::rules::ProbeReport;
 use std::time::Duration;
 
 /// The shape of the endpoint a listener mimics: an attacker's instance must match the server's
@@ -143,19 +143,15 @@ pub trait Backend: Sync {
     fn listen(&self, endpoint: &str, spec: &ListenSpec) -> Result<Self::Listener>;
     /// Connects as a client.
     fn connect(&self, endpoint: &str, spec: &ConnectSpec) -> Result<Self::Client>;
-    /// Sets up the target's command before it is spawned: ties it to the harness and applies
-    /// `run_as` and `umask`. The default refuses `run_as` and ignores `umask` (platforms
-    /// without either).
-    fn prepare_command(&self, _cmd: &mut std::process::Command, target: &super::Target) -> Result<()> {
+    /// Applies the target's `run_as` and `umask` to its command before it is spawned (tying it
+    /// to the harness is [`crate::supervise::tie`]'s). The default refuses `run_as` and ignores
+    /// `umask` (platforms without either).
+    fn prepare_command(&self, _cmd: &mut std::process::Command, target: &crate::target::Target) -> Result<()> {
         refuse_run_as(self.platform(), target)
     }
-    /// Puts an already started process under the harness's supervision (killed with it).
-    fn adopt(&self, pid: u32) -> Result<()>;
     /// From another session (Windows: a helper process in another logon session; Unix: a fresh
     /// network namespace), looks the endpoint up where it is published, if it is, and opens it.
     fn reach_from_other_session(&self, endpoint: &str, published_in: Option<&str>) -> Result<SessionReach>;
-    /// Waits at most `timeout` for process `pid` to exit; `true` once it has.
-    fn wait_exit(&self, pid: u32, timeout: Duration) -> Result<bool>;
     /// How long a client that has written should wait for an answer (or the server hanging
     /// up) before it closes. Zero for Unix sockets: what was written stays queued for the
     /// server after the close. Named pipes need a moment: a client that closes before the
@@ -171,10 +167,6 @@ pub trait Backend: Sync {
     fn leftover_file(&self, _endpoint: &str) -> Option<std::path::PathBuf> {
         None
     }
-    /// The resident memory of process `pid`, in KiB (for the live fuzzer's memory watch).
-    fn resident_kib(&self, pid: u32) -> Result<u64> {
-        Err(crate::Error::Unsupported(format!("reading the memory of process {pid} on {}", self.platform())))
-    }
     /// The harness's own process id (to tell a client that reached the harness's endpoint).
     fn own_pid(&self) -> u32 {
         std::process::id()
@@ -183,7 +175,7 @@ pub trait Backend: Sync {
 
 /// The refusal of a platform that cannot start a target as another identity: an error when the
 /// target asks for `run_as`.
-pub(crate) fn refuse_run_as(platform: &str, target: &super::Target) -> Result<()> {
+pub(crate) fn refuse_run_as(platform: &str, target: &crate::target::Target) -> Result<()> {
     match &target.run_as {
         Some(who) => {
             Err(crate::Error::Unsupported(format!("running the target as {who:?} is not supported on {platform}")))
@@ -198,8 +190,8 @@ pub fn request_succeeds<B: Backend + ?Sized>(
     backend: &B,
     endpoint: &str,
     spec: &ConnectSpec,
-    framing: &super::FramingSpec,
-    ex: &super::Exchange,
+    framing: &crate::target::FramingSpec,
+    ex: &crate::target::Exchange,
     timeout: Duration,
 ) -> std::result::Result<bool, String> {
     backend
@@ -212,7 +204,7 @@ pub fn request_succeeds<B: Backend + ?Sized>(
 /// Sends `request` framed with `framing` and reads one framed reply.
 pub fn exchange<C: Conn + ?Sized>(
     c: &mut C,
-    framing: &super::FramingSpec,
+    framing: &crate::target::FramingSpec,
     request: &[u8],
     timeout: Duration,
 ) -> Result<Vec<u8>> {
