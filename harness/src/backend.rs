@@ -32,7 +32,7 @@ pub struct ListenSpec {
     /// Create the endpoint as this identity (Unix: `UID` or `UID:GID`, so the directory's
     /// permissions apply to it); `None`: as the harness. Named pipes refuse it (`Unsupported`):
     /// their namespace has no directories, so a free name is anyone's to create.
-    pub as_user: Option<String>,
+    pub as_user: Option<crate::identity::Identity>,
     /// When the name is taken by a socket file (one a dead server left), remove it and bind
     /// again, with the rights of the identity that listens, as an attacker would (Unix; named
     /// pipes leave nothing behind). Only for names whose server is known to be down.
@@ -49,7 +49,7 @@ pub struct ConnectSpec {
     /// Arrive as a remote client (`\\localhost\pipe\...`).
     pub remote: bool,
     /// Connect as this identity (Unix: `UID` or `UID:GID`); `None`: as the harness.
-    pub as_user: Option<String>,
+    pub as_user: Option<crate::identity::Identity>,
     /// How long to wait for a free instance.
     pub timeout: Duration,
 }

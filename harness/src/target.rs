@@ -128,7 +128,7 @@ pub struct Target {
     /// A client program under test (for `client_impersonation`).
     pub client_under_test: Option<ClientProgram>,
     /// The identity to run the server as (Unix: `UID[:GID]`); `None`: the harness's own.
-    pub run_as: Option<String>,
+    pub run_as: Option<crate::identity::Identity>,
     /// The umask to start the server with (Unix); `None`: the harness's own.
     pub umask: Option<u32>,
     /// The endpoint of a server already running that the harness does not start (a service
@@ -186,9 +186,9 @@ pub struct Policy {
     /// Every instance must refuse remote clients.
     pub reject_remote: bool,
     /// Identities that may make the privileged request (Unix: `UID[:GID]`).
-    pub allowed_users: Vec<String>,
+    pub allowed_users: Vec<crate::identity::Identity>,
     /// Identities that must be refused (Unix: `UID[:GID]`).
-    pub denied_users: Vec<String>,
+    pub denied_users: Vec<crate::identity::Identity>,
     /// Whether a client in another session (Windows logon session; Unix network namespace)
     /// must be able to find and open the endpoint (`Some(true)`, e.g. a service in session 0
     /// talking to a user's process), must not (`Some(false)`), or either (`None`).

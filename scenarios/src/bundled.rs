@@ -3,13 +3,14 @@
 //! judge the fixtures the same way.
 
 use pipe_harness_core::engine::{ClientProgram, Exchange, FramingSpec, Policy, Readiness, Target};
+use pipe_harness_core::identity::Identity;
 use pipe_harness_core::protection::Protection;
 use std::path::Path;
 
-/// The uid the Unix fixtures run as, and the one their policy denies.
-pub const UNIX_SERVICE_UID: &str = "61000";
+/// The uid the Unix fixtures run as.
+pub const UNIX_SERVICE_UID: u32 = 61000;
 /// The uid a Unix fixture's policy denies.
-pub const UNIX_DENIED_UID: &str = "61001";
+pub const UNIX_DENIED_UID: u32 = 61001;
 /// The DACL the Windows fixtures' policy asks for: LocalSystem and the owner.
 pub const OWNER_ONLY_SDDL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;OW)";
 
@@ -68,13 +69,13 @@ pub fn unix_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
         t.framing = FramingSpec::Length { width: 8, little_endian: false };
     }
     t.args = vec!["--socket".into(), "{pipe}".into()];
-    t.run_as = Some(UNIX_SERVICE_UID.into());
+    t.run_as = Some(Identity::uid(UNIX_SERVICE_UID));
     // A socket for every local user, authorized by SO_PEERCRED, is unix-no-peer-check's design.
     let mode = if fixture == "unix-no-peer-check" { 0o666 } else { 0o600 };
     let policy = Policy {
-        protection: Some(Protection::unix(mode, UNIX_SERVICE_UID.parse().expect("a uid"))),
-        allowed_users: vec![UNIX_SERVICE_UID.into()],
-        denied_users: vec![UNIX_DENIED_UID.into()],
+        protection: Some(Protection::unix(mode, UNIX_SERVICE_UID)),
+        allowed_users: vec![Identity::uid(UNIX_SERVICE_UID)],
+        denied_users: vec![Identity::uid(UNIX_DENIED_UID)],
         // A client in another network namespace (sharing the filesystem) must reach it.
         other_sessions: Some(true),
         ..Policy::default()

@@ -18,11 +18,12 @@ use crate::{Context, Scenario};
 use pipe_harness_core::engine::{
     exchange, Backend, Conn, ConnectSpec, Finding, ListenSpec, Policy, Schedule, Severity, Started, Verdict,
 };
+use pipe_harness_core::identity::Identity;
 use pipe_harness_core::probe::Rule;
 use std::time::Duration;
 
 /// Who tries the restart gap when the policy denies nobody: an unprivileged uid no one uses.
-pub const GAP_ATTACKER_UID: &str = "61999";
+pub const GAP_ATTACKER_UID: u32 = 61999;
 
 /// The scenario.
 pub struct InstanceSquatting;
@@ -75,7 +76,7 @@ pub enum Gap {
     /// It created the name, and this many of `clients` test clients reached it.
     Taken {
         /// The identity that took it.
-        by: String,
+        by: Identity,
         /// Clients that connected meanwhile.
         clients: usize,
         /// Of those, clients that reached the attacker.
@@ -179,7 +180,7 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
 /// can, test clients connect and are counted. Only a refusal for lack of rights closes the gap:
 /// any other failure (a missing directory, a name too long) is the harness's error, not a pass.
 fn restart_gap<B: Backend>(cx: &Context<'_, B>, endpoint: &str) -> Result<Gap, Verdict> {
-    let by = cx.policy.denied_users.first().cloned().unwrap_or_else(|| GAP_ATTACKER_UID.to_string());
+    let by = cx.policy.denied_users.first().cloned().unwrap_or(Identity::uid(GAP_ATTACKER_UID));
     // As an attacker would: a socket file the stopped server left is removed first, if the
     // directory lets this identity remove it.
     let spec =
@@ -233,7 +234,7 @@ mod tests {
     #[test]
     fn a_name_taken_in_the_restart_gap_is_a_finding_and_a_closed_or_inapplicable_gap_is_not() {
         let taken = Observations {
-            gap: Gap::Taken { by: "61001".into(), clients: 3, on_attacker: 3 },
+            gap: Gap::Taken { by: Identity::uid(61001), clients: 3, on_attacker: 3 },
             ..obs(Started::Exited(Some(3)), 0, 0)
         };
         match judge(&taken) {

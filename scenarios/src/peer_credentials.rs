@@ -4,6 +4,7 @@
 
 use crate::{Context, Scenario, CLIENT_TIMEOUT};
 use pipe_harness_core::engine::{request_succeeds, Backend, ConnectSpec, Finding, Policy, Severity, Verdict};
+use pipe_harness_core::identity::Identity;
 use pipe_harness_core::probe::Rule;
 
 /// The scenario.
@@ -32,7 +33,7 @@ impl Scenario for PeerCredentials {
 }
 
 /// Per identity: allowed by the policy?, and did the privileged request succeed?
-pub type Observations = Vec<(String, bool, Result<bool, String>)>;
+pub type Observations = Vec<(Identity, bool, Result<bool, String>)>;
 
 /// The verdict.
 fn judge(obs: &Observations) -> Verdict {
@@ -42,8 +43,8 @@ fn judge(obs: &Observations) -> Verdict {
             format!("as uid {who} ({}): {r:?}", if *allowed { "allowed by the policy" } else { "denied by the policy" })
         })
         .collect();
-    let leaked: Vec<&str> =
-        obs.iter().filter(|(_, allowed, r)| !allowed && r == &Ok(true)).map(|(w, _, _)| w.as_str()).collect();
+    let leaked: Vec<String> =
+        obs.iter().filter(|(_, allowed, r)| !allowed && r == &Ok(true)).map(|(w, _, _)| w.to_string()).collect();
     if !leaked.is_empty() {
         return Verdict::Fail(Finding {
             title: format!("did privileged work for uid {} which the policy denies", leaked.join(", ")),
@@ -87,11 +88,11 @@ mod tests {
 
     #[test]
     fn a_denied_uid_getting_the_work_done_is_a_finding() {
-        let ok = vec![("61000".to_string(), true, Ok(true)), ("61001".to_string(), false, Ok(false))];
+        let ok = vec![(Identity::uid(61000), true, Ok(true)), (Identity::uid(61001), false, Ok(false))];
         assert_eq!(judge(&ok).kind(), "pass");
-        let leak = vec![("61000".to_string(), true, Ok(true)), ("61001".to_string(), false, Ok(true))];
+        let leak = vec![(Identity::uid(61000), true, Ok(true)), (Identity::uid(61001), false, Ok(true))];
         assert_eq!(judge(&leak).kind(), "fail");
-        let broken = vec![("61000".to_string(), true, Ok(false)), ("61001".to_string(), false, Ok(false))];
+        let broken = vec![(Identity::uid(61000), true, Ok(false)), (Identity::uid(61001), false, Ok(false))];
         assert_eq!(judge(&broken).kind(), "error");
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::{Context, Scenario};
 use pipe_harness_core::engine::{Backend, ConnectSpec, Finding, Policy, ServerUnderTest, Severity, Started, Verdict};
+use pipe_harness_core::identity::Identity;
 use pipe_harness_core::probe::Rule;
 use pipe_harness_core::protection::Protection;
 use std::time::{Duration, Instant};
@@ -50,8 +51,8 @@ pub enum Attempt {
 /// The race as the denied identity saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observations {
-    /// The uid that raced the server.
-    pub who: String,
+    /// The identity that raced the server.
+    pub who: Identity,
     /// Each connect attempt: when (ms since start), and what it found (none when the policy's
     /// protection lets everyone connect anyway).
     pub attempts: Vec<(u128, Attempt)>,
@@ -146,7 +147,7 @@ mod tests {
     #[test]
     fn a_connect_during_startup_is_a_finding_and_never_seeing_the_socket_is_an_error() {
         let p = Policy::default();
-        let seen = |attempts| Observations { who: "61001".into(), attempts };
+        let seen = |attempts| Observations { who: Identity::uid(61001), attempts };
         let refused = seen(vec![(1, Attempt::NoSocketYet), (3, Attempt::Refused("Permission denied".into()))]);
         assert_eq!(judge(&refused, &p).kind(), "pass");
         let open = seen(vec![(1, Attempt::NoSocketYet), (3, Attempt::Connected)]);

@@ -9,6 +9,7 @@
 #![cfg(unix)]
 
 use pipe_harness::engine::{Exchange, Policy, Readiness, Target, Verdict};
+use pipe_harness::identity::Identity;
 use pipe_harness::protection::Protection;
 use pipe_harness::scenarios::{audit, ScenarioId};
 use pipe_harness::unix::UnixBackend;
@@ -34,7 +35,7 @@ fn in_dir(binary: &str, dir: &str) -> Target {
     let mut t = Target::new(binary, bundled(binary), &format!("{dir}/my-service-{{unique}}.sock"));
     t.args = vec!["--socket".into(), "{pipe}".into()];
     t.readiness = Readiness::Line("READY".into());
-    t.run_as = Some("61000".into());
+    t.run_as = Some(Identity::uid(61000));
     t.ping = Some(Exchange { request: b"PING".to_vec(), success_prefix: b"PONG".to_vec() });
     t.privileged = Some(Exchange { request: b"PRIV example".to_vec(), success_prefix: b"OK".to_vec() });
     t
@@ -45,8 +46,8 @@ fn in_dir(binary: &str, dir: &str) -> Target {
 fn policy() -> Policy {
     Policy {
         protection: Some(Protection::unix(0o600, 61000)),
-        allowed_users: vec!["61000".into()],
-        denied_users: vec!["61001".into()],
+        allowed_users: vec![Identity::uid(61000)],
+        denied_users: vec![Identity::uid(61001)],
         other_sessions: Some(true),
         ..Policy::default()
     }

@@ -21,7 +21,7 @@
 //! A mistake is reported with the file, line and column, and what was expected.
 
 use crate::error::{Error, Result};
-use crate::identity::ImpersonationLevel;
+use crate::identity::{Identity, ImpersonationLevel};
 use crate::target::{ClientProgram, Exchange, FramingSpec, Policy, Readiness, Target};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -75,7 +75,7 @@ struct TargetSection {
     #[serde(default)]
     cwd: Option<String>,
     #[serde(default)]
-    run_as: Option<String>,
+    run_as: Option<Spanned<String>>,
     #[serde(default)]
     published_in: Option<String>,
     #[serde(default)]
@@ -147,6 +147,10 @@ impl Located<'_> {
                 ),
             )
         })
+    }
+
+    fn identity(&self, v: &Spanned<String>) -> Result<Identity> {
+        v.get_ref().parse().map_err(|e: crate::identity::BadIdentity| self.error(Some(v.span()), e.to_string()))
     }
 
     fn framing(&self, v: &Option<Spanned<String>>) -> Result<FramingSpec> {
@@ -234,7 +238,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
     target.framing = at.framing(&t.framing)?;
     target.env = t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     target.cwd = t.cwd.as_deref().map(resolve);
-    target.run_as = t.run_as.clone();
+    target.run_as = t.run_as.as_ref().map(|s| at.identity(s)).transpose()?;
     target.published_in = t.published_in.clone();
     target.ping = exchange(&t.ping);
     target.privileged = exchange(&t.privileged);
@@ -260,16 +264,17 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
         })?),
         None => None,
     };
+    let allowed = p.allowed_users.iter().map(|s| at.identity(s)).collect::<Result<Vec<_>>>()?;
+    let denied = p.denied_users.iter().map(|s| at.identity(s)).collect::<Result<Vec<_>>>()?;
     // A policy that contradicts itself: the same identity both allowed and denied.
-    for denied in &p.denied_users {
-        if p.allowed_users.iter().any(|a| a.get_ref() == denied.get_ref()) {
+    for (who, at_span) in denied.iter().zip(&p.denied_users) {
+        if allowed.contains(who) {
             return Err(at.error(
-                Some(denied.span()),
-                format!("{:?} is in both allowed_users and denied_users", denied.get_ref()),
+                Some(at_span.span()),
+                format!("{:?} is in both allowed_users and denied_users", who.to_string()),
             ));
         }
     }
-    let names = |v: &[Spanned<String>]| v.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>();
     let defaults = Policy::default();
     let policy = Policy {
         protection,
@@ -277,8 +282,8 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
         min_privileged_level: at.level(&p.min_privileged_level, defaults.min_privileged_level)?,
         client_max_level: at.level(&p.client_max_level, defaults.client_max_level)?,
         reject_remote: p.reject_remote.unwrap_or(defaults.reject_remote),
-        allowed_users: names(&p.allowed_users),
-        denied_users: names(&p.denied_users),
+        allowed_users: allowed,
+        denied_users: denied,
         other_sessions: p.other_sessions,
     };
     Ok((target, policy))

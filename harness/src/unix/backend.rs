@@ -327,11 +327,11 @@ impl Backend for UnixBackend {
                 _ => first,
             }
         };
-        let bound = match spec.as_user.as_deref().map(Ids::parse).transpose()? {
+        let bound = match spec.as_user.as_ref().map(Ids::resolve).transpose()? {
             Some(ids) => as_user(ids, take)?,
             None => take(),
         };
-        let who = spec.as_user.as_deref().map(|u| format!(" as uid {u}")).unwrap_or_default();
+        let who = spec.as_user.as_ref().map(|u| format!(" as uid {u}")).unwrap_or_default();
         let listener = bound.map_err(|e| io("bind", format!("binding {endpoint}{who}"), e))?;
         if let Some(p) = path {
             let mode = match (&spec.protection, spec.open_to_all) {
@@ -354,7 +354,7 @@ impl Backend for UnixBackend {
         if spec.remote {
             return Err(Error::Unsupported("Unix-domain sockets have no remote clients".into()));
         }
-        let ids = spec.as_user.as_deref().map(Ids::parse).transpose()?;
+        let ids = spec.as_user.as_ref().map(Ids::resolve).transpose()?;
         let deadline = Instant::now() + spec.timeout;
         let mut pause = Duration::from_micros(50);
         loop {
@@ -403,7 +403,7 @@ impl Backend for UnixBackend {
     }
 
     fn prepare_command(&self, cmd: &mut Command, target: &crate::target::Target) -> Result<()> {
-        let ids = target.run_as.as_deref().map(Ids::parse).transpose()?;
+        let ids = target.run_as.as_ref().map(Ids::resolve).transpose()?;
         if ids.is_some() && !super::creds::is_root() {
             return Err(Error::Unsupported("running the target as another uid needs root".into()));
         }

@@ -2,6 +2,7 @@
 //! harness; waiting for a process with a deadline.
 
 use crate::error::{Error, OsCode, Result};
+use crate::identity::Identity;
 use rustix::process::{Gid, Pid, Uid};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -26,27 +27,35 @@ pub struct Ids {
 }
 
 impl Ids {
-    /// Parses `uid`, `uid:gid`, `account` or `account:group`: a number is taken as it is (the
-    /// gid defaults to the uid); a name is looked up in `/etc/passwd` (its primary group) and
+    /// The uid and gid of an identity here: a number is taken as it is (the gid defaults to
+    /// the uid); an account is looked up in `/etc/passwd` (its primary group) and a group in
     /// `/etc/group`, so an account that exists (a service's, one made with `useradd`) can be
     /// named wherever a uid is taken.
+    pub fn resolve(who: &Identity) -> Result<Ids> {
+        let bad = |why: String| Error::invalid("identity", format!("{:?}: {why}", who.to_string()));
+        match who {
+            Identity::Uid { uid, gid } => Ok(Ids { uid: *uid, gid: gid.unwrap_or(*uid) }),
+            Identity::Account { name, group: g } => {
+                let (uid, primary) = account(name).ok_or_else(|| {
+                    bad(format!("no account {name:?} in /etc/passwd (expected UID, UID:GID or an account)"))
+                })?;
+                let gid = match g {
+                    None => primary,
+                    Some(g) => match g.parse::<u32>() {
+                        Ok(gid) => gid,
+                        Err(_) => group(g).ok_or_else(|| bad(format!("no group {g:?} in /etc/group")))?,
+                    },
+                };
+                Ok(Ids { uid, gid })
+            }
+        }
+    }
+
+    /// Parses and resolves `uid`, `uid:gid`, `account` or `account:group`.
     pub fn parse(s: &str) -> Result<Ids> {
-        let bad = |why: String| Error::invalid("identity", format!("{s:?}: {why}"));
-        let (u, g) = s.split_once(':').map_or((s.trim(), None), |(u, g)| (u.trim(), Some(g.trim())));
-        let (uid, primary) = match u.parse::<u32>() {
-            Ok(uid) => (uid, uid),
-            Err(_) => account(u).ok_or_else(|| {
-                bad(format!("expected UID or UID:GID, or an account in /etc/passwd (no account {u:?})"))
-            })?,
-        };
-        let gid = match g {
-            None => primary,
-            Some(g) => match g.parse::<u32>() {
-                Ok(gid) => gid,
-                Err(_) => group(g).ok_or_else(|| bad(format!("no group {g:?} in /etc/group")))?,
-            },
-        };
-        Ok(Ids { uid, gid })
+        let who: Identity =
+            s.parse().map_err(|e: crate::identity::BadIdentity| Error::invalid("identity", e.to_string()))?;
+        Ids::resolve(&who)
     }
 }
 
@@ -251,7 +260,7 @@ mod tests {
         assert_eq!(Ids::parse("61000").ok(), Some(Ids { uid: 61000, gid: 61000 }));
         assert_eq!(Ids::parse("61000:100").ok(), Some(Ids { uid: 61000, gid: 100 }));
         let e = Ids::parse("no-such-account-here").expect_err("not a uid").to_string();
-        assert!(e.contains("expected UID or UID:GID") && e.contains("no account"), "{e}");
+        assert!(e.contains("expected UID") && e.contains("no account"), "{e}");
         // Accounts every Debian system has: root (0:0) and nobody (65534:65534), group nogroup.
         assert_eq!(Ids::parse("root").ok(), Some(Ids { uid: 0, gid: 0 }));
         assert_eq!(Ids::parse("nobody:nogroup").ok(), Some(Ids { uid: 65534, gid: 65534 }));
