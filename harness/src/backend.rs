@@ -133,7 +133,7 @@ pub trait Backend: Sync {
     /// What the platform probe measured on this machine.
     fn probe(&self) -> &ProbeReport;
     /// A concrete endpoint name for a template (`{unique}` replaced).
-    fn endpoint(&self, template: &str) -> String;
+    fn endpoint(&self, template: &crate::endpoint::EndpointTemplate) -> String;
     /// The endpoint as a client opens it (`{pipe_path}` in a target's arguments): the socket's
     /// path on Unix, `\\.\pipe\NAME` for a pipe name.
     fn endpoint_path(&self, endpoint: &str) -> String {

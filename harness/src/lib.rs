@@ -15,6 +15,7 @@
 
 pub mod backend;
 pub mod cmdline;
+pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod framing;

@@ -114,7 +114,7 @@ pub struct Target {
     /// Working directory.
     pub cwd: Option<PathBuf>,
     /// The endpoint name; `{unique}` is replaced per run so runs never collide.
-    pub endpoint: String,
+    pub endpoint: crate::endpoint::EndpointTemplate,
     /// How to know it is ready.
     pub readiness: Readiness,
     /// How long it may take to get ready.
@@ -149,7 +149,7 @@ impl Target {
             args: Vec::new(),
             env: Vec::new(),
             cwd: None,
-            endpoint: endpoint.into(),
+            endpoint: crate::endpoint::EndpointTemplate::lenient(endpoint),
             readiness: Readiness::Endpoint,
             ready_timeout: Duration::from_secs(30),
             framing: FramingSpec::Length { width: 4, little_endian: false },

@@ -12,6 +12,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "neutral types",
         &[
             "error",
+            "endpoint",
             "identity",
             "protection",
             "sddl",

@@ -224,8 +224,9 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
     let mut target =
         Target::new(&t.name, if program.is_empty() { PathBuf::new() } else { resolve(&program) }, endpoint.get_ref());
     target.attach = t.attach.as_ref().map(|a| a.get_ref().clone());
-    if let Some(why) = private_dir_problem(endpoint.get_ref()) {
-        return Err(at.error(Some(endpoint.span()), why));
+    if t.attach.is_none() {
+        target.endpoint = crate::endpoint::EndpointTemplate::parse(endpoint.get_ref())
+            .map_err(|e| at.error(Some(endpoint.span()), e.to_string()))?;
     }
     target.args = t.args.clone();
     target.readiness = at.readiness(&t.ready)?;
@@ -296,29 +297,6 @@ pub fn load(file: &Path) -> Result<(Target, Policy)> {
     parse(file, &text)
 }
 
-/// What is wrong with an endpoint's `{private_dir:UID}` placeholders, if anything: each must
-/// name a uid or `uid:gid` (or an account, `account:group`) and be closed.
-fn private_dir_problem(endpoint: &str) -> Option<String> {
-    const TAG: &str = "{private_dir:";
-    let mut rest = endpoint;
-    while let Some(start) = rest.find(TAG) {
-        let after = &rest[start + TAG.len()..];
-        let Some(end) = after.find('}') else {
-            return Some(format!("endpoint {endpoint:?}: {TAG}... is not closed with '}}'"));
-        };
-        let ids = &after[..end];
-        let parts: Vec<&str> = ids.split(':').collect();
-        let word = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if parts.len() > 2 || !parts.iter().all(|p| word(p)) {
-            return Some(format!(
-                "endpoint {endpoint:?}: {TAG}{ids}}} expected a uid or uid:gid (or an account), e.g. {TAG}61000}}"
-            ));
-        }
-        rest = &after[end..];
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,7 +334,7 @@ other_sessions = false
 
     #[rstest]
     #[case(GOOD.replace("protection =", "protectoin ="), "plan.toml:13:1: unknown field `protectoin`")]
-    #[case(GOOD.replace("svc-{unique}", "{private_dir:b b}/s.sock"), "plan.toml:6:12: endpoint \"{private_dir:b b}/s.sock\": {private_dir:b b} expected a uid or uid:gid")]
+    #[case(GOOD.replace("svc-{unique}", "{private_dir:b b}/s.sock"), "plan.toml:6:12: endpoint \"{private_dir:b b}/s.sock\", column 1: {private_dir:b b}: expected UID")]
     #[case(GOOD.replace("endpoint = \"svc-{unique}\"", "attach = \"/run/svc.sock\""), "plan.toml:6:10: attach names a server already running")]
     #[case(GOOD.replace("program = \"bin/svc\"\n", ""), "plan.toml: [target] needs a program (the harness starts the server) or attach")]
     #[case(GOOD.replace("svc-{unique}", "{private_dir:61000/s.sock"), "is not closed with '}'")]

@@ -4,6 +4,7 @@
 
 use super::creds::{as_user, Ids};
 use crate::backend::{Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach};
+use crate::endpoint::{Endpoint, EndpointTemplate, Part};
 use crate::error::{Error, OsCode, Result};
 use crate::identity::ImpersonationLevel;
 use crate::protection::{Protection, UnixMode};
@@ -85,9 +86,6 @@ impl UnixBackend {
     }
 }
 
-/// The endpoint placeholder for a directory only one identity may write.
-const PRIVATE_DIR: &str = "{private_dir:";
-
 impl Drop for UnixBackend {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -95,23 +93,14 @@ impl Drop for UnixBackend {
     }
 }
 
-enum Addr {
-    Path(PathBuf),
-    Abstract(String),
-}
-
-fn addr_of(endpoint: &str) -> Addr {
-    match endpoint.strip_prefix('@') {
-        Some(name) => Addr::Abstract(name.to_string()),
-        None => Addr::Path(PathBuf::from(endpoint)),
-    }
-}
-
 fn socket_addr(endpoint: &str) -> Result<SocketAddr> {
-    match addr_of(endpoint) {
-        Addr::Abstract(name) => SocketAddr::from_abstract_name(name.as_bytes())
+    match Endpoint::unix(endpoint) {
+        Endpoint::Abstract(name) => SocketAddr::from_abstract_name(name.as_bytes())
             .map_err(|e| io("socket", format!("abstract name @{name}"), e)),
-        Addr::Path(p) => SocketAddr::from_pathname(&p).map_err(|e| io("socket", format!("path {}", p.display()), e)),
+        Endpoint::Path(p) => {
+            SocketAddr::from_pathname(&p).map_err(|e| io("socket", format!("path {}", p.display()), e))
+        }
+        other => Err(Error::invalid("socket address", other.to_string())),
     }
 }
 
@@ -183,12 +172,12 @@ impl Conn for UnixConn {
         recv_on(&mut self.stream, &mut self.timeouts.1, buf, timeout, || format!("reading from {endpoint}"))
     }
     fn protection(&self) -> Result<Protection> {
-        match addr_of(&self.endpoint) {
-            Addr::Abstract(_) => Ok(Protection::Abstract),
-            Addr::Path(p) => {
+        match Endpoint::unix(&self.endpoint) {
+            Endpoint::Path(p) => {
                 let m = std::fs::metadata(&p).map_err(|e| io("stat", format!("reading {}'s mode", p.display()), e))?;
                 Ok(Protection::Mode(UnixMode { mode: m.mode() & 0o7777, uid: Some(m.uid()), gid: Some(m.gid()) }))
             }
+            _ => Ok(Protection::Abstract),
         }
     }
     fn server_pid(&self) -> Result<u32> {
@@ -262,9 +251,10 @@ impl Listener for UnixServer {
 /// that waits forever; the stream is made blocking (with per-call timeouts) once connected.
 fn connect_now(endpoint: &str) -> std::io::Result<UnixStream> {
     use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
-    let addr = match addr_of(endpoint) {
-        Addr::Path(p) => SocketAddrUnix::new(p.as_path())?,
-        Addr::Abstract(name) => SocketAddrUnix::new_abstract_name(name.as_bytes())?,
+    let addr = match Endpoint::unix(endpoint) {
+        Endpoint::Path(p) => SocketAddrUnix::new(p.as_path())?,
+        Endpoint::Abstract(name) => SocketAddrUnix::new_abstract_name(name.as_bytes())?,
+        other => return Err(std::io::Error::other(format!("{other} is not a Unix socket address"))),
     };
     let fd = rustix::net::socket_with(
         AddressFamily::UNIX,
@@ -293,25 +283,29 @@ impl Backend for UnixBackend {
     /// `{unique}`: a name no other run uses; `{dir}`: the run's shared directory (anyone may
     /// create and remove sockets there); `{private_dir:UID}` (or `UID:GID`): a directory in it
     /// that only that identity may write (0755, owned by it), as a service's runtime directory
-    /// is (systemd's `RuntimeDirectory=`), made on first use. A malformed `{private_dir:...}` is
-    /// left as it is, so the bind names it.
-    fn endpoint(&self, template: &str) -> String {
+    /// is (systemd's `RuntimeDirectory=`), made on first use. A `{private_dir:...}` whose
+    /// identity does not resolve here is left as written, so the bind names it.
+    fn endpoint(&self, template: &EndpointTemplate) -> String {
         static N: AtomicU32 = AtomicU32::new(0);
         let unique = format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let mut out = template.replace("{unique}", &unique).replace("{dir}", &self.dir.to_string_lossy());
-        while let Some(start) = out.find(PRIVATE_DIR) {
-            let Some(len) = out[start..].find('}') else { break };
-            let Ok(ids) = Ids::parse(&out[start + PRIVATE_DIR.len()..start + len]) else { break };
-            let Ok(dir) = self.private_dir(ids) else { break };
-            out.replace_range(start..=start + len, &dir.to_string_lossy());
-        }
-        out
+        let filled: std::result::Result<String, std::convert::Infallible> = template.fill(|part| {
+            Ok(match part {
+                Part::Unique => unique.clone(),
+                Part::Dir => self.dir.to_string_lossy().into_owned(),
+                Part::PrivateDir(who) => match Ids::resolve(who).and_then(|ids| self.private_dir(ids)) {
+                    Ok(dir) => dir.to_string_lossy().into_owned(),
+                    Err(_) => format!("{{private_dir:{who}}}"),
+                },
+                _ => String::new(),
+            })
+        });
+        filled.unwrap_or_else(|never| match never {})
     }
 
     fn listen(&self, endpoint: &str, spec: &ListenSpec) -> Result<UnixServer> {
         let addr = socket_addr(endpoint)?;
-        let path = match addr_of(endpoint) {
-            Addr::Path(p) => Some(p),
+        let path = match Endpoint::unix(endpoint) {
+            Endpoint::Path(p) => Some(p),
             _ => None,
         };
         let stale = path.clone().filter(|_| spec.replace_existing);
@@ -440,9 +434,9 @@ impl Backend for UnixBackend {
     }
 
     fn leftover_file(&self, endpoint: &str) -> Option<PathBuf> {
-        match addr_of(endpoint) {
+        match Endpoint::unix(endpoint) {
             // In the run's folder or one of its private directories: the run's to remove.
-            Addr::Path(p) if p.starts_with(&self.dir) => Some(p),
+            Endpoint::Path(p) if p.starts_with(&self.dir) => Some(p),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@ use super::pipe::{
     ClientOptions, PipeClient, PipeName, PipeServer, PipeType, ReadMode, SecuritySpec, ServerOptions, Sqos,
 };
 use crate::backend::{Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach};
+use crate::endpoint::{Endpoint, EndpointTemplate, Part};
 use crate::error::Result;
 use crate::protection::Protection;
 use crate::rules::ProbeReport;
@@ -35,10 +36,10 @@ impl Default for WindowsBackend {
 }
 
 fn name_of(endpoint: &str) -> Result<PipeName> {
-    if endpoint.starts_with(r"\\") {
-        PipeName::from_path(endpoint)
-    } else {
-        PipeName::new(endpoint)
+    match Endpoint::pipe(endpoint) {
+        Endpoint::Pipe { server, name } if server != "." => PipeName::from_path(&format!(r"\\{server}\pipe\{name}")),
+        Endpoint::Pipe { name, .. } => PipeName::new(&name),
+        other => Err(crate::Error::invalid("pipe name", other.to_string())),
     }
 }
 
@@ -114,9 +115,19 @@ impl Backend for WindowsBackend {
         &self.probe
     }
 
-    fn endpoint(&self, template: &str) -> String {
+    /// `{unique}`: a name no other run uses. Pipe names have no directories: `{dir}` and
+    /// `{private_dir:...}` are left as written, so the create names them.
+    fn endpoint(&self, template: &EndpointTemplate) -> String {
         let unique = PipeName::unique("ph");
-        template.replace("{unique}", unique.name())
+        let filled: std::result::Result<String, std::convert::Infallible> = template.fill(|part| {
+            Ok(match part {
+                Part::Unique => unique.name().to_string(),
+                Part::Dir => "{dir}".to_string(),
+                Part::PrivateDir(who) => format!("{{private_dir:{who}}}"),
+                _ => String::new(),
+            })
+        });
+        filled.unwrap_or_else(|never| match never {})
     }
 
     fn listen(&self, endpoint: &str, spec: &ListenSpec) -> Result<WinListener> {
@@ -207,7 +218,7 @@ mod tests {
     #[test]
     fn the_cross_session_helper_is_the_running_executable_itself() {
         let backend = WindowsBackend::new();
-        let endpoint = backend.endpoint("ph-helper-{unique}");
+        let endpoint = backend.endpoint(&"ph-helper-{unique}".parse().expect("template"));
         let _listener = backend.listen(&endpoint, &ListenSpec::default()).expect("listen");
         let reach = backend.reach_from_other_session(&endpoint, Some(r"Local\ph-no-such-mapping")).expect("reach");
         assert!(reach.connected, "{reach:?}");
