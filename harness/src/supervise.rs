@@ -72,6 +72,62 @@ pub fn cleanup_now() {
     for dir in crate::tree::take_folders() {
         let _ = std::fs::remove_dir_all(dir);
     }
+    #[cfg(unix)]
+    for name in crate::tree::take_accounts() {
+        let _ = crate::unix::creds::delete_account(&name);
+    }
+}
+
+/// Accounts the harness made for a run (a plan's `create_accounts`): each one missing is
+/// created (Linux: a system account with a group of its own, no home, no login shell) and
+/// deleted when the last holder drops this, or by the signal cleanup; an account that existed
+/// before is used as it is and left alone.
+#[derive(Debug, Default)]
+pub struct TestAccounts {
+    held: Vec<String>,
+}
+
+impl TestAccounts {
+    /// Makes sure every account in `names` exists. An account this cannot create is an error
+    /// naming it (and the accounts made before it are deleted again).
+    pub fn create(names: &[String]) -> Result<TestAccounts> {
+        // One creation at a time in this process: two audits asking for the same account must
+        // not both run useradd.
+        static CREATING: Mutex<()> = Mutex::new(());
+        let _turn = lock(&CREATING);
+        #[cfg(windows)]
+        if let Some(name) = names.first() {
+            return Err(crate::Error::Unsupported(format!(
+                "creating the local account {name:?}: not built for Windows yet (create it before the run)"
+            )));
+        }
+        #[cfg_attr(windows, allow(unused_mut))]
+        let mut accounts = TestAccounts::default();
+        #[cfg(unix)]
+        for name in names {
+            let created = crate::unix::creds::create_account(name)?;
+            if crate::tree::hold_account(name, created) {
+                accounts.held.push(name.clone());
+            }
+        }
+        Ok(accounts)
+    }
+
+    /// The accounts this run holds (created by it), in order.
+    pub fn held(&self) -> &[String] {
+        &self.held
+    }
+}
+
+impl Drop for TestAccounts {
+    fn drop(&mut self) {
+        for name in &self.held {
+            if crate::tree::let_go_account(name) {
+                #[cfg(unix)]
+                let _ = crate::unix::creds::delete_account(name);
+            }
+        }
+    }
 }
 
 /// Kills the process `pid` and every process it started (Linux: the process group the harness

@@ -129,6 +129,10 @@ pub struct Target {
     pub client_under_test: Option<ClientProgram>,
     /// The identity to run the server as (Unix: `UID[:GID]`); `None`: the harness's own.
     pub run_as: Option<crate::identity::Identity>,
+    /// Accounts the harness creates for the run when they do not exist, and deletes after
+    /// (the service's own account, an attacker's), so a plan can name the accounts a product
+    /// installs on a machine that has not got them ([`crate::supervise::TestAccounts`]).
+    pub create_accounts: Vec<String>,
     /// The umask to start the server with (Unix); `None`: the harness's own.
     pub umask: Option<u32>,
     /// The endpoint of a server already running that the harness does not start (a service
@@ -157,6 +161,7 @@ impl Target {
             privileged: None,
             client_under_test: None,
             run_as: None,
+            create_accounts: Vec::new(),
             umask: None,
             published_in: None,
             attach: None,

@@ -59,6 +59,53 @@ pub fn release_folder(path: &std::path::Path) {
     lock(&FOLDERS).retain(|p| p != path);
 }
 
+/// Accounts this run created, with how many holders use each: deleted when the last lets go,
+/// or by the signal cleanup.
+static ACCOUNTS: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+
+/// Takes a hold on an account this run created (`created`: it was just made) or holds
+/// already; `false` when the account is neither (it existed before the run: not ours).
+pub fn hold_account(name: &str, created: bool) -> bool {
+    let mut held = lock(&ACCOUNTS);
+    match held.get_mut(name) {
+        Some(n) => {
+            *n += 1;
+            true
+        }
+        None if created => {
+            held.insert(name.to_string(), 1);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Lets go of a hold; `true` when it was the last (the account is to be deleted now).
+pub fn let_go_account(name: &str) -> bool {
+    let mut held = lock(&ACCOUNTS);
+    match held.get_mut(name) {
+        Some(n) if *n > 1 => {
+            *n -= 1;
+            false
+        }
+        Some(_) => {
+            held.remove(name);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Takes every account this run created, leaving none.
+pub fn take_accounts() -> Vec<String> {
+    std::mem::take(&mut *lock(&ACCOUNTS)).into_keys().collect()
+}
+
+/// Whether this run holds an account it created.
+pub fn holds_account(name: &str) -> bool {
+    lock(&ACCOUNTS).contains_key(name)
+}
+
 /// Process trees registered now (for tests).
 pub fn live_trees() -> Vec<u32> {
     lock(&TREES).keys().copied().collect()

@@ -369,7 +369,19 @@ pub fn audit<B: Backend>(
     } else {
         scenarios.to_vec()
     };
-    let results = chosen.into_iter().map(|s| run(s, &cx, Unmet::Skip)).collect();
+    // The accounts the plan asks for exist while the scenarios run, and are gone after.
+    let results = match pipe_harness_core::supervise::TestAccounts::create(&target.create_accounts) {
+        Ok(_accounts) => chosen.into_iter().map(|s| run(s, &cx, Unmet::Skip)).collect(),
+        Err(e) => chosen
+            .into_iter()
+            .map(|s| CheckResult {
+                scenario: s.id().into(),
+                target: target.name.clone(),
+                verdict: Verdict::Error { reason: format!("creating the plan's accounts (create_accounts): {e}") },
+                duration_ms: 0,
+            })
+            .collect(),
+    };
     let probe = backend.probe();
     let platform = match &probe.platform.wine_version {
         Some(w) => format!("{} (Wine {w})", backend.platform()),

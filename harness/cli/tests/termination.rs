@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 
 /// Writes a plan for `misbehave --mode helper` with `env` in the server's environment.
 fn plan(dir: &Path, endpoint: &str, env: &str) -> PathBuf {
+    plan_with(dir, endpoint, env, "")
+}
+
+/// The same, with more `[target]` lines.
+fn plan_with(dir: &Path, endpoint: &str, env: &str, more: &str) -> PathBuf {
     // A TOML literal string keeps backslashes.
     let program = common::program_for_plan("misbehave");
     let text = format!(
@@ -22,6 +27,7 @@ ready = "line:READY"
 framing = "length:4:be"
 ping = {{ request = "PING", success = "PONG" }}
 env = {{ PH_TERMINATION_TEST = "{env}" }}
+{more}
 "#
     );
     let path = dir.join("plan.toml");
@@ -106,6 +112,32 @@ fn sigterm_to_the_harness_kills_the_whole_run_and_removes_its_folder() {
         processes_with_env("PH_TERMINATION_TEST", &marker)
     );
     assert!(run_dirs().is_empty(), "run folders left: {:?}", run_dirs());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An account the plan had the harness create is deleted by the signal cleanup too.
+#[cfg(unix)]
+#[test]
+fn sigterm_to_the_harness_deletes_the_accounts_it_created() {
+    use pipe_harness::unix::creds::{account_exists, is_root};
+    if !is_root() {
+        return; // creating accounts needs root; the audit's error says so (tests/tests/accounts.rs)
+    }
+    let account = format!("ph-term-{}", std::process::id());
+    assert!(!account_exists(&account), "{account} exists before the run");
+    let dir = scratch("accounts");
+    let more = format!("create_accounts = [\"{account}\"]\nrun_as = \"{account}\"");
+    let plan = plan_with(&dir, "{dir}/helper-{unique}.sock", &format!("acct-{account}"), &more);
+    let mut cli = fuzz_for_two_minutes(&plan, &dir);
+    let up = within(Duration::from_secs(30), || {
+        pipe_harness::unix::procfs::processes_with_env("PH_TERMINATION_TEST", &format!("acct-{account}")).len() >= 2
+    });
+    let created = account_exists(&account);
+    let _ = Command::new("kill").args(["-TERM", &cli.id().to_string()]).status();
+    let code = cli.wait().expect("status").code();
+    assert!(up && created, "the run never started as {account} (up {up}, account made {created})");
+    assert_eq!(code, Some(128 + 15), "exit status 128 + SIGTERM");
+    assert!(!account_exists(&account), "{account} outlived the run");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -77,6 +77,8 @@ struct TargetSection {
     #[serde(default)]
     run_as: Option<Spanned<String>>,
     #[serde(default)]
+    create_accounts: Vec<Spanned<String>>,
+    #[serde(default)]
     published_in: Option<String>,
     #[serde(default)]
     ping: Option<ExchangeSection>,
@@ -240,6 +242,12 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
     target.env = t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     target.cwd = t.cwd.as_deref().map(resolve);
     target.run_as = t.run_as.as_ref().map(|s| at.identity(s)).transpose()?;
+    for name in &t.create_accounts {
+        #[cfg(unix)]
+        crate::unix::creds::check_account_name(name.get_ref())
+            .map_err(|e| at.error(Some(name.span()), e.to_string()))?;
+        target.create_accounts.push(name.get_ref().clone());
+    }
     target.published_in = t.published_in.clone();
     target.ping = exchange(&t.ping);
     target.privileged = exchange(&t.privileged);

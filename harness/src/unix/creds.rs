@@ -86,6 +86,85 @@ fn group(name: &str) -> Option<u32> {
     })
 }
 
+/// Whether `name` is an account in `/etc/passwd`.
+pub fn account_exists(name: &str) -> bool {
+    account(name).is_some()
+}
+
+/// Checks an account name a plan asks the harness to create: what `useradd` takes on
+/// Debian without `--badname` (a lowercase letter or `_` first, then letters, digits, `_`, `-`;
+/// at most 32).
+pub fn check_account_name(name: &str) -> Result<()> {
+    let ok = name.len() <= 32
+        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "account name",
+            format!("{name:?}: a lowercase letter or '_' first, then a-z, 0-9, '_' or '-', at most 32 characters"),
+        ))
+    }
+}
+
+/// Creates a system account with a group of its own, no home and no login shell
+/// (`useradd --system --user-group`). Needs root. `Ok(false)` when it exists already (then it is
+/// not the harness's to delete).
+pub fn create_account(name: &str) -> Result<bool> {
+    check_account_name(name)?;
+    if account_exists(name) {
+        return Ok(false);
+    }
+    if !is_root() {
+        return Err(Error::Unsupported(format!("creating the account {name:?} needs root")));
+    }
+    run_tool(
+        Command::new("useradd")
+            .args(["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"])
+            .args(["--shell", "/usr/sbin/nologin", name]),
+        &format!("creating the account {name:?}"),
+    )?;
+    Ok(true)
+}
+
+/// Deletes an account the harness created (`userdel`, which also removes its own group).
+pub fn delete_account(name: &str) -> Result<()> {
+    check_account_name(name)?;
+    if !account_exists(name) {
+        return Ok(());
+    }
+    run_tool(Command::new("userdel").arg(name), &format!("deleting the account {name:?}"))
+}
+
+/// Runs an administration tool to its end (at most 30 s), its failure an error with its output.
+fn run_tool(cmd: &mut Command, what: &str) -> Result<()> {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Unsupported(format!("{what}: cannot run {:?}: {e}", cmd.get_program())))?;
+    let limit = Duration::from_secs(30);
+    if !wait_pid_exit(child.id(), limit)? {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(Error::Timeout { context: what.to_string(), after: limit });
+    }
+    let out = child.wait_with_output().map_err(|e| Error::Unsupported(format!("{what}: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Unsupported(format!(
+            "{what}: {:?} {}: {}",
+            cmd.get_program(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
 /// Runs `f` on a fresh thread that has dropped to `ids` (no supplementary groups). Needs root.
 pub fn as_user<T: Send>(ids: Ids, f: impl FnOnce() -> T + Send) -> Result<T> {
     if !is_root() {

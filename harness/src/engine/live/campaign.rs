@@ -236,6 +236,7 @@ pub fn fuzz<B: Backend>(
     progress: impl Fn(&Campaign) + Sync,
 ) -> Result<Campaign> {
     let t0 = Instant::now();
+    let _accounts = crate::supervise::TestAccounts::create(&target.create_accounts)?;
     // The target's ping is a well-formed request of its protocol: always a corpus entry.
     let mut with_ping = opts.clone();
     if let Some(ping) = &target.ping {
