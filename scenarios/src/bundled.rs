@@ -70,6 +70,11 @@ pub fn unix_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
     }
     t.args = vec!["--socket".into(), "{pipe}".into()];
     t.run_as = Some(Identity::uid(UNIX_SERVICE_UID));
+    if fixture.starts_with("unix-client-") {
+        // A client under test, told the uid its service runs as (the checked one verifies it).
+        let args = ["--socket", "{pipe}", "--server-uid", &UNIX_SERVICE_UID.to_string()].map(String::from).to_vec();
+        t.client_under_test = Some(ClientProgram { program: exe.into(), args });
+    }
     // A socket for every local user, authorized by SO_PEERCRED, is unix-no-peer-check's design.
     let mode = if fixture == "unix-no-peer-check" { 0o666 } else { 0o600 };
     let policy = Policy {

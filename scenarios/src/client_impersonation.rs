@@ -14,7 +14,8 @@ use std::time::Duration;
 pub struct ClientImpersonation;
 
 /// The plan key that names the client under test.
-const CLIENT_KEY: &str = "[target] client = { program = \"bin/my-client\", args = [\"--pipe\", \"{pipe}\"] }";
+pub(crate) const CLIENT_KEY: &str =
+    "[target] client = { program = \"bin/my-client\", args = [\"--pipe\", \"{pipe}\"] }";
 
 impl Scenario for ClientImpersonation {
     const ID: &'static str = "client_impersonation";
@@ -24,6 +25,7 @@ impl Scenario for ClientImpersonation {
     /// A Unix-socket client offers no impersonation.
     const UNIX: Option<&'static [Rule]> = None;
     const NEEDS: &'static [&'static str] = &[CLIENT_KEY];
+    const SUBJECT: crate::Subject = crate::Subject::Client;
     type Observations = Observations;
 
     fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {

@@ -24,6 +24,7 @@
 
 pub mod bundled;
 pub mod client_impersonation;
+pub mod client_verifies_server;
 pub mod cross_session_visibility;
 pub mod dacl_churn;
 pub mod first_instance_defence;
@@ -55,6 +56,8 @@ pub trait Scenario {
     /// What it needs from the plan, as the plan keys that give it (without them it is not
     /// applicable and says which).
     const NEEDS: &'static [&'static str];
+    /// What it tests: the target's server (the default) or its client under test.
+    const SUBJECT: Subject = Subject::Server;
     /// What it records against a live target: plain data, no verdict.
     type Observations: fmt::Debug;
     /// Records observations against the target. `Err`: a verdict reached without observing
@@ -62,6 +65,16 @@ pub trait Scenario {
     fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Self::Observations, Verdict>;
     /// The verdict, from the observations and the owner's policy alone.
     fn judge(obs: &Self::Observations, policy: &Policy) -> Verdict;
+}
+
+/// What a scenario tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Subject {
+    /// The server under test (`[target] program`).
+    Server,
+    /// The client under test (`[target] client`).
+    Client,
 }
 
 /// One scenario as the registry describes it (built from its [`Scenario`] impl).
@@ -80,11 +93,21 @@ pub struct ScenarioInfo {
     pub unix: Option<&'static [Rule]>,
     /// The plan keys it needs ([`Scenario::NEEDS`]).
     pub needs: &'static [&'static str],
+    /// What it tests ([`Scenario::SUBJECT`]).
+    pub subject: Subject,
 }
 
 impl ScenarioInfo {
     const fn of<S: Scenario>(scenario: ScenarioId) -> ScenarioInfo {
-        ScenarioInfo { scenario, id: S::ID, title: S::TITLE, windows: S::WINDOWS, unix: S::UNIX, needs: S::NEEDS }
+        ScenarioInfo {
+            scenario,
+            id: S::ID,
+            title: S::TITLE,
+            windows: S::WINDOWS,
+            unix: S::UNIX,
+            needs: S::NEEDS,
+            subject: S::SUBJECT,
+        }
     }
 
     /// The rules for a backend's platform (`windows` / `unix`); `None`: not applicable there.
@@ -130,6 +153,7 @@ registry! {
     DaclChurn => dacl_churn::DaclChurn,
     ImpersonationLimits => impersonation_limits::ImpersonationLimits,
     ClientImpersonation => client_impersonation::ClientImpersonation,
+    ClientVerifiesServer => client_verifies_server::ClientVerifiesServer,
     RemoteExposure => remote_exposure::RemoteExposure,
     CrossSessionVisibility => cross_session_visibility::CrossSessionVisibility,
     FramingRobustness => framing_robustness::FramingRobustness,
@@ -361,9 +385,7 @@ pub fn audit<B: Backend>(
         let client = target.client_under_test.is_some();
         SCENARIOS
             .iter()
-            .filter(|s| {
-                s.rests_on(backend.platform()).is_some() && (s.scenario == ScenarioId::ClientImpersonation) == client
-            })
+            .filter(|s| s.rests_on(backend.platform()).is_some() && (s.subject == Subject::Client) == client)
             .map(|s| s.scenario)
             .collect()
     } else {

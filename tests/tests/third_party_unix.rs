@@ -14,6 +14,11 @@
 //!   takes over a live socket; it needs a real account (it asks the password database who it
 //!   runs as), here Debian's `messagebus`, named in the plan as a uid would be.
 //!
+//!
+//! And a client this project did not write: OpenSSH's `ssh-add -l`, pointed at an agent socket
+//! by `SSH_AUTH_SOCK`, sends its request to whoever serves that socket (it leaves the check to
+//! the agent), so `client_verifies_server` reports the bytes it sent to a server of another uid.
+//!
 //! `ci/setup` installs the packages (socat, openssh-client, dbus); Python and Node come with
 //! the machine. Run as root (the identities of the other scenarios).
 
@@ -161,4 +166,24 @@ fn a_running_socat_is_audited_by_attaching_and_left_running() {
     assert!(std::os::unix::net::UnixStream::connect(&sock).is_ok(), "and still serving");
     drop(socat);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn ssh_add_sends_its_request_to_an_agent_socket_of_any_uid() {
+    let env = program("env");
+    let ssh_add = program("ssh-add");
+    let rest = format!(
+        "endpoint = \"{{dir}}/agent-{{unique}}.sock\"\nrun_as = \"0\"\nclient = {{ program = \"{}\", args = [\"SSH_AUTH_SOCK={{pipe}}\", \"{}\", \"-l\"] }}\n[policy]\ndenied_users = [\"61001\"]\n",
+        env.display(),
+        ssh_add.display()
+    );
+    let r = audit_plan("ssh-add", Path::new("/bin/true"), &[], &rest);
+    let text = r.to_human();
+    if !pipe_harness::unix::creds::is_root() {
+        assert_eq!(verdict(&r, "client_verifies_server"), "unverifiable", "{text}");
+        return;
+    }
+    assert_eq!(verdict(&r, "client_verifies_server"), "fail", "{text}");
+    // SSH2_AGENTC_REQUEST_IDENTITIES: a 4-byte length (1) and the message type 11.
+    assert!(text.contains("server as uid 61001: the client sent \"\\x00\\x00\\x00\\x01...\" (5 bytes)"), "{text}");
 }
