@@ -30,6 +30,7 @@ pub mod dacl_churn;
 pub mod first_instance_defence;
 pub mod framing_robustness;
 pub mod impersonation_limits;
+pub mod instance_create_rights;
 pub mod instance_squatting;
 pub mod peer_credentials;
 pub mod permission_window;
@@ -150,6 +151,7 @@ macro_rules! registry {
 registry! {
     InstanceSquatting => instance_squatting::InstanceSquatting,
     FirstInstanceDefence => first_instance_defence::FirstInstanceDefence,
+    InstanceCreateRights => instance_create_rights::InstanceCreateRights,
     DaclChurn => dacl_churn::DaclChurn,
     ImpersonationLimits => impersonation_limits::ImpersonationLimits,
     ClientImpersonation => client_impersonation::ClientImpersonation,
