@@ -76,7 +76,7 @@ pub fn unix_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
         t.client_under_test = Some(ClientProgram { program: exe.into(), args });
     }
     // A socket for every local user, authorized by SO_PEERCRED, is unix-no-peer-check's design.
-    let mode = if fixture == "unix-no-peer-check" { 0o666 } else { 0o600 };
+    let mode = if matches!(fixture, "unix-no-peer-check" | "unix-one-at-a-time") { 0o666 } else { 0o600 };
     let policy = Policy {
         protection: Some(Protection::unix(mode, UNIX_SERVICE_UID)),
         allowed_users: vec![Identity::uid(UNIX_SERVICE_UID)],

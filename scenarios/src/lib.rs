@@ -25,6 +25,7 @@
 pub mod bundled;
 pub mod client_impersonation;
 pub mod client_verifies_server;
+pub mod connect_race;
 pub mod cross_session_visibility;
 pub mod dacl_churn;
 pub mod first_instance_defence;
@@ -156,6 +157,7 @@ registry! {
     ImpersonationLimits => impersonation_limits::ImpersonationLimits,
     ClientImpersonation => client_impersonation::ClientImpersonation,
     ClientVerifiesServer => client_verifies_server::ClientVerifiesServer,
+    ConnectRace => connect_race::ConnectRace,
     RemoteExposure => remote_exposure::RemoteExposure,
     CrossSessionVisibility => cross_session_visibility::CrossSessionVisibility,
     FramingRobustness => framing_robustness::FramingRobustness,
