@@ -90,6 +90,44 @@ pub struct Exchange {
     pub success_prefix: Vec<u8>,
 }
 
+/// One step of a session's opening (a handshake, a version check, an auth step): a message the
+/// harness sends, framed by the target's framing, and what the reply must start with.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SessionStep {
+    /// The message; the bytes `{capture}` are replaced by what an earlier step captured.
+    pub send: Vec<u8>,
+    /// What the reply must start with; `None`: any reply.
+    pub expect: Option<Vec<u8>>,
+    /// Take bytes of the reply (an echoed nonce, a session id) for the later steps and for
+    /// [`Target::message_prefix`].
+    pub capture: Option<Capture>,
+}
+
+/// Which bytes of a reply a step captures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capture {
+    /// Where they start in the reply.
+    pub offset: usize,
+    /// How many.
+    pub len: usize,
+}
+
+/// The bytes a message template names as `{capture}`.
+pub const CAPTURE: &[u8] = b"{capture}";
+
+/// `template` with every `{capture}` replaced by `captured`.
+pub fn substitute(template: &[u8], captured: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(i) = rest.windows(CAPTURE.len()).position(|w| w == CAPTURE) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(captured);
+        rest = &rest[i + CAPTURE.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
 /// A program that is a client of the target (a client under test).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientProgram {
@@ -127,6 +165,12 @@ pub struct Target {
     pub privileged: Option<Exchange>,
     /// A client program under test (for `client_impersonation`).
     pub client_under_test: Option<ClientProgram>,
+    /// The opening every connection makes before its messages (the live fuzzer's cases and
+    /// its ping follow it; a case may also break one of its steps). Empty: none.
+    pub session: Vec<SessionStep>,
+    /// Bytes in front of every message the fuzzer sends after the session (`{capture}`: the
+    /// captured token, for servers that check it on each message).
+    pub message_prefix: Vec<u8>,
     /// The identity to run the server as (Unix: `UID[:GID]`); `None`: the harness's own.
     pub run_as: Option<crate::identity::Identity>,
     /// Accounts the harness creates for the run when they do not exist, and deletes after
@@ -160,6 +204,8 @@ impl Target {
             ping: None,
             privileged: None,
             client_under_test: None,
+            session: Vec::new(),
+            message_prefix: Vec::new(),
             run_as: None,
             create_accounts: Vec::new(),
             umask: None,

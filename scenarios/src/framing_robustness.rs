@@ -121,7 +121,7 @@ mod tests {
     }
 
     fn hang() -> Reproducer {
-        let case = Case { writes: vec![vec![0, 0, 0, 9]], on: Vec::new(), kind: "short body".into() };
+        let case = Case { writes: vec![vec![0, 0, 0, 9]], on: Vec::new(), kind: "short body".into(), session: None };
         Reproducer {
             target: "t".into(),
             seed: 7,

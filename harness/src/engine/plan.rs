@@ -46,6 +46,23 @@ struct ExchangeSection {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct StepSection {
+    send: String,
+    #[serde(default)]
+    expect: Option<String>,
+    #[serde(default)]
+    capture: Option<CaptureSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptureSection {
+    offset: usize,
+    len: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ClientSection {
     program: String,
     #[serde(default)]
@@ -86,6 +103,10 @@ struct TargetSection {
     privileged: Option<ExchangeSection>,
     #[serde(default)]
     client: Option<ClientSection>,
+    #[serde(default)]
+    session: Vec<StepSection>,
+    #[serde(default)]
+    message_prefix: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -251,6 +272,16 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
     target.published_in = t.published_in.clone();
     target.ping = exchange(&t.ping);
     target.privileged = exchange(&t.privileged);
+    target.session = t
+        .session
+        .iter()
+        .map(|s| crate::target::SessionStep {
+            send: s.send.as_bytes().to_vec(),
+            expect: s.expect.as_ref().map(|e| e.as_bytes().to_vec()),
+            capture: s.capture.as_ref().map(|c| crate::target::Capture { offset: c.offset, len: c.len }),
+        })
+        .collect();
+    target.message_prefix = t.message_prefix.as_deref().unwrap_or("").as_bytes().to_vec();
     target.client_under_test =
         t.client.as_ref().map(|c| ClientProgram { program: resolve(&c.program), args: c.args.clone() });
     let program_given = t.program.as_ref().map(|p| p.get_ref().clone());

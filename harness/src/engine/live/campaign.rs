@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::case::{generate, Case};
+use super::case::{generate_for, Case};
 use super::driver::{look_after, run_case, start, Blame, Liveness};
 use super::minimize::{minimize, Budget};
 use super::oracle::{BucketKey, Outcome};
@@ -323,7 +323,7 @@ impl<'a, B: Backend> Job<'a, B> {
             if index >= self.opts.max_cases {
                 return self.last_look(progress);
             }
-            let case = generate(&self.target.framing, self.opts.seed, index, &self.opts.corpus);
+            let case = generate_for(self.target, self.opts.seed, index, &self.opts.corpus);
             let (mut outcome, blame) =
                 run_case(self.backend, self.target, &mut self.server, &case, &self.live, self.served);
             self.served += 1;

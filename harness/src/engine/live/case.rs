@@ -17,11 +17,28 @@ pub struct Case {
     pub on: Vec<u8>,
     /// What the case is (for reports).
     pub kind: String,
+    /// How the case uses the target's session; `None`: the writes go out as they are (a
+    /// target without a session, or a reproducer made before sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionUse>,
+}
+
+/// How a case uses the target's session opening on each of its connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUse {
+    /// How many of the session's steps to run first (fewer than all: the next step is the
+    /// case's first write, broken).
+    pub steps: usize,
+    /// The writes are messages: each is framed at send time (after the message prefix, with
+    /// the captured token in it, when `prefix`).
+    pub messages: bool,
+    /// Put the target's message prefix in front of each message.
+    pub prefix: bool,
 }
 
 impl Case {
     pub(crate) fn single(writes: Vec<Vec<u8>>, kind: String) -> Self {
-        Case { writes, on: Vec::new(), kind }
+        Case { writes, on: Vec::new(), kind, session: None }
     }
 
     /// The connection write `i` goes on.
@@ -60,7 +77,7 @@ impl Case {
         if on.iter().all(|c| *c == 0) {
             on.clear();
         }
-        Case { writes: pieces.iter().map(|(_, w)| w.clone()).collect(), on, kind }
+        Case { writes: pieces.iter().map(|(_, w)| w.clone()).collect(), on, kind, session: None }
     }
 
     /// Bytes in all its writes.
@@ -171,6 +188,64 @@ pub fn generate(framing: &FramingSpec, seed: u64, index: u64, corpus: &[Vec<u8>]
     }
 }
 
+/// Case `index` of a campaign against `target`: [`generate`]'s cases as they are for a target
+/// without a session. With one, every case runs the session's opening first on each
+/// connection: most cases are then messages (framed at send time behind the message prefix,
+/// so a server that checks a token on each message sees its token), a few keep [`generate`]'s
+/// broken framing, and some break one step of the opening itself.
+pub fn generate_for(target: &crate::target::Target, seed: u64, index: u64, corpus: &[Vec<u8>]) -> Case {
+    let framed = generate(&target.framing, seed, index, corpus);
+    if target.session.is_empty() {
+        return framed;
+    }
+    let all = target.session.len();
+    let mut s = Schedule::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x5E55_1011);
+    let message = |writes: Vec<Vec<u8>>, kind: String| Case {
+        writes,
+        on: Vec::new(),
+        kind,
+        session: Some(SessionUse { steps: all, messages: true, prefix: true }),
+    };
+    match s.below(10) {
+        0 | 1 => Case { session: Some(SessionUse { steps: all, messages: false, prefix: false }), ..framed },
+        2 => {
+            let k = s.below(all as u64) as usize;
+            let mut m = target.session[k].send.clone();
+            for _ in 0..1 + s.below(3) {
+                if !m.is_empty() {
+                    let i = s.below(m.len() as u64) as usize;
+                    m[i] ^= 1 << s.below(8);
+                }
+            }
+            Case {
+                writes: vec![m],
+                on: Vec::new(),
+                kind: format!("session step {} with bits flipped", k + 1),
+                session: Some(SessionUse { steps: k, messages: true, prefix: false }),
+            }
+        }
+        3 | 4 => {
+            let tag = s.below(256) as u8;
+            let mut payload = vec![tag];
+            payload.extend(bytes(&mut s, 16));
+            message(vec![payload], format!("after the session, a message led by the byte {tag:#04x}"))
+        }
+        5 => {
+            let payload = HOSTILE[s.below(HOSTILE.len() as u64) as usize].to_vec();
+            message(vec![payload.clone()], format!("after the session, the hostile message {payload:02x?}"))
+        }
+        6 => {
+            let n = 2 + s.below(3) as usize;
+            let msgs: Vec<Vec<u8>> = (0..n).map(|_| bytes(&mut s, 24)).collect();
+            message(msgs, format!("after the session, {n} messages"))
+        }
+        _ => {
+            let payload = bytes(&mut s, 64);
+            message(vec![payload.clone()], format!("after the session, a {}-byte message", payload.len()))
+        }
+    }
+}
+
 /// Two or three connections, each sending frames in pieces, the pieces interleaved: a server
 /// that keeps decoder state per process instead of per connection, or serves one client at a
 /// time while another waits half-way through a frame, shows here. One connection may lie about
@@ -199,7 +274,7 @@ fn interleaved(s: &mut Schedule, valid: &dyn Fn(&[u8]) -> Vec<u8>, width: usize,
             on.push(c as u8);
         }
     }
-    Case { writes, on, kind: format!("frames from {n} connections interleaved in pieces") }
+    Case { writes, on, kind: format!("frames from {n} connections interleaved in pieces"), session: None }
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::target::Target;
 use std::time::{Duration, Instant};
 
-use super::case::Case;
+use super::case::{Case, SessionUse};
 use super::oracle::{Crash, Outcome};
 
 /// How the driver judges liveness, measured on the target by [`Liveness::measure`].
@@ -153,6 +153,7 @@ pub fn run_case<B: Backend>(
 ) -> (Outcome, Blame) {
     let n = case.connections();
     let mut conns: Vec<Option<B::Client>> = (0..n).map(|_| None).collect();
+    let mut captured: Vec<Vec<u8>> = vec![Vec::new(); n];
     let mut failed = vec![false; n];
     let mut reached = false;
     for (i, w) in case.writes.iter().enumerate() {
@@ -165,7 +166,21 @@ pub fn run_case<B: Backend>(
             // pipe instance), is refused while the first is open: not waited for long.
             let limit = if reached { live.hang_timeout.min(Duration::from_millis(50)) } else { live.hang_timeout };
             match connect_watching(backend, server, limit) {
-                Ok(conn) => conns[c] = Some(conn),
+                Ok(mut conn) => {
+                    if let Some(use_) = case.session {
+                        // The opening, as the protocol wants it; a server that refuses it has
+                        // refused the rest of this connection. A later connection of the case,
+                        // on a server busy with the first, is not waited for long (as its
+                        // connect is not).
+                        let wait = if reached { limit } else { live.hang_timeout };
+                        reached = true;
+                        match super::session::open(&mut conn, target, use_.steps, wait) {
+                            Ok(token) => captured[c] = token,
+                            Err(_) => failed[c] = true,
+                        }
+                    }
+                    conns[c] = Some(conn)
+                }
                 // Nothing of this case reached the server before it went: the case before is
                 // to blame.
                 Err(outcome) if !reached => return (*outcome, Blame::Before),
@@ -175,9 +190,24 @@ pub fn run_case<B: Backend>(
                 }
             }
         }
+        if failed[c] {
+            continue;
+        }
         if let Some(conn) = conns[c].as_mut() {
             reached = true;
-            failed[c] = conn.send(w, live.hang_timeout).is_err();
+            let wire = match case.session {
+                Some(SessionUse { messages: true, prefix, .. }) => {
+                    let mut payload = if prefix {
+                        crate::target::substitute(&target.message_prefix, &captured[c])
+                    } else {
+                        Vec::new()
+                    };
+                    payload.extend_from_slice(w);
+                    target.framing.encode(&payload).unwrap_or(payload)
+                }
+                _ => w.clone(),
+            };
+            failed[c] = conn.send(&wire, live.hang_timeout).is_err();
         }
     }
     // A case with no writes still connects once (an empty connection).
@@ -282,7 +312,15 @@ fn ping_check<B: Backend>(
                 }
             }
         };
-        match exchange(&mut conn, &target.framing, &ping.request, live.hang_timeout) {
+        // The ping is a message of the protocol: after the session's opening, behind the
+        // message prefix.
+        let captured = match super::session::open(&mut conn, target, target.session.len(), live.hang_timeout) {
+            Ok(c) => c,
+            Err(e) => return Outcome::Hung { detail: format!("the liveness ping's session opening: {e}") },
+        };
+        let mut request = crate::target::substitute(&target.message_prefix, &captured);
+        request.extend_from_slice(&ping.request);
+        match exchange(&mut conn, &target.framing, &request, live.hang_timeout) {
             Ok(reply) if reply.starts_with(&ping.success_prefix) => Outcome::Survived,
             Ok(reply) => Outcome::Hung { detail: format!("the liveness ping got a wrong answer: {reply:02x?}") },
             Err(e) => Outcome::Hung { detail: format!("no answer to the liveness ping: {e}") },

@@ -83,7 +83,7 @@ pub fn minimize<B: Backend>(
             return false;
         }
         tries.set(tries.get() - 1);
-        let c = Case::from_pieces(pieces, kind.clone());
+        let c = Case { session: case.session, ..Case::from_pieces(pieces, kind.clone()) };
         replay_once(backend, target, &c, 1, live, None).is_ok_and(|o| &o.bucket() == bucket)
     };
     let mut pieces = case.pieces();
@@ -165,7 +165,7 @@ pub fn minimize<B: Backend>(
             }
         }
     }
-    Case::from_pieces(&pieces, format!("{} (minimised)", case.kind))
+    Case { session: case.session, ..Case::from_pieces(&pieces, format!("{} (minimised)", case.kind)) }
 }
 
 /// A case's writes, each with the connection it goes on.

@@ -28,9 +28,10 @@ pub mod driver;
 pub mod minimize;
 pub mod oracle;
 pub mod replay;
+pub mod session;
 
 pub use campaign::{fuzz, Campaign, FuzzOptions, Reproducer, Unconfirmed};
-pub use case::{generate, Case};
+pub use case::{generate, generate_for, Case, SessionUse};
 pub use crash_report::{CrashReport, ReportKind};
 pub use driver::{run_case, start, Blame, Liveness};
 pub use minimize::{minimize, Budget};
