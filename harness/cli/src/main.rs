@@ -119,6 +119,26 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         times: u32,
     },
+    /// Stand between a real client and the real server: serve ENDPOINT (where the client is
+    /// told to connect), relay each connection to the plan's server (started as the plan says,
+    /// or the one it attaches to), and save each as a recording (OUT/NAME-connN.json) that
+    /// `replay` sends again and `fuzz --corpus OUT` mutates.
+    Record {
+        /// The plan of the target (the real server).
+        plan: std::path::PathBuf,
+        /// The endpoint to serve for the client (a pipe name or socket path).
+        #[arg(long)]
+        listen: String,
+        /// Where to save the recordings.
+        #[arg(long, default_value = "recordings")]
+        out: std::path::PathBuf,
+        /// Connections to record before stopping.
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+        /// Seconds to wait for the client(s), in all.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
     /// Write a commented starter plan for a program: it is started once as given, and the plan
     /// takes the endpoint it listens on (an argument that names it becomes `{pipe}`) and its
     /// readiness line; every optional key is there, commented, with an example.
@@ -307,6 +327,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             hang_timeout_ms,
         }),
         Command::Replay { reproducer, plan, times } => replay(&reproducer, &plan, times),
+        Command::Record { plan, listen, out, connections, timeout } => {
+            record(&plan, &listen, &out, connections, timeout)
+        }
         Command::Init { out, name, wait_ms, command } => init(&out, name.as_deref(), wait_ms, &command),
         Command::Audit { plan, scenarios, format, out, seed, strict } => {
             audit_plan(&plan, &scenarios, format, out.as_deref(), seed, strict)
@@ -352,7 +375,18 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
         for entry in std::fs::read_dir(dir).with_context(|| format!("reading the corpus {}", dir.display()))? {
             let path = entry.with_context(|| format!("reading the corpus {}", dir.display()))?.path();
             if path.is_file() {
-                opts.corpus.push(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+                let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                // A recording: its messages seed the message cases; anything else is a frame.
+                match serde_json::from_slice::<live::Recording>(&bytes) {
+                    Ok(rec) => {
+                        let case = rec.case(&target).with_context(|| format!("reading {}", path.display()))?;
+                        match case.session {
+                            Some(_) => opts.messages.extend(case.writes),
+                            None => opts.corpus.extend(case.writes),
+                        }
+                    }
+                    Err(_) => opts.corpus.push(bytes),
+                }
             }
         }
     }
@@ -513,10 +547,28 @@ fn replay(reproducer: &std::path::Path, plan: &std::path::Path, times: u32) -> a
     use pipe_harness::engine::live;
     anyhow::ensure!(times >= 1, "--times must be at least 1");
     let text = std::fs::read_to_string(reproducer).with_context(|| format!("reading {}", reproducer.display()))?;
-    let r: live::Reproducer = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a pipe-harness reproducer", reproducer.display()))?;
     let (target, _) = pipe_harness::engine::plan::load(plan)?;
     let backend = native_backend()?;
+    if let Ok(rec) = serde_json::from_str::<live::Recording>(&text) {
+        let case = rec.case(&target).with_context(|| format!("reading {}", reproducer.display()))?;
+        let outcomes = live::replay_case(&backend, &target, &case, times).context("replaying")?;
+        let findings = outcomes.iter().filter(|o| o.is_finding()).count();
+        println!(
+            "replayed {} ({} message(s){}) against {} on {} fresh server(s): {} ended in a finding",
+            case.kind,
+            case.writes.len(),
+            if case.session.is_some_and(|s| s.steps > 0) { ", after the plan's session" } else { "" },
+            target.name,
+            outcomes.len(),
+            findings
+        );
+        for o in &outcomes {
+            println!("  {}", o.describe());
+        }
+        return Ok(u8::from(findings > 0));
+    }
+    let r: live::Reproducer = serde_json::from_str(&text)
+        .with_context(|| format!("{}: neither a pipe-harness reproducer nor a recording", reproducer.display()))?;
     let replays = live::replay_reproducer(&backend, &target, &r, times).context("replaying")?;
     println!(
         "replayed {} ({} write(s), {} bytes{}) against {} on {} fresh server(s): {} of {} in the bucket {}",
@@ -535,6 +587,50 @@ fn replay(reproducer: &std::path::Path, plan: &std::path::Path, times: u32) -> a
     }
     println!("when found: {}", r.outcome.describe());
     Ok(u8::from(replays.matched > 0))
+}
+
+fn record(
+    plan: &std::path::Path,
+    listen: &str,
+    out: &std::path::Path,
+    connections: usize,
+    timeout: u64,
+) -> anyhow::Result<u8> {
+    use pipe_harness::engine::live;
+    use pipe_harness::engine::Backend as _;
+    anyhow::ensure!(connections >= 1, "--connections must be at least 1");
+    let (target, _) = pipe_harness::engine::plan::load(plan)?;
+    let backend = native_backend()?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    // The real server: the running one the plan attaches to, or one started as it says.
+    let started = match &target.attach {
+        Some(_) => None,
+        None => Some(live::start(&backend, &target).context("starting the plan's server")?),
+    };
+    let server = started.as_ref().map_or_else(|| target.attach.clone().unwrap_or_default(), |s| s.endpoint.clone());
+    let listen = backend.endpoint(&listen.parse().context("--listen")?);
+    eprintln!("recording: serving {listen} for the client, relaying to {server}");
+    let opts = live::RecordOptions { connections, timeout: std::time::Duration::from_secs(timeout) };
+    let mut saved = Vec::new();
+    live::record(&backend, &target, &listen, &server, &opts, |r| {
+        let file = out.join(format!("{}-conn{}.json", target.name, r.connection));
+        match serde_json::to_string_pretty(r).map_err(anyhow::Error::from).and_then(|t| Ok(std::fs::write(&file, t)?)) {
+            Ok(()) => {
+                println!(
+                    "connection {}: {} message(s) from the client, {} reply(ies); saved {}",
+                    r.connection,
+                    r.messages.len(),
+                    r.replies.len(),
+                    file.display()
+                );
+                saved.push(file);
+            }
+            Err(e) => eprintln!("connection {}: not saved: {e}", r.connection),
+        }
+    })
+    .context("recording")?;
+    anyhow::ensure!(saved.len() == connections, "{} of {connections} recordings saved", saved.len());
+    Ok(0)
 }
 
 /// The registry, one block per scenario.

@@ -91,3 +91,69 @@ fn with_its_session_the_bug_behind_it_is_found_and_replays_and_without_it_never(
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `pipe-harness record` between `stateful-client` and the server: the recording replays on
+/// fresh servers (after a fresh session: a new nonce) without a finding, and as a corpus it
+/// seeds a campaign that finds the bug from the recorded messages.
+#[cfg(unix)]
+#[test]
+fn a_recorded_session_replays_and_seeds_a_campaign() {
+    use std::time::{Duration, Instant};
+    let dir = std::env::temp_dir().join(format!("ph-record-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let plan = plan(&dir, true);
+    let listen = dir.join("client.sock");
+    let recordings = dir.join("recordings");
+    let mut rec = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+        .arg("record")
+        .arg(&plan)
+        .arg("--listen")
+        .arg(&listen)
+        .arg("--out")
+        .arg(&recordings)
+        .args(["--connections", "1", "--timeout", "30"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run pipe-harness record");
+    // The socket appears once the recorder serves it (nothing to wait on but its presence).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !listen.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let client =
+        Command::new(common::beside_cli("stateful-client")).arg("--endpoint").arg(&listen).output().expect("client");
+    assert!(
+        client.status.success(),
+        "the client talked through the recorder: {}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&client.stdout), "PONG\nRECORDS 1\n", "the real server answered through it");
+    assert!(pipe_harness::unix::creds::wait_pid_exit(rec.id(), Duration::from_secs(30)).expect("wait"), "record ended");
+    assert!(rec.wait().expect("status").success());
+    let file = recordings.join("stateful-bugs-conn1.json");
+    let recording: pipe_harness::engine::live::Recording =
+        serde_json::from_slice(&std::fs::read(&file).expect("saved")).expect("a recording");
+    assert_eq!(recording.messages.len(), 3, "HELLO, the ping, the records message: {recording:?}");
+    // Replayed on fresh servers: a new session each time, the messages behind its nonce.
+    let replay =
+        Command::new(env!("CARGO_BIN_EXE_pipe-harness")).arg("replay").arg(&file).arg(&plan).output().expect("replay");
+    let text = String::from_utf8_lossy(&replay.stdout);
+    assert_eq!(replay.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("(2 message(s), after the plan's session)") && text.contains("0 ended in a finding"),
+        "{text}"
+    );
+    // As a corpus: the recorded messages, mutated, reach the bug.
+    let run = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+        .arg("fuzz")
+        .arg(&plan)
+        .arg("--corpus")
+        .arg(&recordings)
+        .args(["--seed", "1", "--cases", "5000", "--max-findings", "1", "--format", "json", "--out"])
+        .arg(dir.join("found"))
+        .output()
+        .expect("fuzz");
+    let c: Campaign = serde_json::from_slice(&run.stdout).expect("campaign");
+    assert_eq!(c.findings.len(), 1, "{:?}", c);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -133,6 +133,9 @@ pub struct FuzzOptions {
     /// Seed inputs (bytes as the server receives them) for the mutation cases; the target's
     /// ping, framed, is always added.
     pub corpus: Vec<Vec<u8>>,
+    /// Seed messages (payloads, without framing; from recordings) that mutation cases send
+    /// as messages: after the session and behind the message prefix, for a target with one.
+    pub messages: Vec<Vec<u8>>,
     /// Servers fuzzed in parallel, each with its own fuzzer thread.
     pub jobs: usize,
     /// Report a memory-growth finding when the server's resident size grows by more than this
@@ -166,6 +169,7 @@ impl FuzzOptions {
             max_time: Duration::from_secs(60),
             max_findings: usize::MAX,
             corpus: Vec::new(),
+            messages: Vec::new(),
             jobs: 1,
             max_rss_growth_kib: Some(64 * 1024),
             rss_every: 25,
@@ -323,7 +327,7 @@ impl<'a, B: Backend> Job<'a, B> {
             if index >= self.opts.max_cases {
                 return self.last_look(progress);
             }
-            let case = generate_for(self.target, self.opts.seed, index, &self.opts.corpus);
+            let case = generate_for(self.target, self.opts.seed, index, &self.opts.corpus, &self.opts.messages);
             let (mut outcome, blame) =
                 run_case(self.backend, self.target, &mut self.server, &case, &self.live, self.served);
             self.served += 1;

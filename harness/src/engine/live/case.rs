@@ -193,13 +193,35 @@ pub fn generate(framing: &FramingSpec, seed: u64, index: u64, corpus: &[Vec<u8>]
 /// connection: most cases are then messages (framed at send time behind the message prefix,
 /// so a server that checks a token on each message sees its token), a few keep [`generate`]'s
 /// broken framing, and some break one step of the opening itself.
-pub fn generate_for(target: &crate::target::Target, seed: u64, index: u64, corpus: &[Vec<u8>]) -> Case {
+pub fn generate_for(
+    target: &crate::target::Target,
+    seed: u64,
+    index: u64,
+    corpus: &[Vec<u8>],
+    messages: &[Vec<u8>],
+) -> Case {
     let framed = generate(&target.framing, seed, index, corpus);
+    let mut s = Schedule::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x5E55_1011);
+    let all = target.session.len();
+    // A recorded message with bits flipped, a case in four when there are recordings.
+    if !messages.is_empty() && s.below(4) == 0 {
+        let mut m = messages[s.below(messages.len() as u64) as usize].clone();
+        for _ in 0..1 + s.below(3) {
+            if !m.is_empty() {
+                let i = s.below(m.len() as u64) as usize;
+                m[i] ^= 1 << s.below(8);
+            }
+        }
+        return Case {
+            writes: vec![m],
+            on: Vec::new(),
+            kind: "a recorded message with bits flipped".into(),
+            session: Some(SessionUse { steps: all, messages: true, prefix: all > 0 }),
+        };
+    }
     if target.session.is_empty() {
         return framed;
     }
-    let all = target.session.len();
-    let mut s = Schedule::new(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x5E55_1011);
     let message = |writes: Vec<Vec<u8>>, kind: String| Case {
         writes,
         on: Vec::new(),

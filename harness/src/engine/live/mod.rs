@@ -27,6 +27,7 @@ pub mod crash_report;
 pub mod driver;
 pub mod minimize;
 pub mod oracle;
+pub mod record;
 pub mod replay;
 pub mod session;
 
@@ -36,4 +37,5 @@ pub use crash_report::{CrashReport, ReportKind};
 pub use driver::{run_case, start, Blame, Liveness};
 pub use minimize::{minimize, Budget};
 pub use oracle::{BucketKey, Crash, Outcome, Termination};
-pub use replay::{confirm, replay_once, replay_reproducer, Replays};
+pub use record::{record, RecordOptions, Recording};
+pub use replay::{confirm, replay_case, replay_once, replay_reproducer, Replays};

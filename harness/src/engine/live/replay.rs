@@ -116,3 +116,14 @@ pub fn replay_reproducer<B: Backend>(
     };
     confirm(backend, target, &r.case, r.repeat, &r.bucket, times, &live, growth, false)
 }
+
+/// Sends `case` (a recorded connection, say) to `times` fresh servers, each once, with the
+/// default hang timeout and liveness measured on a first fresh server; what each server did.
+pub fn replay_case<B: Backend>(backend: &B, target: &Target, case: &Case, times: u32) -> Result<Vec<Outcome>> {
+    let opts = super::campaign::FuzzOptions::new(0);
+    let live = {
+        let server = start(backend, target)?;
+        Liveness::measure(backend, &server, opts.hang_timeout, opts.ping_every)
+    };
+    (0..times).map(|_| replay_once(backend, target, case, 1, &live, None)).collect()
+}
