@@ -145,10 +145,12 @@ pub fn plan(name: &str, program: &Path, args: &[String], seen: &Observed) -> Str
 # ping = { request = \"PING\", success = \"PONG\" }          # a request it always answers: hang detection beyond hang-ups\n\
 # privileged = { request = \"PRIV x\", success = \"OK\" }    # a request only some clients may make (peer_credentials, impersonation_limits)\n\
 # run_as = \"service-account\"             # Unix: start it as this account or uid (the harness must be root)\n\
+# create_accounts = [\"service-account\"]  # Unix: accounts to make for the run when missing (deleted after)\n\
+# session = [{ send = \"HELLO\", expect = \"WELCOME\" }]  # the opening every connection makes first (the fuzzer)\n\
 \n[policy]\n\
 # protection = \"mode=0600 uid=0\"         # Windows: a DACL in SDDL, \"D:P(A;;GA;;;SY)(A;;GA;;;OW)\" (dacl_churn)\n\
 # allowed_users = [\"61000\"]              # who may make the privileged request (peer_credentials)\n\
-# denied_users = [\"61001\"]               # who must be refused (peer_credentials, permission_window)\n\
+# denied_users = [\"61001\"]               # who must be refused (peer_credentials, permission_window, connect_race)\n\
 # other_sessions = false                 # must a client in another session reach it? (cross_session_visibility)\n",
     );
     out
