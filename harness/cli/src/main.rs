@@ -96,6 +96,10 @@ enum Command {
         /// Stop after this many distinct, confirmed findings.
         #[arg(long)]
         max_findings: Option<usize>,
+        /// Write a line a second to this file (CSV: elapsed_s, cases, cases_per_s, edges,
+        /// corpus, findings, restarts; edges empty without coverage), as AFL's plot data.
+        #[arg(long)]
+        stats: Option<std::path::PathBuf>,
         /// How long the server may take to hang up after a case's end of stream, or to answer
         /// the ping, before it counts as hung (milliseconds).
         #[arg(long, default_value_t = 2000)]
@@ -312,6 +316,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             format,
             max_findings,
             hang_timeout_ms,
+            stats,
         } => fuzz(&FuzzArgs {
             plan: &plan,
             duration,
@@ -325,6 +330,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             format,
             max_findings,
             hang_timeout_ms,
+            stats: stats.as_deref(),
         }),
         Command::Replay { reproducer, plan, times } => replay(&reproducer, &plan, times),
         Command::Record { plan, listen, out, connections, timeout } => {
@@ -355,6 +361,7 @@ struct FuzzArgs<'a> {
     format: Format,
     max_findings: Option<usize>,
     hang_timeout_ms: u64,
+    stats: Option<&'a std::path::Path>,
 }
 
 fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
@@ -391,10 +398,37 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
         }
     }
     let backend = native_backend()?;
+    let stats = match a.stats {
+        Some(path) => {
+            let mut f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            writeln!(f, "elapsed_s,cases,cases_per_s,edges,corpus,findings,restarts")
+                .with_context(|| format!("writing {}", path.display()))?;
+            Some(std::sync::Mutex::new((f, 0u64)))
+        }
+        None => None,
+    };
+    let corpus_size = opts.corpus.len() + opts.messages.len();
     eprintln!("fuzzing {} with seed {} for {} s on {} job(s)", target.name, opts.seed, a.duration, opts.jobs);
     let total = a.duration as f64;
     let last_print = std::sync::Mutex::new(std::time::Instant::now());
     let campaign = live::fuzz(&backend, &target, &opts, |c| {
+        // A stats line for every second the campaign has run.
+        if let Some(stats) = &stats {
+            if let Ok(mut s) = stats.lock() {
+                let second = c.elapsed_ms / 1000;
+                if second > s.1 {
+                    s.1 = second;
+                    let rate = c.cases as f64 / (c.elapsed_ms as f64 / 1000.0).max(0.001);
+                    let _ = writeln!(
+                        s.0,
+                        "{second},{},{rate:.0},,{corpus_size},{},{}",
+                        c.cases,
+                        c.findings.len(),
+                        c.restarts
+                    );
+                }
+            }
+        }
         // At most four progress lines a second.
         let due = last_print.lock().is_ok_and(|mut t| {
             let due = t.elapsed() >= std::time::Duration::from_millis(250);

@@ -157,3 +157,31 @@ fn a_recorded_session_replays_and_seeds_a_campaign() {
     assert_eq!(c.findings.len(), 1, "{:?}", c);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `--stats FILE`: a CSV line a second, the cases counting up, as a plot script reads it.
+#[test]
+fn the_stats_file_has_a_line_a_second() {
+    let dir = std::env::temp_dir().join(format!("ph-stats-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let plan = plan(&dir, true);
+    let stats = dir.join("stats.csv");
+    let run = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+        .arg("fuzz")
+        .arg(&plan)
+        .args(["--seed", "1", "--duration", "3", "--format", "json", "--stats"])
+        .arg(&stats)
+        .arg("--out")
+        .arg(dir.join("found"))
+        .output()
+        .expect("fuzz");
+    assert!(run.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&run.stderr));
+    let text = std::fs::read_to_string(&stats).expect("stats file");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("elapsed_s,cases,cases_per_s,edges,corpus,findings,restarts"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert!(rows.len() >= 2, "a line a second over 3 s: {text}");
+    let cases: Vec<u64> = rows.iter().map(|r| r[1].parse().expect("cases")).collect();
+    assert!(cases.windows(2).all(|w| w[0] <= w[1]), "cases count up: {text}");
+    assert!(rows.iter().all(|r| r.len() == 7 && r[3].is_empty()), "7 columns, no edges without coverage: {text}");
+    std::fs::remove_dir_all(&dir).ok();
+}
