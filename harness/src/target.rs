@@ -171,6 +171,9 @@ pub struct Target {
     /// Bytes in front of every message the fuzzer sends after the session (`{capture}`: the
     /// captured token, for servers that check it on each message).
     pub message_prefix: Vec<u8>,
+    /// The server was built with `pipe-harness cc` and reports edge coverage and comparison
+    /// operands: the live fuzzer keeps the cases that reach new edges and mutates them.
+    pub coverage: bool,
     /// The identity to run the server as (Unix: `UID[:GID]`); `None`: the harness's own.
     pub run_as: Option<crate::identity::Identity>,
     /// Accounts the harness creates for the run when they do not exist, and deletes after
@@ -206,6 +209,7 @@ impl Target {
             client_under_test: None,
             session: Vec::new(),
             message_prefix: Vec::new(),
+            coverage: false,
             run_as: None,
             create_accounts: Vec::new(),
             umask: None,

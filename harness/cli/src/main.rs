@@ -160,6 +160,15 @@ enum Command {
         #[arg(required = true, last = true)]
         command: Vec<String>,
     },
+    /// A C compiler wrapper (as afl-cc is): compiles and links with SanitizerCoverage (edges and
+    /// comparison operands: `-fsanitize-coverage=trace-pc,trace-cmp`) and pipe-harness's
+    /// runtime, for a server the fuzzer then fuzzes with coverage (`coverage = true` in the
+    /// plan). Uses $CC, else clang, else cc. `pipe-harness cc -O1 -o server server.c`.
+    Cc {
+        /// The compiler's arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// (Internal) The cross-session helper: run by the harness under a token in another
     /// session; exits 16 + 1 (published name found) + 2 (pipe opened).
     #[command(hide = true)]
@@ -333,6 +342,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             stats: stats.as_deref(),
         }),
         Command::Replay { reproducer, plan, times } => replay(&reproducer, &plan, times),
+        Command::Cc { args } => cc(&args),
         Command::Record { plan, listen, out, connections, timeout } => {
             record(&plan, &listen, &out, connections, timeout)
         }
@@ -419,9 +429,11 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
                 if second > s.1 {
                     s.1 = second;
                     let rate = c.cases as f64 / (c.elapsed_ms as f64 / 1000.0).max(0.001);
+                    let edges = c.edges.map(|e| e.to_string()).unwrap_or_default();
+                    let corpus = if c.edges.is_some() { c.covered_inputs as usize } else { corpus_size };
                     let _ = writeln!(
                         s.0,
-                        "{second},{},{rate:.0},,{corpus_size},{},{}",
+                        "{second},{},{rate:.0},{edges},{corpus},{},{}",
                         c.cases,
                         c.findings.len(),
                         c.restarts
@@ -441,8 +453,9 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
             let secs = (c.elapsed_ms as f64 / 1000.0).max(0.001);
             let done = (secs / total.max(0.001)).min(1.0);
             let bar: String = (0..20).map(|i| if (i as f64) < done * 20.0 { '#' } else { '.' }).collect();
+            let edges = c.edges.map(|e| format!(", {e} edges, {} inputs", c.covered_inputs)).unwrap_or_default();
             eprint!(
-                "\r[{bar}] {} cases, {:.0}/s, {} findings, {} restarts, {:.0} s left   ",
+                "\r[{bar}] {} cases, {:.0}/s{edges}, {} findings, {} restarts, {:.0} s left   ",
                 c.cases,
                 c.cases as f64 / secs,
                 c.findings.len(),
@@ -499,6 +512,13 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
         );
     }
     println!("detection: {}", campaign.liveness);
+    match campaign.edges {
+        Some(edges) => println!(
+            "coverage: {edges} edges reached, {} inputs kept for reaching new ones (the server was built with pipe-harness cc)",
+            campaign.covered_inputs
+        ),
+        None => println!("coverage: none (fuzzed black-box; a server built with pipe-harness cc and coverage = true in the plan reports edges)"),
+    }
     println!(
         "{} cases in {:.1} s ({:.0}/s) on {} job(s), {} distinct findings, {} unconfirmed, {} more cases hit a known bucket, {} server starts (+{} to replay)",
         campaign.cases,
@@ -621,6 +641,42 @@ fn replay(reproducer: &std::path::Path, plan: &std::path::Path, times: u32) -> a
     }
     println!("when found: {}", r.outcome.describe());
     Ok(u8::from(replays.matched > 0))
+}
+
+fn cc(args: &[String]) -> anyhow::Result<u8> {
+    let on_path = |name: &str| {
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+    };
+    let compiler = std::env::var("CC").ok().filter(|c| !c.is_empty()).unwrap_or_else(|| {
+        if on_path("clang") {
+            "clang".into()
+        } else {
+            "cc".into()
+        }
+    });
+    let dir = std::env::temp_dir().join(format!("pipe-harness-cc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let source = dir.join("ph_cov.c");
+    let object = dir.join("ph_cov.o");
+    std::fs::write(&source, pipe_harness::engine::live::coverage::RUNTIME_C)
+        .with_context(|| format!("writing {}", source.display()))?;
+    // The runtime itself is not instrumented.
+    let status = std::process::Command::new(&compiler)
+        .args(["-c", "-O2", "-fPIC", "-o"])
+        .arg(&object)
+        .arg(&source)
+        .status()
+        .with_context(|| format!("running {compiler}"))?;
+    anyhow::ensure!(status.success(), "{compiler} could not build the coverage runtime ({status})");
+    let links = !args.iter().any(|a| a == "-c" || a == "-S" || a == "-E");
+    let mut cmd = std::process::Command::new(&compiler);
+    cmd.arg("-fsanitize-coverage=trace-pc,trace-cmp").args(args);
+    if links {
+        cmd.arg(&object);
+    }
+    let status = cmd.status().with_context(|| format!("running {compiler}"))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(status.code().map_or(2, |c| c.clamp(0, 255) as u8))
 }
 
 fn record(

@@ -107,6 +107,8 @@ struct TargetSection {
     session: Vec<StepSection>,
     #[serde(default)]
     message_prefix: Option<String>,
+    #[serde(default)]
+    coverage: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -282,6 +284,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
         })
         .collect();
     target.message_prefix = t.message_prefix.as_deref().unwrap_or("").as_bytes().to_vec();
+    target.coverage = t.coverage;
     target.client_under_test =
         t.client.as_ref().map(|c| ClientProgram { program: resolve(&c.program), args: c.args.clone() });
     let program_given = t.program.as_ref().map(|p| p.get_ref().clone());

@@ -117,6 +117,13 @@ pub struct Campaign {
     pub replay_starts: u64,
     /// What the detection rested on (from the first job's server).
     pub liveness: String,
+    /// Edges the server has reached (a server built with `pipe-harness cc`); `None`: fuzzed
+    /// black-box.
+    #[serde(default)]
+    pub edges: Option<u64>,
+    /// Inputs kept because they reached new edges.
+    #[serde(default)]
+    pub covered_inputs: u64,
 }
 
 /// How a campaign runs.
@@ -222,7 +229,39 @@ struct Shared {
     stop: AtomicBool,
     /// Buckets being confirmed by some job now, with the other jobs' hits there meanwhile.
     pending: Mutex<std::collections::BTreeMap<BucketKey, u64>>,
+    /// What coverage has shown so far, shared by the jobs.
+    covered: Mutex<Covered>,
 }
+
+/// The coverage corpus: the edges seen, the inputs (messages) that reached new ones, the
+/// comparison tokens.
+#[derive(Default)]
+struct Covered {
+    seen: super::coverage::Seen,
+    /// Each input with the comparisons it ran into.
+    corpus: Vec<super::coverage::Entry>,
+    tokens: Vec<super::coverage::Token>,
+    /// The two above as the jobs read them, rebuilt when they change.
+    snapshot: std::sync::Arc<CoverageSnapshot>,
+    /// Input-to-state candidates, tried before any other case: a new input with each of its
+    /// comparisons' operands put where the other one was.
+    queue: VecDeque<Vec<u8>>,
+}
+
+/// Candidates queued per new input at most.
+const MAX_CANDIDATES: usize = 64;
+
+/// What a job generates its next covered case from.
+type CoverageSnapshot = (Vec<super::coverage::Entry>, Vec<super::coverage::Token>);
+
+impl Covered {
+    fn refresh(&mut self) {
+        self.snapshot = std::sync::Arc::new((self.corpus.clone(), self.tokens.clone()));
+    }
+}
+
+/// Tokens kept at most (the newest).
+const MAX_TOKENS: usize = 512;
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Campaign> {
@@ -252,10 +291,48 @@ pub fn fuzz<B: Backend>(
         next: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         pending: Mutex::new(std::collections::BTreeMap::new()),
+        covered: Mutex::new(Covered::default()),
     };
+    // A server built for coverage gets a coverage file per job, named in its environment.
+    let jobs = opts.jobs.max(1);
+    if target.coverage && cfg!(windows) {
+        return Err(Error::Unsupported(
+            "coverage = true: pipe-harness cc's runtime maps its file with mmap (Unix); a Windows runtime is not built yet".into(),
+        ));
+    }
+    let files: Vec<super::coverage::CoverageFile> = if target.coverage {
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        (0..jobs)
+            .map(|j| super::coverage::CoverageFile::create(&std::env::temp_dir(), &format!("{stamp:x}-{j}")))
+            .collect::<Result<_>>()?
+    } else {
+        Vec::new()
+    };
+    let targets: Vec<Target> = (0..jobs)
+        .map(|j| {
+            let mut t = target.clone();
+            if let Some(f) = files.get(j) {
+                t.env.push((super::coverage::VAR.to_string(), f.path().display().to_string()));
+            }
+            t
+        })
+        .collect();
+    if target.coverage {
+        let mut c = shared.covered.lock().unwrap_or_else(PoisonError::into_inner);
+        c.corpus.extend(opts.messages.iter().map(|m| (m.clone(), Vec::new())));
+        if let Some(ping) = &target.ping {
+            c.corpus.push((ping.request.clone(), Vec::new()));
+        }
+        c.refresh();
+        drop(c);
+        shared.lock().edges = Some(0);
+    }
     let results: Vec<Result<()>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..opts.jobs.max(1))
-            .map(|_| scope.spawn(|| Job::new(backend, target, opts, &shared, t0).and_then(|j| j.run(&progress))))
+        let workers: Vec<_> = (0..jobs)
+            .map(|j| {
+                let (t, file, shared, progress) = (&targets[j], files.get(j), &shared, &progress);
+                scope.spawn(move || Job::new(backend, t, opts, shared, t0).and_then(|job| job.run(file, progress)))
+            })
             .collect();
         workers
             .into_iter()
@@ -318,7 +395,11 @@ impl<'a, B: Backend> Job<'a, B> {
         self.shared.stop.load(Ordering::Relaxed) || self.t0.elapsed() >= self.opts.max_time
     }
 
-    fn run(mut self, progress: &(impl Fn(&Campaign) + Sync)) -> Result<()> {
+    fn run(
+        mut self,
+        coverage: Option<&super::coverage::CoverageFile>,
+        progress: &(impl Fn(&Campaign) + Sync),
+    ) -> Result<()> {
         loop {
             if self.out_of_time() {
                 return self.last_look(progress);
@@ -327,9 +408,36 @@ impl<'a, B: Backend> Job<'a, B> {
             if index >= self.opts.max_cases {
                 return self.last_look(progress);
             }
-            let case = generate_for(self.target, self.opts.seed, index, &self.opts.corpus, &self.opts.messages);
+            let case = match coverage {
+                Some(file) => {
+                    let queued = self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner).queue.pop_front();
+                    let _ = file.clear();
+                    match queued {
+                        Some(m) => {
+                            let all = self.target.session.len();
+                            Case {
+                                writes: vec![m],
+                                on: Vec::new(),
+                                kind: "an input-to-state candidate (a comparison's operand put in place)".into(),
+                                session: Some(super::case::SessionUse { steps: all, messages: true, prefix: all > 0 }),
+                            }
+                        }
+                        None => {
+                            let snapshot = std::sync::Arc::clone(
+                                &self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner).snapshot,
+                            );
+                            let _ = file.clear();
+                            super::case::generate_covered(self.target, self.opts.seed, index, &snapshot.0, &snapshot.1)
+                        }
+                    }
+                }
+                None => generate_for(self.target, self.opts.seed, index, &self.opts.corpus, &self.opts.messages),
+            };
             let (mut outcome, blame) =
                 run_case(self.backend, self.target, &mut self.server, &case, &self.live, self.served);
+            if let Some(file) = coverage {
+                self.learn(file, &case);
+            }
             self.served += 1;
             if !outcome.is_finding() {
                 outcome = self.memory.check(self.server.pid(), self.opts).unwrap_or(outcome);
@@ -346,6 +454,69 @@ impl<'a, B: Backend> Job<'a, B> {
             c.elapsed_ms = self.t0.elapsed().as_millis() as u64;
             progress(&c);
         }
+    }
+
+    /// What a case's coverage taught: its messages join the corpus if it reached a new edge
+    /// (or a new hit count), its comparisons join the tokens.
+    fn learn(&self, file: &super::coverage::CoverageFile, case: &Case) {
+        let Ok(trace) = file.read() else { return };
+        let found = super::coverage::tokens(&trace.cmps);
+        let mut c = self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = (c.corpus.len(), c.tokens.len());
+        if c.seen.merge(&trace.map) > 0 {
+            // The last comparisons are the deepest: an input keeps up to 64.
+            let own: Vec<super::coverage::Token> = found.iter().rev().take(64).rev().cloned().collect();
+            let messages: Vec<Vec<u8>> = match case.session {
+                Some(use_) if use_.messages => case.writes.clone(),
+                _ => {
+                    // Raw writes: the frames in them, as messages.
+                    let mut out = Vec::new();
+                    if let Ok(mut d) = self.target.framing.decoder() {
+                        for w in &case.writes {
+                            d.push(w);
+                        }
+                        while let Ok(Some(m)) = d.next_reply() {
+                            out.push(m.to_vec());
+                        }
+                    }
+                    out
+                }
+            };
+            for m in messages {
+                if !c.corpus.iter().any(|(e, _)| *e == m) {
+                    let mut queued = 0;
+                    for (from, to) in &own {
+                        if queued >= MAX_CANDIDATES || from.is_empty() || from.len() > m.len() {
+                            continue;
+                        }
+                        if let Some(i) = (0..=m.len() - from.len()).find(|&i| m[i..i + from.len()] == from[..]) {
+                            let mut candidate = m.clone();
+                            candidate.splice(i..i + from.len(), to.iter().copied());
+                            c.queue.push_back(candidate);
+                            queued += 1;
+                        }
+                    }
+                    c.corpus.push((m, own.clone()));
+                }
+            }
+        }
+        for t in found {
+            if !c.tokens.contains(&t) {
+                c.tokens.push(t);
+            }
+        }
+        if c.tokens.len() > MAX_TOKENS {
+            let extra = c.tokens.len() - MAX_TOKENS;
+            c.tokens.drain(..extra);
+        }
+        if (c.corpus.len(), c.tokens.len()) != before || c.tokens.len() == MAX_TOKENS {
+            c.refresh();
+        }
+        let (edges, inputs) = (c.seen.edges(), c.corpus.len() as u64);
+        drop(c);
+        let mut campaign = self.shared.lock();
+        campaign.edges = Some(edges);
+        campaign.covered_inputs = inputs;
     }
 
     /// After the last case: one more look (the case may have ended the server after its

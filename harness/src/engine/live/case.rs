@@ -268,6 +268,93 @@ pub fn generate_for(
     }
 }
 
+/// A case from the coverage corpus (inputs that reached new edges, as messages): one entry
+/// mutated one to four times, by a flipped bit, a random byte, an inserted or removed byte, or a
+/// comparison's operand put where the other one was (input-to-state); a case in eight is
+/// [`generate_for`]'s, so the black-box kinds keep running.
+pub fn generate_covered(
+    target: &crate::target::Target,
+    seed: u64,
+    index: u64,
+    corpus: &[super::coverage::Entry],
+    all_tokens: &[super::coverage::Token],
+) -> Case {
+    let mut s = Schedule::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0xC0_7E4A6E);
+    if corpus.is_empty() || s.below(8) == 0 {
+        let messages: Vec<Vec<u8>> = corpus.iter().map(|(m, _)| m.clone()).collect();
+        return generate_for(target, seed, index, &[], &messages);
+    }
+    // Newer entries (deeper in the program) are picked more often: the newest a third of the
+    // time, one of the eight newest another third.
+    let pick = match s.below(3) {
+        0 => corpus.len() - 1,
+        1 => corpus.len() - 1 - s.below(corpus.len().min(8) as u64) as usize,
+        _ => s.below(corpus.len() as u64) as usize,
+    };
+    let (mut m, own) = corpus[pick].clone();
+    // The comparisons this input ran into (input-to-state), else any seen.
+    let tokens: &[super::coverage::Token] = if !own.is_empty() && s.below(4) != 0 { &own } else { all_tokens };
+    // One change half the time (what input-to-state needs), else up to four.
+    let ops = if s.below(2) == 0 { 1 } else { 1 + s.below(4) };
+    let mut what = Vec::new();
+    for _ in 0..ops {
+        match s.below(if tokens.is_empty() { 4 } else { 7 }) {
+            0 if !m.is_empty() => {
+                let i = s.below(m.len() as u64) as usize;
+                m[i] ^= 1 << s.below(8);
+                what.push("bit");
+            }
+            1 if !m.is_empty() => {
+                let i = s.below(m.len() as u64) as usize;
+                m[i] = s.below(256) as u8;
+                what.push("byte");
+            }
+            2 if m.len() < 4096 => {
+                let i = s.below(m.len() as u64 + 1) as usize;
+                m.insert(i, s.below(256) as u8);
+                what.push("insert");
+            }
+            3 if m.len() > 1 => {
+                let i = s.below(m.len() as u64) as usize;
+                m.remove(i);
+                what.push("delete");
+            }
+            4..=6 => {
+                let (from, to) = &tokens[s.below(tokens.len() as u64) as usize];
+                let found = (!from.is_empty() && from.len() <= m.len())
+                    .then(|| {
+                        let hits: Vec<usize> =
+                            (0..=m.len() - from.len()).filter(|&i| m[i..i + from.len()] == from[..]).collect();
+                        (!hits.is_empty()).then(|| hits[s.below(hits.len() as u64) as usize])
+                    })
+                    .flatten();
+                match found {
+                    Some(i) => {
+                        m.splice(i..i + from.len(), to.iter().copied());
+                        what.push("input-to-state");
+                    }
+                    None => {
+                        let i = s.below(m.len() as u64 + 1) as usize;
+                        m.splice(i..i, to.iter().copied());
+                        what.push("token");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let all = target.session.len();
+    Case {
+        writes: vec![m],
+        on: Vec::new(),
+        kind: format!(
+            "a covered input, mutated ({})",
+            if what.is_empty() { "as it is".to_string() } else { what.join(", ") }
+        ),
+        session: Some(SessionUse { steps: all, messages: true, prefix: all > 0 }),
+    }
+}
+
 /// Two or three connections, each sending frames in pieces, the pieces interleaved: a server
 /// that keeps decoder state per process instead of per connection, or serves one client at a
 /// time while another waits half-way through a frame, shows here. One connection may lie about

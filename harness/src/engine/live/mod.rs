@@ -23,6 +23,7 @@
 
 pub mod campaign;
 pub mod case;
+pub mod coverage;
 pub mod crash_report;
 pub mod driver;
 pub mod minimize;

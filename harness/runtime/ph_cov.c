@@ -1,0 +1,82 @@
+/* pipe-harness coverage runtime: linked into a server built with `pipe-harness cc`.
+ *
+ * The compiler's SanitizerCoverage callbacks (-fsanitize-coverage=trace-pc,trace-cmp, which gcc
+ * and clang both offer) record into a file the harness names in PIPE_HARNESS_COVERAGE and maps
+ * shared: an edge map (hit counts of "previous block -> this block", block addresses taken
+ * relative to this object so that they survive ASLR and restarts) and a log of the operands of
+ * the comparisons the program made. Without the variable the callbacks write to a private
+ * buffer, and the program runs as usual. This file is compiled without instrumentation.
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define PH_MAP_SIZE (1u << 16)
+#define PH_CMP_MAX 4096u
+
+struct ph_shared {
+    uint8_t map[PH_MAP_SIZE];
+    uint32_t cmp_count;
+    uint32_t reserved;
+    uint64_t cmp[PH_CMP_MAX][3]; /* operand a, operand b, size in bytes */
+};
+
+static struct ph_shared ph_private;
+static struct ph_shared *ph = &ph_private;
+static __thread uintptr_t ph_prev;
+
+static void ph_anchor(void) {}
+
+__attribute__((constructor)) static void ph_init(void) {
+    const char *path = getenv("PIPE_HARNESS_COVERAGE");
+    if (!path) return;
+    int fd = open(path, O_RDWR);
+    if (fd < 0) return;
+    void *m = mmap(0, sizeof(struct ph_shared), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m != MAP_FAILED) ph = (struct ph_shared *)m;
+}
+
+void __sanitizer_cov_trace_pc(void) {
+    uintptr_t cur = (uintptr_t)__builtin_return_address(0) - (uintptr_t)&ph_anchor;
+    cur = (cur >> 4) ^ (cur << 8);
+    ph->map[(cur ^ ph_prev) & (PH_MAP_SIZE - 1)]++;
+    ph_prev = cur >> 1;
+}
+
+/* The guard flavour (clang's -fsanitize-coverage=trace-pc-guard, rustc's sancov pass): each
+ * edge has a guard, numbered here once. */
+void __sanitizer_cov_trace_pc_guard_init(uint32_t *start, uint32_t *stop) {
+    static uint32_t next;
+    for (uint32_t *g = start; g < stop; g++)
+        if (!*g) *g = ++next;
+}
+
+void __sanitizer_cov_trace_pc_guard(uint32_t *guard) {
+    ph->map[*guard & (PH_MAP_SIZE - 1)]++;
+}
+
+static void ph_cmp(uint64_t a, uint64_t b, uint64_t size) {
+    if (a == b) return;
+    uint32_t i = __atomic_fetch_add(&ph->cmp_count, 1, __ATOMIC_RELAXED);
+    if (i < PH_CMP_MAX) {
+        ph->cmp[i][0] = a;
+        ph->cmp[i][1] = b;
+        ph->cmp[i][2] = size;
+    }
+}
+
+void __sanitizer_cov_trace_cmp1(uint8_t a, uint8_t b) { ph_cmp(a, b, 1); }
+void __sanitizer_cov_trace_cmp2(uint16_t a, uint16_t b) { ph_cmp(a, b, 2); }
+void __sanitizer_cov_trace_cmp4(uint32_t a, uint32_t b) { ph_cmp(a, b, 4); }
+void __sanitizer_cov_trace_cmp8(uint64_t a, uint64_t b) { ph_cmp(a, b, 8); }
+void __sanitizer_cov_trace_const_cmp1(uint8_t a, uint8_t b) { ph_cmp(a, b, 1); }
+void __sanitizer_cov_trace_const_cmp2(uint16_t a, uint16_t b) { ph_cmp(a, b, 2); }
+void __sanitizer_cov_trace_const_cmp4(uint32_t a, uint32_t b) { ph_cmp(a, b, 4); }
+void __sanitizer_cov_trace_const_cmp8(uint64_t a, uint64_t b) { ph_cmp(a, b, 8); }
+void __sanitizer_cov_trace_switch(uint64_t v, uint64_t *cases) {
+    /* cases[0]: how many; cases[1]: their size in bits; then the values. */
+    for (uint64_t i = 0; i < cases[0]; i++) ph_cmp(v, cases[2 + i], cases[1] / 8);
+}

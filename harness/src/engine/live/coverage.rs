@@ -1,0 +1,241 @@
+//! Coverage feedback from a server built with `pipe-harness cc` (its runtime is
+//! `harness/runtime/ph_cov.c`): a file the harness creates and names in [`VAR`], which the
+//! server maps shared and writes its edge hit counts and comparison operands into. The harness
+//! clears it before a case and reads it after (plain file reads: the page cache is the shared
+//! memory), keeps the cases that reach new edges, and turns the comparison operands into
+//! replacement tokens (input-to-state: a magic value compared byte by byte, a checksum, an
+//! opcode's `switch`).
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// A replacement token: bytes an input may carry, and what a comparison wanted there.
+pub type Token = (Vec<u8>, Vec<u8>);
+/// A coverage corpus entry: an input (a message), and the tokens of the comparisons it ran into.
+pub type Entry = (Vec<u8>, Vec<Token>);
+
+/// The runtime's C source, which `pipe-harness cc` compiles into every build.
+pub const RUNTIME_C: &str = include_str!("../../../runtime/ph_cov.c");
+
+/// The environment variable that names the coverage file to the server.
+pub const VAR: &str = "PIPE_HARNESS_COVERAGE";
+/// Edges in the map (as the runtime's `PH_MAP_SIZE`).
+pub const MAP_SIZE: usize = 1 << 16;
+/// Comparisons logged per case at most (the runtime's `PH_CMP_MAX`).
+pub const CMP_MAX: usize = 4096;
+const HEADER: usize = 8;
+/// The file's size: the map, a count and a reserved word, the comparison log.
+pub const FILE_SIZE: usize = MAP_SIZE + HEADER + CMP_MAX * 24;
+
+/// One job's coverage file, removed when this goes.
+#[derive(Debug)]
+pub struct CoverageFile {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::Unsupported(format!("{what} {}: {e}", path.display()))
+}
+
+impl CoverageFile {
+    /// Creates a zeroed file in `dir` that any identity may write (the server may run as
+    /// another uid).
+    pub fn create(dir: &Path, tag: &str) -> Result<CoverageFile> {
+        let path = dir.join(format!("ph-coverage-{}-{tag}", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| io("creating", &path, e))?;
+        file.set_len(FILE_SIZE as u64).map_err(|e| io("sizing", &path, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))
+                .map_err(|e| io("opening to the server", &path, e))?;
+        }
+        Ok(CoverageFile { path, file })
+    }
+
+    /// Its path (the value of [`VAR`]).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Zeroes the map and the comparison count, before a case.
+    pub fn clear(&self) -> Result<()> {
+        write_at(&self.file, &vec![0u8; MAP_SIZE + HEADER], 0).map_err(|e| io("clearing", &self.path, e))
+    }
+
+    /// What the server recorded since the last [`clear`](CoverageFile::clear).
+    pub fn read(&self) -> Result<Trace> {
+        let mut buf = vec![0u8; FILE_SIZE];
+        read_at(&self.file, &mut buf, 0).map_err(|e| io("reading", &self.path, e))?;
+        let count = (u32::from_le_bytes([buf[MAP_SIZE], buf[MAP_SIZE + 1], buf[MAP_SIZE + 2], buf[MAP_SIZE + 3]])
+            as usize)
+            .min(CMP_MAX);
+        let word = |i: usize| {
+            let at = MAP_SIZE + HEADER + i * 8;
+            u64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"))
+        };
+        let cmps = (0..count).map(|i| (word(i * 3), word(i * 3 + 1), word(i * 3 + 2) as u8)).collect();
+        buf.truncate(MAP_SIZE);
+        Ok(Trace { map: buf, cmps })
+    }
+}
+
+impl Drop for CoverageFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(unix)]
+fn write_at(f: &std::fs::File, b: &[u8], at: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(f, b, at)
+}
+#[cfg(unix)]
+fn read_at(f: &std::fs::File, b: &mut [u8], at: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(f, b, at)
+}
+#[cfg(windows)]
+fn write_at(f: &std::fs::File, b: &[u8], at: u64) -> std::io::Result<()> {
+    let n = std::os::windows::fs::FileExt::seek_write(f, b, at)?;
+    if n == b.len() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("short write"))
+    }
+}
+#[cfg(windows)]
+fn read_at(f: &std::fs::File, b: &mut [u8], at: u64) -> std::io::Result<()> {
+    let n = std::os::windows::fs::FileExt::seek_read(f, b, at)?;
+    if n == b.len() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("short read"))
+    }
+}
+
+/// One case's record.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    /// Hit counts per edge.
+    pub map: Vec<u8>,
+    /// Comparisons whose operands differed: (a, b, size in bytes).
+    pub cmps: Vec<(u64, u64, u8)>,
+}
+
+/// The hit-count class of a count, AFL's buckets (1, 2, 3, 4-7, 8-15, 16-31, 32-127, 128+).
+fn class(count: u8) -> u8 {
+    match count {
+        0 => 0,
+        1 => 1,
+        2 => 2,
+        3 => 4,
+        4..=7 => 8,
+        8..=15 => 16,
+        16..=31 => 32,
+        32..=127 => 64,
+        _ => 128,
+    }
+}
+
+/// Every (edge, hit-count class) seen so far.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    bits: Vec<u8>,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen { bits: vec![0; MAP_SIZE] }
+    }
+}
+
+impl Seen {
+    /// Adds a case's map; how many (edge, class) pairs were new.
+    pub fn merge(&mut self, map: &[u8]) -> usize {
+        let mut new = 0;
+        for (seen, &count) in self.bits.iter_mut().zip(map) {
+            let c = class(count);
+            if c != 0 && *seen & c == 0 {
+                *seen |= c;
+                new += 1;
+            }
+        }
+        new
+    }
+
+    /// Edges hit at least once.
+    pub fn edges(&self) -> u64 {
+        self.bits.iter().filter(|b| **b != 0).count() as u64
+    }
+}
+
+/// Replacement tokens from comparisons: the bytes of each operand as the input would carry
+/// them (little- and big-endian), paired with the other operand's.
+pub fn tokens(cmps: &[(u64, u64, u8)]) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::new();
+    for &(a, b, size) in cmps {
+        let n = usize::from(size.clamp(1, 8));
+        for (x, y) in [(a, b), (b, a)] {
+            let le = (x.to_le_bytes()[..n].to_vec(), y.to_le_bytes()[..n].to_vec());
+            let be = (x.to_be_bytes()[8 - n..].to_vec(), y.to_be_bytes()[8 - n..].to_vec());
+            for t in [le, be] {
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_edges_and_new_hit_count_classes_are_new_once() {
+        let mut seen = Seen::default();
+        let mut map = vec![0u8; MAP_SIZE];
+        map[7] = 1;
+        assert_eq!(seen.merge(&map), 1);
+        assert_eq!(seen.merge(&map), 0, "the same again is nothing new");
+        map[7] = 5;
+        assert_eq!(seen.merge(&map), 1, "more iterations of a loop: a new class");
+        assert_eq!(seen.edges(), 1);
+    }
+
+    #[test]
+    fn comparison_operands_become_tokens_both_ways_and_both_byte_orders() {
+        let t = tokens(&[(0x4d, 0x41, 1), (0x0102, 0x0304, 2)]);
+        assert!(t.contains(&(vec![0x4d], vec![0x41])) && t.contains(&(vec![0x41], vec![0x4d])));
+        assert!(t.contains(&(vec![0x02, 0x01], vec![0x04, 0x03])) && t.contains(&(vec![0x01, 0x02], vec![0x03, 0x04])));
+    }
+
+    #[test]
+    fn a_coverage_file_reads_back_what_was_written_and_clears() {
+        let dir = std::env::temp_dir();
+        let f = CoverageFile::create(&dir, "unit").expect("file");
+        let mut raw = vec![0u8; FILE_SIZE];
+        raw[3] = 9;
+        raw[MAP_SIZE] = 1; // one comparison
+        raw[MAP_SIZE + HEADER] = 0x4d;
+        raw[MAP_SIZE + HEADER + 8] = 0x41;
+        raw[MAP_SIZE + HEADER + 16] = 1;
+        write_at(&f.file, &raw, 0).expect("write");
+        let t = f.read().expect("read");
+        assert_eq!((t.map[3], t.cmps.clone()), (9, vec![(0x4d, 0x41, 1)]));
+        f.clear().expect("clear");
+        let t = f.read().expect("read");
+        assert!(t.map.iter().all(|b| *b == 0) && t.cmps.is_empty());
+        let path = f.path().to_path_buf();
+        drop(f);
+        assert!(!path.exists(), "removed with its owner");
+    }
+}
