@@ -52,7 +52,7 @@ fn run(args: &[&str], plan_text: Option<&str>, extra_file: Option<(&str, &str)>)
 #[case::missing_program_audit(&["audit", "{plan}", "--scenario", "framing_robustness"], Some(GOOD), None, "no/such/server")]
 #[case::missing_program_fuzz(&["fuzz", "{plan}", "--duration", "5"], Some(GOOD), None, "no/such/server")]
 #[case::no_jobs(&["fuzz", "{plan}", "--jobs", "0"], Some(GOOD), None, "--jobs must be at least 1")]
-#[case::bad_reproducer(&["replay", "{dir}/r.json", "{plan}"], Some(GOOD), Some(("r.json", "{\"not\": 1}")), "not a pipe-harness reproducer")]
+#[case::bad_reproducer(&["replay", "{dir}/r.json", "{plan}"], Some(GOOD), Some(("r.json", "{\"not\": 1}")), "neither a pipe-harness reproducer nor a recording")]
 #[case::bad_corpus(&["fuzz", "{plan}", "--corpus", "/no/such/corpus"], Some(GOOD), None, "reading the corpus /no/such/corpus")]
 fn bad_input_exits_2_and_names_the_problem(
     #[case] args: &[&str],
