@@ -69,6 +69,11 @@ pub fn cleanup_now() {
     #[cfg(unix)]
     crate::unix::creds::kill_tree_tokens_of(std::process::id());
     drop(ending);
+    // Managed services back as they were found (their managers start and stop them, not
+    // this process: no process of this harness's is needed for that after `ENDING`).
+    for restore in crate::tree::take_cleanups() {
+        restore();
+    }
     for dir in crate::tree::take_folders() {
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -137,6 +137,43 @@ pub struct ClientProgram {
     pub args: Vec<String>,
 }
 
+/// A server the harness does not start as its own child: a service manager starts and stops
+/// it, and the harness asks the manager whether it runs and which process it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Managed {
+    /// Commands the harness runs (an init script, `start-stop-daemon`); `{pipe}` and
+    /// `{pipe_path}` are replaced in them as in a program's arguments.
+    Commands {
+        /// Starts the server (returns once it is started, or has failed to start).
+        start: Vec<String>,
+        /// Stops it.
+        stop: Vec<String>,
+        /// Where the started server's process id is written (`start-stop-daemon --pidfile`):
+        /// the server runs while that process lives.
+        pid_file: Option<PathBuf>,
+        /// A command that exits 0 while the server runs (an init script's `status`), for
+        /// servers without a pid file.
+        status: Option<Vec<String>>,
+    },
+    /// A systemd unit (`name.service`), started and stopped with `systemctl`; its main
+    /// process and how it ended come from `systemctl show`.
+    Unit(String),
+    /// A Windows service, started and stopped through the Service Control Manager
+    /// (`StartServiceW`, `ControlService(SERVICE_CONTROL_STOP)`).
+    WindowsService(String),
+}
+
+impl std::fmt::Display for Managed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Managed::Commands { start, .. } => write!(f, "the start command {:?}", start.join(" ")),
+            Managed::Unit(u) => write!(f, "the systemd unit {u}"),
+            Managed::WindowsService(s) => write!(f, "the Windows service {s}"),
+        }
+    }
+}
+
 /// The server under test: how to start it, reach it and talk to it.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -185,6 +222,9 @@ pub struct Target {
     /// The endpoint of a server already running that the harness does not start (a service
     /// of the system's); the checks that start or restart the server are not applicable then.
     pub attach: Option<String>,
+    /// A server a service manager starts (instead of [`Target::program`]); the harness stops
+    /// and starts it through the manager and leaves it as it found it.
+    pub managed: Option<Managed>,
     /// Where the server publishes its endpoint's name, if it does (Windows: a named file
     /// mapping such as `Local\{pipe}`; `{pipe}` is replaced), as WCF's net.pipe binding does.
     pub published_in: Option<String>,
@@ -215,6 +255,7 @@ impl Target {
             umask: None,
             published_in: None,
             attach: None,
+            managed: None,
         }
     }
 
@@ -222,8 +263,13 @@ impl Target {
     /// `\\.\pipe\NAME`, the socket's path) and `{pipe}` by `endpoint` (the name the harness
     /// chose).
     pub fn args_for(&self, endpoint: &str, path: &str) -> Vec<String> {
-        self.args.iter().map(|a| a.replace("{pipe_path}", path).replace("{pipe}", endpoint)).collect()
+        fill(&self.args, endpoint, path)
     }
+}
+
+/// `args` with `{pipe_path}` replaced by `path` and `{pipe}` by `endpoint`.
+pub fn fill(args: &[String], endpoint: &str, path: &str) -> Vec<String> {
+    args.iter().map(|a| a.replace("{pipe_path}", path).replace("{pipe}", endpoint)).collect()
 }
 
 /// What the product intends. Each scenario judges against the parts it concerns.

@@ -139,3 +139,26 @@ mod tests {
         assert!(tree_below(9, &pairs).is_empty());
     }
 }
+
+/// A restoring action the signal cleanup runs (a managed service put back as it was found).
+pub type CleanupAction = Box<dyn Fn() + Send>;
+
+static CLEANUPS: Mutex<BTreeMap<u64, CleanupAction>> = Mutex::new(BTreeMap::new());
+
+/// Registers `action` for the signal cleanup; the number given back releases it.
+pub fn register_cleanup(action: CleanupAction) -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    lock(&CLEANUPS).insert(id, action);
+    id
+}
+
+/// Forgets a cleanup action (its owner has run it).
+pub fn release_cleanup(id: u64) {
+    lock(&CLEANUPS).remove(&id);
+}
+
+/// Takes every registered cleanup action, leaving none.
+pub fn take_cleanups() -> Vec<CleanupAction> {
+    std::mem::take(&mut *lock(&CLEANUPS)).into_values().collect()
+}

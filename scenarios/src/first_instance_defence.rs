@@ -90,7 +90,7 @@ fn exit_or_takeover<B: Backend>(cx: &Context<'_, B>, server: &mut ServerUnderTes
     let once = ConnectSpec { timeout: Duration::ZERO, ..ConnectSpec::default() };
     loop {
         if let Some(t) = server.try_exit() {
-            return Started::Exited(t.exit_code());
+            return Started::ended(Some(&t));
         }
         if cx.backend.connect(endpoint, &once).is_ok_and(|c| c.server_pid().is_ok_and(|p| p != cx.backend.own_pid())) {
             return Started::Ready;
@@ -99,7 +99,7 @@ fn exit_or_takeover<B: Backend>(cx: &Context<'_, B>, server: &mut ServerUnderTes
             return Started::TimedOut;
         }
         if let Some(t) = server.wait_exit(Duration::from_millis(100)) {
-            return Started::Exited(t.exit_code());
+            return Started::ended(Some(&t));
         }
     }
 }
@@ -122,7 +122,7 @@ pub fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict>
         r => server.wait_ready(cx.backend, r, cx.target.ready_timeout),
     };
     let (on_server, on_attacker) =
-        if matches!(started, Started::Exited(_)) { (0, 0) } else { landings(cx, &endpoint, server.pid(), 4) };
+        if matches!(started, Started::Exited(_) | Started::Stopped) { (0, 0) } else { landings(cx, &endpoint, server.pid(), 4) };
     Ok(Observations {
         shape,
         started,
@@ -155,6 +155,10 @@ pub(crate) fn judge(obs: &Observations, policy: &Policy) -> Verdict {
         }
         Started::Exited(Some(_)) => {
             fail("refused the taken name but exited 0: service managers and CI see success", Severity::Medium, evidence)
+        }
+        Started::Stopped => {
+            evidence.push("stopped without serving (its service manager did not say how it ended)".into());
+            Verdict::Pass { evidence }
         }
         Started::Exited(None) => fail(
             "died by a signal or crash on a taken name instead of exiting with an error",
@@ -191,6 +195,7 @@ mod tests {
         assert_eq!(judge(&obs(Started::Exited(Some(3))), &p).kind(), "pass");
         assert_eq!(judge(&obs(Started::Exited(Some(0))), &p).kind(), "fail");
         assert_eq!(judge(&obs(Started::Exited(None)), &p).kind(), "fail");
+        assert_eq!(judge(&obs(Started::Stopped), &p).kind(), "pass");
         match judge(&obs(Started::Ready), &p) {
             Verdict::Fail(f) => {
                 assert_eq!(f.severity, Severity::High);

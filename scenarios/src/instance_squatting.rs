@@ -114,7 +114,7 @@ fn judge(obs: &Observations) -> Verdict {
             replay: Some(format!("pipe-harness audit PLAN --scenario {} --seed {}", InstanceSquatting::ID, obs.seed)),
         });
     }
-    let served_beside = !matches!(obs.pre_start, Started::Exited(_));
+    let served_beside = !matches!(obs.pre_start, Started::Exited(_) | Started::Stopped);
     if (served_beside && obs.pre_on_attacker > 0) || obs.race_on_attacker > 0 {
         return Verdict::Fail(Finding {
             title: format!(

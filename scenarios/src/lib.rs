@@ -396,14 +396,23 @@ pub fn audit<B: Backend>(
         scenarios.to_vec()
     };
     // The accounts the plan asks for exist while the scenarios run, and are gone after.
-    let results = match pipe_harness_core::supervise::TestAccounts::create(&target.create_accounts) {
-        Ok(_accounts) => chosen.into_iter().map(|s| run(s, &cx, Unmet::Skip)).collect(),
-        Err(e) => chosen
+    // A managed service is put back as it was found once the checks are done.
+    let endpoint = backend.endpoint(&target.endpoint);
+    let held = pipe_harness_core::supervise::TestAccounts::create(&target.create_accounts)
+        .map_err(|e| format!("creating the plan's accounts (create_accounts): {e}"))
+        .and_then(|accounts| {
+            pipe_harness_core::engine::service::ServiceGuard::new(target, &endpoint, &backend.endpoint_path(&endpoint))
+                .map(|guard| (accounts, guard))
+                .map_err(|e| format!("asking the service manager whether {} runs: {e}", target.name))
+        });
+    let results = match held {
+        Ok(_held) => chosen.into_iter().map(|s| run(s, &cx, Unmet::Skip)).collect(),
+        Err(reason) => chosen
             .into_iter()
             .map(|s| CheckResult {
                 scenario: s.id().into(),
                 target: target.name.clone(),
-                verdict: Verdict::Error { reason: format!("creating the plan's accounts (create_accounts): {e}") },
+                verdict: Verdict::Error { reason: reason.clone() },
                 duration_ms: 0,
             })
             .collect(),

@@ -122,9 +122,9 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
         }
         match server.wait_ready(cx.backend, &target.readiness, Duration::from_millis(2)) {
             Started::Ready => ready = true,
-            Started::Exited(code) => {
+            ended @ (Started::Exited(_) | Started::Stopped) => {
                 return Err(Verdict::Error {
-                    reason: format!("the target exited ({code:?}) during startup: {:?}", server.output()),
+                    reason: format!("the target exited ({ended:?}) during startup: {:?}", server.output()),
                 })
             }
             Started::TimedOut => {}

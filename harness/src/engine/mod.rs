@@ -9,6 +9,7 @@
 pub mod live;
 pub mod plan;
 pub mod report;
+pub mod service;
 mod server;
 pub mod starter;
 mod verdict;

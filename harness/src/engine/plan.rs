@@ -22,7 +22,7 @@
 
 use crate::error::{Error, Result};
 use crate::identity::{Identity, ImpersonationLevel};
-use crate::target::{ClientProgram, Exchange, FramingSpec, Policy, Readiness, Target};
+use crate::target::{ClientProgram, Exchange, FramingSpec, Managed, Policy, Readiness, Target};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -81,6 +81,18 @@ struct TargetSection {
     endpoint: Option<Spanned<String>>,
     #[serde(default)]
     attach: Option<Spanned<String>>,
+    #[serde(default)]
+    start: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    stop: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    pid_file: Option<Spanned<String>>,
+    #[serde(default)]
+    status: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    unit: Option<Spanned<String>>,
+    #[serde(default)]
+    service: Option<Spanned<String>>,
     #[serde(default)]
     ready: Option<Spanned<String>>,
     #[serde(default)]
@@ -208,6 +220,93 @@ impl Located<'_> {
     }
 }
 
+/// The service manager a target names, if any: start/stop commands, a systemd unit or a
+/// Windows service, at most one of them and not with a program or attach.
+fn managed(at: &Located<'_>, t: &TargetSection, resolve: &dyn Fn(&str) -> PathBuf) -> Result<Option<Managed>> {
+    let command = |c: &Option<Spanned<Vec<String>>>, key: &str| -> Result<Option<Vec<String>>> {
+        match c {
+            Some(c) if c.get_ref().first().is_none_or(|p| p.trim().is_empty()) => {
+                Err(at.error(Some(c.span()), format!("{key} is empty: give the program and its arguments")))
+            }
+            other => Ok(other.as_ref().map(|c| c.get_ref().clone())),
+        }
+    };
+    let start = command(&t.start, "start")?;
+    let stop = command(&t.stop, "stop")?;
+    let status = command(&t.status, "status")?;
+    let chosen: Vec<(&str, std::ops::Range<usize>)> = [
+        t.start.as_ref().map(|s| ("start", s.span())),
+        t.unit.as_ref().map(|s| ("unit", s.span())),
+        t.service.as_ref().map(|s| ("service", s.span())),
+        t.program.as_ref().map(|s| ("program", s.span())),
+        t.attach.as_ref().map(|s| ("attach", s.span())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let [(first, _), (second, span), ..] = chosen.as_slice() {
+        if chosen.iter().any(|(k, _)| matches!(*k, "start" | "unit" | "service")) {
+            return Err(at.error(
+                Some(span.clone()),
+                format!("{second} and {first} both say how the server starts: give one of program, start/stop, unit, service or attach"),
+            ));
+        }
+    }
+    let stray = |key: &str, span: Option<std::ops::Range<usize>>, needs: &str| {
+        at.error(span, format!("{key} belongs with {needs}"))
+    };
+    if start.is_none() {
+        if let Some(s) = &t.stop {
+            return Err(stray("stop", Some(s.span()), "start (the command that starts the server)"));
+        }
+        if let Some(s) = &t.pid_file {
+            return Err(stray("pid_file", Some(s.span()), "start and stop commands"));
+        }
+        if let Some(s) = &t.status {
+            return Err(stray("status", Some(s.span()), "start and stop commands"));
+        }
+    }
+    if let Some(start) = start {
+        let span = t.start.as_ref().map(|s| s.span());
+        let Some(stop) = stop else {
+            return Err(at.error(span, "start needs stop: the command that stops the server (the harness restarts it between checks)"));
+        };
+        if t.pid_file.is_none() && status.is_none() {
+            return Err(at.error(
+                span,
+                "start needs pid_file = \"/run/x.pid\" (where the started server's pid is written) or status = [\"cmd\", ...] (exits 0 while it runs), to know whether the server runs",
+            ));
+        }
+        let pid_file = t.pid_file.as_ref().map(|p| resolve(p.get_ref()));
+        return Ok(Some(Managed::Commands { start, stop, pid_file, status }));
+    }
+    let name = |v: &Spanned<String>, what: &str| -> Result<String> {
+        let n = v.get_ref().trim();
+        if n.is_empty() || n.contains(['/', '\\']) || n.chars().any(char::is_control) {
+            return Err(at.error(Some(v.span()), format!("{what} {:?} is not a {what} name", v.get_ref())));
+        }
+        Ok(n.to_string())
+    };
+    if let Some(u) = &t.unit {
+        let unit = name(u, "unit")?;
+        if !cfg!(unix) {
+            return Err(at.error(Some(u.span()), "unit names a systemd unit: Linux only (on Windows: service = \"NAME\")"));
+        }
+        return Ok(Some(Managed::Unit(if unit.contains('.') { unit } else { format!("{unit}.service") })));
+    }
+    if let Some(s) = &t.service {
+        let service = name(s, "service")?;
+        if !cfg!(windows) {
+            return Err(at.error(
+                Some(s.span()),
+                "service names a Windows service: Windows only (on Linux: unit = \"NAME.service\", or start and stop commands)",
+            ));
+        }
+        return Ok(Some(Managed::WindowsService(service)));
+    }
+    Ok(None)
+}
+
 fn exchange(e: &Option<ExchangeSection>) -> Option<Exchange> {
     e.as_ref()
         .map(|e| Exchange { request: e.request.as_bytes().to_vec(), success_prefix: e.success.as_bytes().to_vec() })
@@ -227,6 +326,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
         }
     };
     let t = &plan.target;
+    let managed = managed(&at, t, &resolve)?;
     let (program, endpoint) = match (&t.program, &t.endpoint, &t.attach) {
         (Some(_), _, Some(a)) | (None, Some(_), Some(a)) => {
             return Err(at.error(
@@ -236,13 +336,20 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
         }
         (None, None, Some(a)) => (String::new(), a),
         (Some(p), Some(e), None) => (p.get_ref().clone(), e),
+        (None, Some(e), None) if managed.is_some() => (String::new(), e),
         (Some(p), None, None) => {
             return Err(at.error(Some(p.span()), "[target] has a program but no endpoint (the name it listens on, e.g. \"{dir}/x-{unique}.sock\")"))
+        }
+        (None, None, None) if managed.is_some() => {
+            return Err(at.error(
+                None,
+                "[target] names a service but no endpoint: give the endpoint its configuration listens on (endpoint = \"/run/svc.sock\")",
+            ))
         }
         (None, _, None) => {
             return Err(at.error(
                 None,
-                "[target] needs a program (the harness starts the server) or attach = \"ENDPOINT\" (a server already running)",
+                "[target] needs a program (the harness starts the server), start/stop commands, unit = \"NAME.service\", service = \"NAME\" (a service manager starts it) or attach = \"ENDPOINT\" (a server already running)",
             ))
         }
     };
@@ -253,6 +360,24 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
         target.endpoint = crate::endpoint::EndpointTemplate::parse(endpoint.get_ref())
             .map_err(|e| at.error(Some(endpoint.span()), e.to_string()))?;
     }
+    if let Some(m) = &managed {
+        // A unit or a service listens where its own configuration says: the harness cannot
+        // hand it a fresh name or a folder of the run's.
+        let fixed = !matches!(m, Managed::Commands { .. });
+        if fixed && target.endpoint.parts().iter().any(|p| !matches!(p, crate::endpoint::Part::Text(_))) {
+            return Err(at.error(
+                Some(endpoint.span()),
+                format!("{m} listens where its configuration says: the endpoint must be that fixed name, without {{unique}} or {{dir}}"),
+            ));
+        }
+        if let Some(r) = t.ready.as_ref().filter(|r| r.get_ref() != "endpoint") {
+            return Err(at.error(
+                Some(r.span()),
+                format!("{m} writes its output to its manager, not to the harness: ready = \"endpoint\" (the default)"),
+            ));
+        }
+    }
+    target.managed = managed;
     target.args = t.args.clone();
     target.readiness = at.readiness(&t.ready)?;
     if let Some(ms) = &t.ready_timeout_ms {
@@ -378,8 +503,16 @@ other_sessions = false
     #[case(GOOD.replace("protection =", "protectoin ="), "plan.toml:13:1: unknown field `protectoin`")]
     #[case(GOOD.replace("svc-{unique}", "{private_dir:b b}/s.sock"), "plan.toml:6:12: endpoint \"{private_dir:b b}/s.sock\", column 1: {private_dir:b b}: expected UID")]
     #[case(GOOD.replace("endpoint = \"svc-{unique}\"", "attach = \"/run/svc.sock\""), "plan.toml:6:10: attach names a server already running")]
-    #[case(GOOD.replace("program = \"bin/svc\"\n", ""), "plan.toml: [target] needs a program (the harness starts the server) or attach")]
+    #[case(GOOD.replace("program = \"bin/svc\"\n", ""), "plan.toml: [target] needs a program (the harness starts the server), start/stop commands")]
     #[case(GOOD.replace("svc-{unique}", "{private_dir:61000/s.sock"), "is not closed with '}'")]
+    #[case(GOOD.replace("program = \"bin/svc\"", "start = [\"svc-ctl\", \"start\"]"), "plan.toml:4:9: start needs stop")]
+    #[case(GOOD.replace("program = \"bin/svc\"", "start = [\"s\"]\nstop = [\"t\"]"), "plan.toml:4:9: start needs pid_file")]
+    #[case(GOOD.replace("program = \"bin/svc\"", "start = []\nstop = [\"t\"]"), "plan.toml:4:9: start is empty")]
+    #[case(GOOD.replace("program = \"bin/svc\"", "stop = [\"t\"]"), "plan.toml:4:8: stop belongs with start")]
+    #[case(GOOD.replace("name = \"svc\"", "name = \"svc\"\nunit = \"svc\""), "plan.toml:5:11: program and unit both say how the server starts")]
+    #[case(GOOD.replace("program = \"bin/svc\"", "unit = \"svc\""), "plan.toml:6:12: the systemd unit svc.service listens where its configuration says")]
+    #[case(GOOD.replace("program = \"bin/svc\"", "unit = \"a/b\""), "plan.toml:4:8: unit \"a/b\" is not a unit name")]
+    #[case(GOOD.replace("program = \"bin/svc\"", "service = \"Svc\""), "service names a Windows service: Windows only")]
     #[case(GOOD.replace("length:2:le", "length:3:le"), "plan.toml:8:11: unknown framing \"length:3:le\"")]
     #[case(GOOD.replace("\"identification\"", "\"root\""), "plan.toml:14:24: unknown impersonation level \"root\"")]
     #[case(GOOD.replace("line:READY", "stdout"), "plan.toml:7:9: unknown readiness \"stdout\"")]
@@ -394,6 +527,22 @@ other_sessions = false
     fn mistakes_are_reported_with_line_column_and_expectation(#[case] text: String, #[case] want: &str) {
         let err = parse(Path::new("plan.toml"), &text).expect_err("bad plan").to_string();
         assert!(err.contains(want), "{err}");
+    }
+
+    #[test]
+    fn a_service_manager_may_start_the_server() {
+        let text = "[target]\nname = \"svc\"\nunit = \"svc\"\nendpoint = \"/run/svc.sock\"\n";
+        let (t, _) = parse(Path::new("plan.toml"), text).expect("unit plan");
+        assert_eq!(t.managed, Some(Managed::Unit("svc.service".into())));
+        let text = "[target]\nname = \"svc\"\nendpoint = \"{dir}/s-{unique}.sock\"\nstart = [\"ctl\", \"start\", \"{pipe}\"]\nstop = [\"ctl\", \"stop\"]\npid_file = \"run/s.pid\"\n";
+        let (t, _) = parse(Path::new("/plans/plan.toml"), text).expect("commands plan");
+        let want = Managed::Commands {
+            start: vec!["ctl".into(), "start".into(), "{pipe}".into()],
+            stop: vec!["ctl".into(), "stop".into()],
+            pid_file: Some(PathBuf::from("/plans/run/s.pid")),
+            status: None,
+        };
+        assert_eq!(t.managed, Some(want));
     }
 
     #[test]

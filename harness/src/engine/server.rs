@@ -2,6 +2,7 @@
 //! and making sure it is gone afterwards.
 
 use super::live::Termination;
+use super::service::{Service, ServiceState};
 use crate::backend::{Backend, ConnectSpec};
 use crate::error::{Error, Result};
 use crate::target::{Readiness, Target};
@@ -33,16 +34,30 @@ const KEPT_LINES: usize = 200;
 pub enum Started {
     /// Ready within the timeout.
     Ready,
-    /// Exited before it was ready.
+    /// Exited before it was ready (its exit code; `None`: a signal or exception ended it).
     Exited(Option<i32>),
+    /// A managed server stopped before it was ready, and its manager did not say how.
+    Stopped,
     /// Neither within the timeout.
     TimedOut,
+}
+
+impl Started {
+    /// How a start that ended before readiness is reported: the exit code; `None` for a
+    /// signal, an exception or no status at all; [`Started::Stopped`] for a managed server
+    /// whose manager did not say.
+    pub fn ended(t: Option<&Termination>) -> Started {
+        match t {
+            Some(Termination::Stopped) => Started::Stopped,
+            t => Started::Exited(t.and_then(Termination::exit_code)),
+        }
+    }
 }
 
 /// A running server under test: killed and reaped on drop; stdout and stderr drained all the
 /// time (a chatty server never blocks) and the newest lines kept.
 pub struct ServerUnderTest {
-    child: Child,
+    child: Proc,
     lines: mpsc::Receiver<String>,
     kept: Arc<Mutex<VecDeque<String>>>,
     /// How many of its output pipes have closed, with a condition variable to wait on.
@@ -52,6 +67,12 @@ pub struct ServerUnderTest {
     requested: String,
     /// Removed once the server is dead (a socket file in the run's folder or below it).
     leftover: Option<std::path::PathBuf>,
+}
+
+/// The server's process: a child of the harness, or a service its manager runs.
+enum Proc {
+    Child(Child),
+    Managed { spec: crate::target::Managed, path: String },
 }
 
 fn drain(
@@ -90,6 +111,9 @@ impl ServerUnderTest {
                 format!("it attaches to a server already running at {running}: the harness does not start it (give a program instead)"),
             ));
         }
+        if let Some(spec) = &target.managed {
+            return Self::start_managed(backend, spec, endpoint);
+        }
         let mut cmd = Command::new(&target.program);
         cmd.args(target.args_for(endpoint, &backend.endpoint_path(endpoint)))
             .stdin(Stdio::null())
@@ -122,7 +146,7 @@ impl ServerUnderTest {
             drain(err, kept.clone(), None, "stderr", closed.clone());
         }
         Ok(ServerUnderTest {
-            child,
+            child: Proc::Child(child),
             lines,
             kept,
             closed,
@@ -132,14 +156,68 @@ impl ServerUnderTest {
         })
     }
 
+    /// Asks the manager to start `spec` on `endpoint` (stopping it first if it runs: the
+    /// checks need a start of their own). Its commands' output is the kept output.
+    fn start_managed<B: Backend>(backend: &B, spec: &crate::target::Managed, endpoint: &str) -> Result<Self> {
+        let path = backend.endpoint_path(endpoint);
+        let kept = Arc::new(Mutex::new(VecDeque::new()));
+        let service = Service { spec, endpoint, path: &path, log: kept.clone() };
+        if matches!(service.state()?, ServiceState::Running(_)) {
+            service.stop()?;
+        }
+        service.start()?;
+        let (_tx, lines) = mpsc::channel();
+        Ok(ServerUnderTest {
+            child: Proc::Managed { spec: spec.clone(), path },
+            lines,
+            kept,
+            // No output pipes of the harness's: nothing to wait for.
+            closed: Arc::new((Mutex::new(2usize), std::sync::Condvar::new())),
+            endpoint: endpoint.to_string(),
+            requested: endpoint.to_string(),
+            leftover: None,
+        })
+    }
+
+    fn service(&self) -> Option<Service<'_>> {
+        match &self.child {
+            Proc::Child(_) => None,
+            Proc::Managed { spec, path } => {
+                Some(Service { spec, endpoint: &self.requested, path, log: self.kept.clone() })
+            }
+        }
+    }
+
     /// The endpoint name the harness gave the server (`{pipe}` in its arguments).
     pub fn requested(&self) -> &str {
         &self.requested
     }
 
-    /// The process id.
+    /// The process id (of a managed server: its main process as its manager tells, 0 when
+    /// it does not).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        match (&self.child, self.service()) {
+            (Proc::Child(c), _) => c.id(),
+            (_, Some(s)) => match s.state() {
+                Ok(ServiceState::Running(Some(pid))) => pid,
+                _ => 0,
+            },
+            _ => 0,
+        }
+    }
+
+    /// How the child ended, if it has (without waiting); a managed server, as its manager says.
+    fn poll(&mut self) -> Option<Termination> {
+        if let Some(s) = self.service() {
+            return match s.state() {
+                Ok(ServiceState::Stopped(how)) => Some(how.unwrap_or(Termination::Stopped)),
+                _ => None,
+            };
+        }
+        match &mut self.child {
+            Proc::Child(c) => c.try_wait().ok().flatten().map(|s| termination_of(&s)),
+            Proc::Managed { .. } => None,
+        }
     }
 
     /// Waits until the server is ready, exits, or `timeout` passes. With [`Readiness::Line`], text
@@ -149,13 +227,13 @@ impl ServerUnderTest {
         // An exit is reported with everything the process wrote before it: its drains get up
         // to 2 s to reach the end of its output (less once both pipes close; the full bound
         // only when a process it left behind keeps them open).
-        let exited = |me: &Self, code: Option<i32>| {
+        let exited = |me: &Self, t: Option<Termination>| {
             let _ = me.final_output(Duration::from_secs(2));
-            Started::Exited(code)
+            Started::ended(t.as_ref())
         };
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return exited(self, status.code());
+            if let Some(t) = self.poll() {
+                return exited(self, Some(t));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -175,11 +253,9 @@ impl ServerUnderTest {
                     Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
                     Err(mpsc::RecvTimeoutError::Disconnected) => {
                         // stdout closed: the process is exiting.
-                        let code = crate::supervise::wait_exit(self.pid(), left)
-                            .ok()
-                            .and_then(|_| self.child.try_wait().ok().flatten())
-                            .and_then(|s| s.code());
-                        return exited(self, code);
+                        let _ = crate::supervise::wait_exit(self.pid(), left);
+                        let t = self.poll();
+                        return exited(self, t);
                     }
                 },
                 Readiness::Endpoint => {
@@ -197,20 +273,39 @@ impl ServerUnderTest {
         if let Some(t) = self.try_exit() {
             return Some(t);
         }
-        match crate::supervise::wait_exit(self.pid(), timeout) {
-            Ok(true) => self.child.wait().ok().map(|s| termination_of(&s)),
+        let pid = self.pid();
+        if pid == 0 {
+            // A managed server without a known process: nothing to wait on but its manager's
+            // word, asked every 100 ms until the deadline.
+            let deadline = Instant::now() + timeout;
+            loop {
+                if let Some(t) = self.poll() {
+                    return Some(t);
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                std::thread::sleep(left.min(Duration::from_millis(100)));
+            }
+        }
+        match crate::supervise::wait_exit(pid, timeout) {
+            Ok(true) => match &mut self.child {
+                Proc::Child(c) => c.wait().ok().map(|s| termination_of(&s)),
+                Proc::Managed { .. } => self.poll().or(Some(Termination::Stopped)),
+            },
             _ => None,
         }
     }
 
     /// How it ended, if it has (without waiting).
     pub fn try_exit(&mut self) -> Option<Termination> {
-        self.child.try_wait().ok().flatten().map(|s| termination_of(&s))
+        self.poll()
     }
 
     /// Still running?
     pub fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.poll().is_none()
     }
 
     /// The newest lines of its output once both output pipes have closed (after it exited),
@@ -231,13 +326,24 @@ impl ServerUnderTest {
 
 impl Drop for ServerUnderTest {
     fn drop(&mut self) {
+        if let Some(s) = self.service() {
+            // Its manager stops it; the service is put back as it was found by the
+            // [`ServiceGuard`](super::service::ServiceGuard) of the run.
+            if let Err(e) = s.stop() {
+                if let Ok(mut k) = self.kept.lock() {
+                    k.push_back(format!("stop: {e}"));
+                }
+            }
+            return;
+        }
+        let Proc::Child(child) = &mut self.child else { return };
         // The whole tree: a server that started helpers (or daemonised) leaves none behind.
-        crate::supervise::release_tree(self.child.id());
-        let _ = self.child.kill();
+        crate::supervise::release_tree(child.id());
+        let _ = child.kill();
         // Reaped once it is gone; a process stuck in the kernel past the deadline is left to
         // the platform rather than hanging the harness.
-        if crate::supervise::wait_gone(self.child.id(), Duration::from_secs(10)) {
-            let _ = self.child.wait();
+        if crate::supervise::wait_gone(child.id(), Duration::from_secs(10)) {
+            let _ = child.wait();
         }
         // The output drains end (and close their ends of the pipes) once nothing holds the
         // pipes open; with the tree dead that is at once. Bounded all the same.

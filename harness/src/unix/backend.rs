@@ -203,6 +203,21 @@ pub struct UnixServer {
     listener: UnixListener,
     peer: Option<UnixStream>,
     endpoint: String,
+    /// The socket file it bound (path, device, inode): removed on drop while it is still
+    /// that file, so a fixed endpoint (a service's) is free again after the attacker leaves,
+    /// and a socket someone else bound there since is never touched.
+    bound: Option<(PathBuf, u64, u64)>,
+}
+
+impl Drop for UnixServer {
+    fn drop(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        if let Some((path, dev, ino)) = &self.bound {
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.dev() == *dev && m.ino() == *ino) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
 }
 
 impl UnixServer {
@@ -327,6 +342,10 @@ impl Backend for UnixBackend {
         };
         let who = spec.as_user.as_ref().map(|u| format!(" as uid {u}")).unwrap_or_default();
         let listener = bound.map_err(|e| io("bind", format!("binding {endpoint}{who}"), e))?;
+        let bound = path.as_ref().and_then(|p| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::symlink_metadata(p).ok().map(|m| (p.clone(), m.dev(), m.ino()))
+        });
         if let Some(p) = path {
             let mode = match (&spec.protection, spec.open_to_all) {
                 (Some(Protection::Mode(m)), _) => Some(m.mode),
@@ -341,7 +360,7 @@ impl Backend for UnixBackend {
                     .map_err(|e| io("chmod", format!("setting {}'s mode", p.display()), e))?;
             }
         }
-        Ok(UnixServer { listener, peer: None, endpoint: endpoint.to_string() })
+        Ok(UnixServer { listener, peer: None, endpoint: endpoint.to_string(), bound })
     }
 
     fn connect(&self, endpoint: &str, spec: &ConnectSpec) -> Result<UnixConn> {

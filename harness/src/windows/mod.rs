@@ -17,6 +17,7 @@ pub mod pipe;
 pub mod probe;
 pub mod process;
 pub mod query;
+pub mod scm;
 pub mod security;
 mod sys;
 pub mod token;

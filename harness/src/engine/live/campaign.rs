@@ -280,6 +280,16 @@ pub fn fuzz<B: Backend>(
 ) -> Result<Campaign> {
     let t0 = Instant::now();
     let _accounts = crate::supervise::TestAccounts::create(&target.create_accounts)?;
+    if let Some(m) = &target.managed {
+        if opts.jobs > 1 {
+            return Err(Error::invalid(
+                "jobs",
+                format!("{m} is one server on one endpoint: --jobs {} needs a program the harness starts once per job", opts.jobs),
+            ));
+        }
+    }
+    let endpoint = backend.endpoint(&target.endpoint);
+    let _service = crate::engine::service::ServiceGuard::new(target, &endpoint, &backend.endpoint_path(&endpoint))?;
     // The target's ping is a well-formed request of its protocol: always a corpus entry.
     let mut with_ping = opts.clone();
     if let Some(ping) = &target.ping {

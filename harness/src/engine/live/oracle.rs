@@ -33,6 +33,9 @@ pub enum Termination {
         /// What it means (`access violation`), or `unknown exception`.
         name: String,
     },
+    /// It stopped, and its service manager did not say how (a service found stopped through a
+    /// pid file or a status command).
+    Stopped,
 }
 
 /// Linux's signal names (x86_64 and arm64 numbering).
@@ -122,6 +125,7 @@ impl Termination {
             Termination::Exit { code } => format!("exit {code}"),
             Termination::Signal { name, .. } => name.clone(),
             Termination::Exception { code, name } => format!("0x{code:08X} {name}"),
+            Termination::Stopped => "stopped".into(),
         }
     }
 
@@ -132,6 +136,7 @@ impl Termination {
             Termination::Exit { code } => format!("exited with code {code}"),
             Termination::Signal { number, name } => format!("killed by {name} (signal {number})"),
             Termination::Exception { code, name } => format!("ended by exception 0x{code:08X} ({name})"),
+            Termination::Stopped => "stopped (its service manager did not say how)".into(),
         }
     }
 }
