@@ -128,18 +128,6 @@ pub fn tree_below(root: u32, parent_of: &[(u32, u32)]) -> Vec<u32> {
     found
 }
 
-#[cfg(test)]
-mod tests {
-    use super::tree_below;
-
-    #[test]
-    fn a_tree_is_found_breadth_first_and_a_parent_loop_ends() {
-        let pairs = [(2, 1), (3, 1), (4, 2), (1, 4), (9, 8)];
-        assert_eq!(tree_below(1, &pairs), vec![2, 3, 4]);
-        assert!(tree_below(9, &pairs).is_empty());
-    }
-}
-
 /// A restoring action the signal cleanup runs (a managed service put back as it was found).
 pub type CleanupAction = Box<dyn Fn() + Send>;
 
@@ -161,4 +149,16 @@ pub fn release_cleanup(id: u64) {
 /// Takes every registered cleanup action, leaving none.
 pub fn take_cleanups() -> Vec<CleanupAction> {
     std::mem::take(&mut *lock(&CLEANUPS)).into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tree_below;
+
+    #[test]
+    fn a_tree_is_found_breadth_first_and_a_parent_loop_ends() {
+        let pairs = [(2, 1), (3, 1), (4, 2), (1, 4), (9, 8)];
+        assert_eq!(tree_below(1, &pairs), vec![2, 3, 4]);
+        assert!(tree_below(9, &pairs).is_empty());
+    }
 }

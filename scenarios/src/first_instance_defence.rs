@@ -121,8 +121,11 @@ pub fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict>
         pipe_harness_core::engine::Readiness::Endpoint => exit_or_takeover(cx, &mut server, &endpoint),
         r => server.wait_ready(cx.backend, r, cx.target.ready_timeout),
     };
-    let (on_server, on_attacker) =
-        if matches!(started, Started::Exited(_) | Started::Stopped) { (0, 0) } else { landings(cx, &endpoint, server.pid(), 4) };
+    let (on_server, on_attacker) = if matches!(started, Started::Exited(_) | Started::Stopped) {
+        (0, 0)
+    } else {
+        landings(cx, &endpoint, server.pid(), 4)
+    };
     Ok(Observations {
         shape,
         started,

@@ -93,8 +93,8 @@ fn audit_exits(plan: &Path, path_first: Option<&Path>, scenarios: &[&str], codes
     }
     if let Some(dir) = path_first {
         let path = std::env::var_os("PATH").unwrap_or_default();
-        let joined = std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path)))
-            .expect("PATH");
+        let joined =
+            std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path))).expect("PATH");
         cmd.env("PATH", joined);
     }
     let out = cmd.output().expect("run pipe-harness");

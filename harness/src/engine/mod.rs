@@ -9,8 +9,8 @@
 pub mod live;
 pub mod plan;
 pub mod report;
-pub mod service;
 mod server;
+pub mod service;
 pub mod starter;
 mod verdict;
 

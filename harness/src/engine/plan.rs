@@ -269,7 +269,10 @@ fn managed(at: &Located<'_>, t: &TargetSection, resolve: &dyn Fn(&str) -> PathBu
     if let Some(start) = start {
         let span = t.start.as_ref().map(|s| s.span());
         let Some(stop) = stop else {
-            return Err(at.error(span, "start needs stop: the command that stops the server (the harness restarts it between checks)"));
+            return Err(at.error(
+                span,
+                "start needs stop: the command that stops the server (the harness restarts it between checks)",
+            ));
         };
         if t.pid_file.is_none() && status.is_none() {
             return Err(at.error(
@@ -290,7 +293,9 @@ fn managed(at: &Located<'_>, t: &TargetSection, resolve: &dyn Fn(&str) -> PathBu
     if let Some(u) = &t.unit {
         let unit = name(u, "unit")?;
         if !cfg!(unix) {
-            return Err(at.error(Some(u.span()), "unit names a systemd unit: Linux only (on Windows: service = \"NAME\")"));
+            return Err(
+                at.error(Some(u.span()), "unit names a systemd unit: Linux only (on Windows: service = \"NAME\")")
+            );
         }
         return Ok(Some(Managed::Unit(if unit.contains('.') { unit } else { format!("{unit}.service") })));
     }

@@ -72,7 +72,8 @@ pub struct ServerUnderTest {
 /// The server's process: a child of the harness, or a service its manager runs.
 enum Proc {
     Child(Child),
-    Managed { spec: crate::target::Managed, path: String },
+    /// Boxed: a service's description is larger than a child's handle.
+    Managed(Box<(crate::target::Managed, String)>),
 }
 
 fn drain(
@@ -168,7 +169,7 @@ impl ServerUnderTest {
         service.start()?;
         let (_tx, lines) = mpsc::channel();
         Ok(ServerUnderTest {
-            child: Proc::Managed { spec: spec.clone(), path },
+            child: Proc::Managed(Box::new((spec.clone(), path))),
             lines,
             kept,
             // No output pipes of the harness's: nothing to wait for.
@@ -182,8 +183,8 @@ impl ServerUnderTest {
     fn service(&self) -> Option<Service<'_>> {
         match &self.child {
             Proc::Child(_) => None,
-            Proc::Managed { spec, path } => {
-                Some(Service { spec, endpoint: &self.requested, path, log: self.kept.clone() })
+            Proc::Managed(m) => {
+                Some(Service { spec: &m.0, endpoint: &self.requested, path: &m.1, log: self.kept.clone() })
             }
         }
     }
@@ -216,7 +217,7 @@ impl ServerUnderTest {
         }
         match &mut self.child {
             Proc::Child(c) => c.try_wait().ok().flatten().map(|s| termination_of(&s)),
-            Proc::Managed { .. } => None,
+            Proc::Managed(_) => None,
         }
     }
 
@@ -292,7 +293,7 @@ impl ServerUnderTest {
         match crate::supervise::wait_exit(pid, timeout) {
             Ok(true) => match &mut self.child {
                 Proc::Child(c) => c.wait().ok().map(|s| termination_of(&s)),
-                Proc::Managed { .. } => self.poll().or(Some(Termination::Stopped)),
+                Proc::Managed(_) => self.poll().or(Some(Termination::Stopped)),
             },
             _ => None,
         }

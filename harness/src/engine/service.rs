@@ -112,7 +112,10 @@ fn unit_state(unit: &str) -> Result<ServiceState> {
     let field = |k: &str| out.lines().find_map(|l| l.strip_prefix(k)?.strip_prefix('=')).unwrap_or("").trim();
     // systemctl show answers for any name, a unit it has no file for with LoadState=not-found.
     if field("LoadState") == "not-found" {
-        return Err(Error::invalid("unit", format!("systemd has no unit {unit} (systemctl show: LoadState=not-found)")));
+        return Err(Error::invalid(
+            "unit",
+            format!("systemd has no unit {unit} (systemctl show: LoadState=not-found)"),
+        ));
     }
     let pid = field("MainPID").parse::<u32>().ok().filter(|p| *p != 0);
     Ok(match field("ActiveState") {
@@ -197,16 +200,17 @@ fn run_command(argv: &[String]) -> Result<(bool, String)> {
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let spawned = cmd.spawn();
-    let result = spawned
-        .map_err(|e| Error::invalid("service command", format!("{program}: {e}")))
-        .and_then(|mut child| match crate::supervise::wait_exit(child.id(), COMMAND_TIMEOUT) {
-            Ok(true) => child.wait().map_err(|e| Error::invalid("service command", e.to_string())),
-            _ => {
-                #[cfg(unix)]
-                crate::unix::creds::kill_tree(child.id(), None);
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(Error::Timeout { context: format!("running {:?}", argv.join(" ")), after: COMMAND_TIMEOUT })
+    let result =
+        spawned.map_err(|e| Error::invalid("service command", format!("{program}: {e}"))).and_then(|mut child| {
+            match crate::supervise::wait_exit(child.id(), COMMAND_TIMEOUT) {
+                Ok(true) => child.wait().map_err(|e| Error::invalid("service command", e.to_string())),
+                _ => {
+                    #[cfg(unix)]
+                    crate::unix::creds::kill_tree(child.id(), None);
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    Err(Error::Timeout { context: format!("running {:?}", argv.join(" ")), after: COMMAND_TIMEOUT })
+                }
             }
         });
     let text = std::fs::read(&out_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();

@@ -284,7 +284,10 @@ pub fn fuzz<B: Backend>(
         if opts.jobs > 1 {
             return Err(Error::invalid(
                 "jobs",
-                format!("{m} is one server on one endpoint: --jobs {} needs a program the harness starts once per job", opts.jobs),
+                format!(
+                    "{m} is one server on one endpoint: --jobs {} needs a program the harness starts once per job",
+                    opts.jobs
+                ),
             ));
         }
     }
