@@ -30,6 +30,78 @@ pub use crate::tree::{live_trees, register_folder, register_tree, release_folder
 pub fn release_tree(pid: u32) {
     let token = crate::tree::forget_tree(pid);
     kill(pid, token.as_deref());
+    #[cfg(unix)]
+    if let Some(t) = &token {
+        crate::unix::creds::release_tree_cgroup(t);
+    }
+}
+
+/// How many times the memory limit's OOM killer killed a process of the tree rooted at `pid`
+/// (Linux: its cgroup's `oom_kill` count; Windows: 1 when its job's peak memory reached the
+/// limit), and the limit in bytes; `None` where the tree has no memory limit.
+pub fn memory_limit_hits(pid: u32) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        let token = crate::tree::token_of(pid)?;
+        crate::unix::cgroup::with(&token, |c| c.memory_limit.map(|l| (c.oom_kills(), l))).flatten()
+    }
+    #[cfg(windows)]
+    {
+        crate::windows::process::memory_limit_hits(pid)
+    }
+}
+
+/// The process limit of the tree rooted at `pid` as its cgroup counts it (Linux): (times a
+/// fork or clone failed at the limit, tasks now, the limit); `None` without a process limit.
+pub fn process_limit_hits(pid: u32) -> Option<(u64, u64, u64)> {
+    #[cfg(unix)]
+    {
+        let token = crate::tree::token_of(pid)?;
+        crate::unix::cgroup::with(&token, |c| Some((c.process_limit_hits(), c.tasks()?, c.process_limit?))).flatten()
+    }
+    #[cfg(windows)]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+/// Cgroups the harness holds now (Linux; 0 elsewhere): the soak's leak count.
+pub fn cgroups_held() -> usize {
+    #[cfg(unix)]
+    {
+        crate::unix::cgroup::held()
+    }
+    #[cfg(windows)]
+    {
+        0
+    }
+}
+
+/// How the servers under test are contained on this machine, in a line (Linux: the cgroup
+/// hierarchies used, or why none is; Windows: job objects).
+pub fn containment() -> String {
+    #[cfg(unix)]
+    {
+        crate::unix::cgroup::layout().describe()
+    }
+    #[cfg(windows)]
+    {
+        "job objects: kill on close, with the memory and process limits of each server's own job".into()
+    }
+}
+
+/// Whether the servers under test are in cgroups here (Linux); `false` on Windows (job
+/// objects contain them there).
+pub fn has_cgroups() -> bool {
+    #[cfg(unix)]
+    {
+        crate::unix::cgroup::layout().unusable.is_none()
+    }
+    #[cfg(windows)]
+    {
+        false
+    }
 }
 
 /// Set once the harness is ending (a termination signal): no process starts after that.
@@ -51,7 +123,17 @@ pub fn spawn_registered(cmd: &mut Command) -> std::io::Result<std::process::Chil
         std::thread::sleep(std::time::Duration::from_secs(30));
         return Err(std::io::Error::other("the harness is ending (a termination signal): no new process"));
     }
-    let child = cmd.spawn()?;
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            // A cgroup made for it by `tie` goes with it.
+            #[cfg(unix)]
+            if let Some(token) = crate::tree::token_in(cmd) {
+                crate::unix::creds::release_tree_cgroup(&token);
+            }
+            return Err(e);
+        }
+    };
     register_tree(child.id(), cmd);
     drop(ending);
     Ok(child)
@@ -68,6 +150,8 @@ pub fn cleanup_now() {
     }
     #[cfg(unix)]
     crate::unix::creds::kill_tree_tokens_of(std::process::id());
+    #[cfg(unix)]
+    crate::unix::cgroup::release_all();
     drop(ending);
     // Managed services back as they were found (their managers start and stop them, not
     // this process: no process of this harness's is needed for that after `ENDING`).
@@ -146,7 +230,12 @@ pub fn kill_tree(pid: u32) {
 
 fn kill(pid: u32, token: Option<&str>) {
     #[cfg(unix)]
-    crate::unix::creds::kill_tree(pid, token);
+    {
+        if let Some(t) = token {
+            let _ = crate::unix::cgroup::with(t, crate::unix::cgroup::Cgroup::kill_all);
+        }
+        crate::unix::creds::kill_tree(pid, token);
+    }
     #[cfg(windows)]
     {
         let _ = token;
@@ -155,30 +244,35 @@ fn kill(pid: u32, token: Option<&str>) {
 }
 
 /// Ties a command to the harness before it is spawned: Linux, its own process group,
-/// `PR_SET_PDEATHSIG` and a [`TREE_VAR`] token; Windows, started suspended, so that it cannot
+/// `PR_SET_PDEATHSIG`, a [`TREE_VAR`] token and (where the machine has them) a cgroup of its
+/// own with `limits`; Windows, started suspended, so that it cannot
 /// start anything before [`adopt`] has put it in a job of the harness's.
-pub fn tie(cmd: &mut Command) {
+pub fn tie(cmd: &mut Command, limits: &crate::target::Limits) -> Result<()> {
     #[cfg(unix)]
-    crate::unix::creds::tie(cmd);
+    {
+        crate::unix::creds::tie(cmd, limits)
+    }
     #[cfg(windows)]
     {
+        let _ = limits;
         use std::os::windows::process::CommandExt;
         cmd.creation_flags(windows::Win32::System::Threading::CREATE_SUSPENDED.0);
+        Ok(())
     }
 }
 
 /// Puts a process started from a [`tie`]d command under supervision: Windows, a kill-on-close
 /// job of its own nested in the harness's, then lets it run; Linux, nothing more (tied at
 /// spawn time).
-pub fn adopt(pid: u32) -> Result<()> {
+pub fn adopt(pid: u32, limits: &crate::target::Limits) -> Result<()> {
     #[cfg(windows)]
     {
-        crate::windows::process::adopt(pid)?;
+        crate::windows::process::adopt(pid, limits)?;
         crate::windows::process::resume(pid)
     }
     #[cfg(unix)]
     {
-        let _ = pid;
+        let _ = (pid, limits);
         Ok(())
     }
 }

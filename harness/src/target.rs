@@ -174,6 +174,46 @@ impl std::fmt::Display for Managed {
     }
 }
 
+/// What the server under test (and everything it starts) may use, and whether it is
+/// contained: Linux, a cgroup of its own (`memory.max`, `pids.max`; killed as one with
+/// `cgroup.kill`); Windows, the limits of its job object (`JOB_OBJECT_LIMIT_JOB_MEMORY`,
+/// `JOB_OBJECT_LIMIT_ACTIVE_PROCESS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of memory for the whole tree; `None`: [`Limits::DEFAULT_MEMORY_SHARE`] of the
+    /// machine's memory.
+    pub memory_bytes: Option<u64>,
+    /// Processes (Linux: tasks, threads included) at once; `None`: [`Limits::DEFAULT_PROCESSES`].
+    pub processes: Option<u64>,
+    /// Put the tree in a cgroup (Linux; `false`: process group and inherited token only, to
+    /// compare).
+    pub cgroup: bool,
+}
+
+impl Limits {
+    /// Processes and threads a tree may have at once unless the plan says otherwise.
+    pub const DEFAULT_PROCESSES: u64 = 4096;
+    /// The share of the machine's memory a tree may use unless the plan says otherwise.
+    pub const DEFAULT_MEMORY_SHARE: f64 = 0.5;
+
+    /// The memory limit for a machine with `total` bytes.
+    pub fn memory_for(&self, total: u64) -> u64 {
+        self.memory_bytes.unwrap_or((total as f64 * Self::DEFAULT_MEMORY_SHARE) as u64)
+    }
+
+    /// The process limit.
+    pub fn processes(&self) -> u64 {
+        self.processes.unwrap_or(Self::DEFAULT_PROCESSES)
+    }
+}
+
+impl Default for Limits {
+    /// The defaults: half the machine's memory, 4096 processes, a cgroup.
+    fn default() -> Self {
+        Limits { memory_bytes: None, processes: None, cgroup: true }
+    }
+}
+
 /// The server under test: how to start it, reach it and talk to it.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -219,6 +259,8 @@ pub struct Target {
     pub create_accounts: Vec<String>,
     /// The umask to start the server with (Unix); `None`: the harness's own.
     pub umask: Option<u32>,
+    /// What the server may use ([`Limits`]).
+    pub limits: Limits,
     /// The endpoint of a server already running that the harness does not start (a service
     /// of the system's); the checks that start or restart the server are not applicable then.
     pub attach: Option<String>,
@@ -253,6 +295,7 @@ impl Target {
             run_as: None,
             create_accounts: Vec::new(),
             umask: None,
+            limits: Limits::default(),
             published_in: None,
             attach: None,
             managed: None,

@@ -24,9 +24,12 @@ fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
 /// Registers the process tree rooted at `pid`, started by the harness from `cmd`, for cleanup
 /// (with the tree's token, when the backend set one in `cmd`'s environment).
 pub fn register_tree(pid: u32, cmd: &Command) {
-    let token =
-        cmd.get_envs().find(|(k, _)| *k == TREE_VAR).and_then(|(_, v)| v.and_then(|v| v.to_str()).map(str::to_string));
-    lock(&TREES).insert(pid, token);
+    lock(&TREES).insert(pid, token_in(cmd));
+}
+
+/// The tree token set in `cmd`'s environment, if any.
+pub fn token_in(cmd: &Command) -> Option<String> {
+    cmd.get_envs().find(|(k, _)| *k == TREE_VAR).and_then(|(_, v)| v.and_then(|v| v.to_str()).map(str::to_string))
 }
 
 /// Forgets the tree rooted at `pid`, returning its token.

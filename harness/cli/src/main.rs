@@ -87,6 +87,15 @@ enum Command {
         /// MiB over its baseline (0: do not watch memory).
         #[arg(long, default_value_t = 64)]
         max_rss_growth_mib: u64,
+        /// The server's memory limit, MiB (whole tree; Linux: its cgroup's, Windows: its job's);
+        /// a server killed at it is an out-of-memory finding. Default: the plan's
+        /// memory_limit_mb, else half the machine's memory.
+        #[arg(long)]
+        memory_limit_mb: Option<u64>,
+        /// The most processes (Linux: tasks) the server may have at once. Default: the plan's
+        /// process_limit, else 4096.
+        #[arg(long)]
+        process_limit: Option<u64>,
         /// A folder of seed inputs (each file: bytes as the server receives them).
         #[arg(long)]
         corpus: Option<std::path::PathBuf>,
@@ -319,6 +328,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             seed,
             jobs,
             max_rss_growth_mib,
+            memory_limit_mb,
+            process_limit,
             corpus,
             out,
             replays,
@@ -333,6 +344,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             seed,
             jobs,
             max_rss_growth_mib,
+            memory_limit_mb,
+            process_limit,
             corpus: corpus.as_deref(),
             out: &out,
             replays,
@@ -353,6 +366,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// Says once, on stderr, when the servers cannot be put in cgroups here (Linux): a descendant
+/// that leaves the process group and clears its environment is not found then, and the memory
+/// and process limits are not applied.
+fn note_containment() {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    if cfg!(target_os = "linux") && !pipe_harness::supervise::has_cgroups() {
+        SAID.call_once(|| eprintln!("pipe-harness: {}", pipe_harness::supervise::containment()));
+    }
+}
+
 fn native_backend() -> anyhow::Result<pipe_harness::NativeBackend> {
     pipe_harness::native_backend().context("setting up the platform's backend")
 }
@@ -365,6 +388,8 @@ struct FuzzArgs<'a> {
     seed: Option<u64>,
     jobs: usize,
     max_rss_growth_mib: u64,
+    memory_limit_mb: Option<u64>,
+    process_limit: Option<u64>,
     corpus: Option<&'a std::path::Path>,
     out: &'a std::path::Path,
     replays: u32,
@@ -377,7 +402,16 @@ struct FuzzArgs<'a> {
 fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
     use pipe_harness::engine::live;
     anyhow::ensure!(a.jobs >= 1, "--jobs must be at least 1");
-    let (target, _) = pipe_harness::engine::plan::load(a.plan)?;
+    let (mut target, _) = pipe_harness::engine::plan::load(a.plan)?;
+    anyhow::ensure!(a.memory_limit_mb != Some(0), "--memory-limit-mb 0: the server could not start");
+    anyhow::ensure!(a.process_limit != Some(0), "--process-limit 0: the server could not start");
+    if let Some(mib) = a.memory_limit_mb {
+        target.limits.memory_bytes = Some(mib.saturating_mul(1024 * 1024));
+    }
+    if let Some(n) = a.process_limit {
+        target.limits.processes = Some(n);
+    }
+    note_containment();
     let mut opts = live::FuzzOptions::new(a.seed.unwrap_or_else(clock_seed));
     opts.max_cases = a.cases;
     opts.max_time = std::time::Duration::from_secs(a.duration);
@@ -755,6 +789,7 @@ fn audit_plan(
     strict: bool,
 ) -> anyhow::Result<u8> {
     let (target, policy) = pipe_harness::engine::plan::load(plan)?;
+    note_containment();
     let chosen = scenarios
         .iter()
         .map(|name| name.parse::<pipe_harness::scenarios::ScenarioId>())

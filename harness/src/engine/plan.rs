@@ -121,6 +121,12 @@ struct TargetSection {
     message_prefix: Option<String>,
     #[serde(default)]
     coverage: bool,
+    #[serde(default)]
+    memory_limit_mb: Option<Spanned<u64>>,
+    #[serde(default)]
+    process_limit: Option<Spanned<u64>>,
+    #[serde(default)]
+    cgroup: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -415,6 +421,16 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
         .collect();
     target.message_prefix = t.message_prefix.as_deref().unwrap_or("").as_bytes().to_vec();
     target.coverage = t.coverage;
+    for (key, v) in [("memory_limit_mb", &t.memory_limit_mb), ("process_limit", &t.process_limit)] {
+        if let Some(v) = v.as_ref().filter(|v| *v.get_ref() == 0) {
+            return Err(at.error(Some(v.span()), format!("{key} is 0: the server could not start")));
+        }
+    }
+    target.limits = crate::target::Limits {
+        memory_bytes: t.memory_limit_mb.as_ref().map(|m| m.get_ref().saturating_mul(1024 * 1024)),
+        processes: t.process_limit.as_ref().map(|p| *p.get_ref()),
+        cgroup: t.cgroup.unwrap_or(true),
+    };
     target.client_under_test =
         t.client.as_ref().map(|c| ClientProgram { program: resolve(&c.program), args: c.args.clone() });
     let program_given = t.program.as_ref().map(|p| p.get_ref().clone());
@@ -518,6 +534,7 @@ other_sessions = false
     #[case(GOOD.replace("program = \"bin/svc\"", "unit = \"svc\""), "plan.toml:6:12: the systemd unit svc.service listens where its configuration says")]
     #[case(GOOD.replace("program = \"bin/svc\"", "unit = \"a/b\""), "plan.toml:4:8: unit \"a/b\" is not a unit name")]
     #[case(GOOD.replace("program = \"bin/svc\"", "service = \"Svc\""), "service names a Windows service: Windows only")]
+    #[case(GOOD.replace("name = \"svc\"", "name = \"svc\"\nmemory_limit_mb = 0"), "plan.toml:4:19: memory_limit_mb is 0")]
     #[case(GOOD.replace("length:2:le", "length:3:le"), "plan.toml:8:11: unknown framing \"length:3:le\"")]
     #[case(GOOD.replace("\"identification\"", "\"root\""), "plan.toml:14:24: unknown impersonation level \"root\"")]
     #[case(GOOD.replace("line:READY", "stdout"), "plan.toml:7:9: unknown readiness \"stdout\"")]

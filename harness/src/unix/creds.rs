@@ -209,11 +209,32 @@ pub fn in_new_netns<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T> {
 /// `SIGKILL` when the harness dies (`PR_SET_PDEATHSIG`), and a token of its own in
 /// [`TREE_VAR`](crate::tree::TREE_VAR) that every process it starts inherits, so that a
 /// descendant that left the group (`setsid`, a double fork) is still found ([`kill_tree`]).
-pub fn tie(cmd: &mut Command) {
+///
+/// With `limits.cgroup` and a machine that has cgroups, also a cgroup of its own
+/// ([`super::cgroup`]) with the memory and process limits, which the child joins before exec
+/// and which [`release_tree_cgroup`] kills and removes; elsewhere the group and token alone.
+pub fn tie(cmd: &mut Command, limits: &crate::target::Limits) -> Result<()> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    cmd.env(crate::tree::TREE_VAR, format!("{}.{n}", std::process::id()));
+    let token = format!("{}.{n}", std::process::id());
+    cmd.env(crate::tree::TREE_VAR, &token);
     cmd.process_group(0);
+    if limits.cgroup {
+        let total = super::procfs::total_memory()?;
+        let name = format!("pipe-harness-{}-{n}", std::process::id());
+        if let Some(cg) =
+            super::cgroup::Cgroup::create(&name, Some(limits.memory_for(total)), Some(limits.processes()))?
+        {
+            let fds = cg.open_procs()?;
+            super::cgroup::hold(&token, cg);
+            // SAFETY: the closure runs in the child between fork and exec and makes only
+            // async-signal-safe system calls (write) on descriptors opened before the fork,
+            // touching no memory the parent may change.
+            unsafe {
+                cmd.pre_exec(move || super::cgroup::join_self(&fds));
+            }
+        }
+    }
     // SAFETY: the closure runs in the child between fork and exec and makes only an
     // async-signal-safe system call (prctl), touching no memory the parent owns.
     unsafe {
@@ -222,6 +243,13 @@ pub fn tie(cmd: &mut Command) {
                 .map_err(std::io::Error::from)
         });
     }
+    Ok(())
+}
+
+/// Kills every member of the cgroup of the tree with `token` and removes it (nothing for a
+/// tree without one).
+pub fn release_tree_cgroup(token: &str) {
+    super::cgroup::release(token);
 }
 
 /// Runs a child as another identity and under a given umask.

@@ -8,6 +8,7 @@
 //! goes through `rustix`; the few `unsafe` blocks are here, each with a `// SAFETY:` line.
 
 pub mod backend;
+pub mod cgroup;
 pub mod creds;
 pub mod probe;
 pub mod procfs;

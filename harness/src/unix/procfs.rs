@@ -188,3 +188,13 @@ mod tests {
         assert!(seen, "the child is among our descendants");
     }
 }
+
+/// The machine's memory in bytes (`MemTotal` of `/proc/meminfo`).
+pub fn total_memory() -> Result<u64> {
+    let text =
+        std::fs::read_to_string("/proc/meminfo").map_err(|e| crate::Error::invalid("/proc/meminfo", e.to_string()))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:")?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| crate::Error::invalid("/proc/meminfo", "no MemTotal line"))
+}

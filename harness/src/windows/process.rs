@@ -20,8 +20,9 @@ use std::time::Duration;
 use windows::core::PWSTR;
 use windows::Win32::Foundation::{WAIT_OBJECT_0, WAIT_TIMEOUT};
 use windows::Win32::System::JobObjects::{
-    AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation, SetInformationJobObject,
-    TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+    AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation, QueryInformationJobObject,
+    SetInformationJobObject, TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JOB_OBJECT_LIMIT_ACTIVE_PROCESS,
+    JOB_OBJECT_LIMIT_JOB_MEMORY, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
 };
 use windows::Win32::System::Threading::{
     CreateProcessAsUserW, CreateProcessW, GetExitCodeProcess, OpenProcess, ResumeThread, TerminateProcess,
@@ -34,12 +35,27 @@ struct Job(OwnedHandle);
 
 /// A new unnamed job whose processes are killed when its last handle closes.
 fn kill_on_close_job(what: &str) -> Result<Job> {
+    limited_job(what, None, None)
+}
+
+/// A kill-on-close job, with at most `memory` bytes committed by its processes together
+/// (`JOB_OBJECT_LIMIT_JOB_MEMORY`) and `processes` active processes
+/// (`JOB_OBJECT_LIMIT_ACTIVE_PROCESS`).
+fn limited_job(what: &str, memory: Option<u64>, processes: Option<u64>) -> Result<Job> {
     // SAFETY: an unnamed job with default security.
     let h = unsafe { CreateJobObjectW(None, windows::core::PCWSTR::null()) }
         .map_err(|e| os("CreateJobObjectW", format!("creating {what}"), e))?;
     let job = Job(own(h));
     let mut info = JOBOBJECT_EXTENDED_LIMIT_INFORMATION::default();
     info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+    if let Some(bytes) = memory {
+        info.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_JOB_MEMORY;
+        info.JobMemoryLimit = usize::try_from(bytes).unwrap_or(usize::MAX);
+    }
+    if let Some(n) = processes {
+        info.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_ACTIVE_PROCESS;
+        info.BasicLimitInformation.ActiveProcessLimit = u32::try_from(n).unwrap_or(u32::MAX);
+    }
     // SAFETY: `info` outlives the call and has the size passed.
     unsafe {
         SetInformationJobObject(
@@ -226,7 +242,7 @@ impl Drop for Child {
 /// double start, which the parent-id walk cannot follow). A process started by someone else's
 /// `Command` is adopted this way. Where the nested job cannot be made, the process is still
 /// in the harness's job and [`kill_tree`] falls back to the walk.
-pub fn adopt(pid: u32) -> Result<()> {
+pub fn adopt(pid: u32, limits: &crate::target::Limits) -> Result<()> {
     let job = job()?;
     // SAFETY: opens a process by id with the rights AssignProcessToJobObject needs.
     let h = unsafe { OpenProcess(PROCESS_SET_QUOTA | PROCESS_TERMINATE, false, pid) }
@@ -235,13 +251,51 @@ pub fn adopt(pid: u32) -> Result<()> {
     // SAFETY: both handles are valid.
     unsafe { AssignProcessToJobObject(raw(&job.0), raw(&h)) }
         .map_err(|e| os("AssignProcessToJobObject", format!("adopting process {pid}"), e))?;
-    if let Ok(tree) = kill_on_close_job(&format!("the job of process {pid}")) {
+    let memory = total_memory().ok().map(|t| limits.memory_for(t));
+    if let Ok(tree) = limited_job(&format!("the job of process {pid}"), memory, Some(limits.processes())) {
         // SAFETY: both handles are valid.
         if unsafe { AssignProcessToJobObject(raw(&tree.0), raw(&h)) }.is_ok() {
             tree_jobs().insert(pid, tree);
         }
     }
     Ok(())
+}
+
+/// The machine's physical memory in bytes (`GlobalMemoryStatusEx`).
+pub fn total_memory() -> Result<u64> {
+    use windows::Win32::System::SystemInformation::{GlobalMemoryStatusEx, MEMORYSTATUSEX};
+    let mut status = MEMORYSTATUSEX { dwLength: std::mem::size_of::<MEMORYSTATUSEX>() as u32, ..Default::default() };
+    // SAFETY: `status` outlives the call and its dwLength is set.
+    unsafe { GlobalMemoryStatusEx(&mut status) }
+        .map_err(|e| os("GlobalMemoryStatusEx", "reading the machine's memory", e))?;
+    Ok(status.ullTotalPhys)
+}
+
+/// For the tree rooted at `pid`: (1 when its job's peak committed memory reached the job's
+/// memory limit, else 0; the limit in bytes), or `None` without a job memory limit.
+pub fn memory_limit_hits(pid: u32) -> Option<(u64, u64)> {
+    let jobs = tree_jobs();
+    let job = jobs.get(&pid)?;
+    let mut info = JOBOBJECT_EXTENDED_LIMIT_INFORMATION::default();
+    // SAFETY: `info` outlives the call and has the size passed.
+    unsafe {
+        QueryInformationJobObject(
+            Some(raw(&job.0)),
+            JobObjectExtendedLimitInformation,
+            (&mut info as *mut JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+            std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+            None,
+        )
+    }
+    .ok()?;
+    if info.BasicLimitInformation.LimitFlags & JOB_OBJECT_LIMIT_JOB_MEMORY != JOB_OBJECT_LIMIT_JOB_MEMORY {
+        return None;
+    }
+    let limit = info.JobMemoryLimit as u64;
+    // An allocation that would pass the limit fails, so the peak stays just under it: within
+    // a page's worth of slack is a hit.
+    let hit = u64::from(info.PeakJobMemoryUsed as u64 + 64 * 1024 >= limit);
+    Some((hit, limit))
 }
 
 /// The jobs of the trees started by [`adopt`], by root process id.

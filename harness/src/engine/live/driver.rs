@@ -138,7 +138,13 @@ fn connect_watching<B: Backend>(
 
 /// The outcome once the server has exited: how it ended and what it printed.
 fn crashed(server: &mut ServerUnderTest, termination: super::oracle::Termination) -> Outcome {
-    Outcome::Crashed(Crash::new(Some(termination), server.final_output(Duration::from_secs(2))))
+    let output = server.final_output(Duration::from_secs(2));
+    match crate::supervise::memory_limit_hits(server.pid()) {
+        Some((hits, limit_bytes)) if hits > 0 => {
+            Outcome::OutOfMemory { limit_bytes, termination: Some(termination), output }
+        }
+        _ => Outcome::Crashed(Crash::new(Some(termination), output)),
+    }
 }
 
 /// Sends `case` to `server` and judges what it did (see the module's documentation);

@@ -193,6 +193,17 @@ pub enum Outcome {
         /// What the connect saw.
         detail: String,
     },
+    /// Killed for passing its memory limit (Linux: the cgroup's OOM killer; Windows: its job's
+    /// peak memory at the limit when it ended): an allocation the input asked for, not a crash
+    /// of unknown cause.
+    OutOfMemory {
+        /// The limit, bytes.
+        limit_bytes: u64,
+        /// How it ended.
+        termination: Option<Termination>,
+        /// Its last output lines.
+        output: Vec<String>,
+    },
     /// Still answering, but its resident memory grew past the limit since the baseline.
     MemoryGrowth {
         /// Resident memory (KiB) when the baseline was taken.
@@ -226,6 +237,7 @@ impl Outcome {
             Outcome::Hung { .. } => "hang",
             Outcome::Unreachable { .. } => "unreachable",
             Outcome::MemoryGrowth { .. } => "memory growth",
+            Outcome::OutOfMemory { .. } => "memory limit",
         }
     }
 
@@ -249,6 +261,10 @@ impl Outcome {
             Outcome::MemoryGrowth { baseline_kib, now_kib, cases } => {
                 format!("resident memory grew from {baseline_kib} KiB to {now_kib} KiB over {cases} cases")
             }
+            Outcome::OutOfMemory { limit_bytes, termination, .. } => {
+                let how = termination.as_ref().map_or_else(|| "ended".into(), Termination::describe);
+                format!("out of memory: {how} at its memory limit of {} MiB", limit_bytes / (1024 * 1024))
+            }
         }
     }
 
@@ -261,6 +277,7 @@ impl Outcome {
             Outcome::Hung { .. } => "hang".into(),
             Outcome::Unreachable { .. } => "unreachable after a disconnect".into(),
             Outcome::MemoryGrowth { .. } => "memory growth".into(),
+            Outcome::OutOfMemory { .. } => "out of memory".into(),
             Outcome::Crashed(c) => {
                 let mut parts = vec!["crash".to_string()];
                 parts.push(c.termination.as_ref().map_or_else(|| "status unknown".into(), Termination::label));
