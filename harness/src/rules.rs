@@ -45,6 +45,10 @@ pub enum Rule {
     /// Listing `\\.\pipe\` shows a pipe the probe created, with its instance count (what
     /// `pipe-harness list` and the instance-count checks need).
     PipeEnumeration,
+    /// A job object's limits hold: a second process is refused by `ActiveProcessLimit` 1, and a
+    /// commit past `JobMemoryLimit` fails (the memory and process limits of the server under
+    /// test).
+    JobLimitsEnforced,
     /// Unix: the harness can act as other uids (it is root), and a server sees the uid it took
     /// through `SO_PEERCRED`.
     UnixDistinctIdentities,
@@ -56,11 +60,14 @@ pub enum Rule {
     /// Unix (Linux): abstract socket names live in the network namespace: a client in a fresh
     /// one cannot reach them.
     UnixAbstractPerNetns,
+    /// Unix (Linux): the harness can put each server in a cgroup of its own (killed as one
+    /// whatever its processes do), with memory and process limits.
+    UnixCgroupContainment,
 }
 
 impl Rule {
     /// The Windows named-pipe rules.
-    pub const WINDOWS: [Rule; 15] = [
+    pub const WINDOWS: [Rule; 16] = [
         Rule::FirstInstanceFlagEnforced,
         Rule::ClientOpenDaclEnforced,
         Rule::InstanceCreateDaclEnforced,
@@ -76,14 +83,16 @@ impl Rule {
         Rule::SessionIdsReal,
         Rule::RemoteClientsRejected,
         Rule::PipeEnumeration,
+        Rule::JobLimitsEnforced,
     ];
 
     /// The Unix-domain-socket rules.
-    pub const UNIX: [Rule; 4] = [
+    pub const UNIX: [Rule; 5] = [
         Rule::UnixDistinctIdentities,
         Rule::UnixSocketModeEnforced,
         Rule::UnixBindExclusive,
         Rule::UnixAbstractPerNetns,
+        Rule::UnixCgroupContainment,
     ];
 
     /// Every rule, in the order the probe measures and prints them: the Windows rules, then the
@@ -125,10 +134,12 @@ impl Rule {
             Rule::SessionIdsReal => "session_ids_real",
             Rule::RemoteClientsRejected => "remote_clients_rejected",
             Rule::PipeEnumeration => "pipe_enumeration",
+            Rule::JobLimitsEnforced => "job_limits_enforced",
             Rule::UnixDistinctIdentities => "unix_distinct_identities",
             Rule::UnixSocketModeEnforced => "unix_socket_mode_enforced",
             Rule::UnixBindExclusive => "unix_bind_exclusive",
             Rule::UnixAbstractPerNetns => "unix_abstract_per_netns",
+            Rule::UnixCgroupContainment => "unix_cgroup_containment",
         }
     }
 
@@ -150,10 +161,12 @@ impl Rule {
             Rule::SessionIdsReal => "a token and process can be put in another session",
             Rule::RemoteClientsRejected => "PIPE_REJECT_REMOTE_CLIENTS refuses a remote open",
             Rule::PipeEnumeration => r"\\.\pipe\ lists pipes and instance counts",
+            Rule::JobLimitsEnforced => "a job's process and memory limits are enforced",
             Rule::UnixDistinctIdentities => "the harness can connect as other uids, seen by SO_PEERCRED",
             Rule::UnixSocketModeEnforced => "a socket file's mode refuses other users",
             Rule::UnixBindExclusive => "bind on an existing socket path fails",
             Rule::UnixAbstractPerNetns => "abstract names are per network namespace",
+            Rule::UnixCgroupContainment => "servers run in cgroups of their own, with limits",
         }
     }
 

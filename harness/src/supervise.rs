@@ -66,7 +66,7 @@ pub fn process_limit_hits(pid: u32) -> Option<(u64, u64, u64)> {
     }
 }
 
-/// Cgroups the harness holds now (Linux; 0 elsewhere): the soak's leak count.
+/// Cgroups the harness's registry holds now (Linux; 0 elsewhere).
 pub fn cgroups_held() -> usize {
     #[cfg(unix)]
     {
@@ -332,6 +332,8 @@ pub struct Snapshot {
     pub resident_kib: u64,
     /// Living child processes (descendants on Linux).
     pub children: usize,
+    /// Cgroup directories of this process's trees (Linux; 0 elsewhere).
+    pub cgroups: usize,
 }
 
 /// Counts what this process holds now.
@@ -344,6 +346,7 @@ pub fn snapshot() -> Result<Snapshot> {
             handles: Some(procfs::open_fds(me)?),
             resident_kib: procfs::resident_kib(me)?,
             children: procfs::descendants(me).len(),
+            cgroups: crate::unix::cgroup::on_disk(),
         })
     }
     #[cfg(windows)]
@@ -353,6 +356,7 @@ pub fn snapshot() -> Result<Snapshot> {
             handles: Some(process::own_handle_count()?).filter(|n| *n > 0),
             resident_kib: process::resident_kib(me)?,
             children: process::descendants(me)?.len(),
+            cgroups: 0,
         })
     }
 }

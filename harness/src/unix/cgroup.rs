@@ -177,9 +177,9 @@ pub fn layout() -> &'static Layout {
 
 /// How a cgroup's members are killed.
 #[derive(Debug)]
-enum Kill {
+enum KillVia {
     /// v2 `cgroup.kill`: the kernel kills every member, forking or not.
-    V2Kill(PathBuf),
+    KillFile(PathBuf),
     /// v2 `cgroup.freeze`, SIGKILL to every member, thaw.
     V2Freeze(PathBuf),
     /// v1 `freezer.state`, SIGKILL to every member, thaw.
@@ -188,20 +188,23 @@ enum Kill {
     Signals(PathBuf),
 }
 
-impl Kill {
+impl KillVia {
     fn dir(&self) -> &Path {
         match self {
-            Kill::V2Kill(d) | Kill::V2Freeze(d) | Kill::V1Freezer(d) | Kill::Signals(d) => d,
+            KillVia::KillFile(d) | KillVia::V2Freeze(d) | KillVia::V1Freezer(d) | KillVia::Signals(d) => d,
         }
     }
 }
+
+/// What [`Cgroup::create`] made: how it kills, where memory and processes are counted.
+type Built = (KillVia, Option<(PathBuf, bool)>, Option<PathBuf>);
 
 /// One tree's cgroups (one per hierarchy it uses): made by [`Cgroup::create`], every member
 /// killed and every directory removed on drop.
 #[derive(Debug)]
 pub struct Cgroup {
     dirs: Vec<PathBuf>,
-    kill: Kill,
+    kill: KillVia,
     /// Where its memory is accounted: (dir, v2?).
     memory: Option<(PathBuf, bool)>,
     /// Where its processes are counted (`pids.max`, `pids.events`).
@@ -236,7 +239,7 @@ impl Cgroup {
             made.push(dir.clone());
             Ok(dir)
         };
-        let built = (|| -> Result<(Kill, Option<(PathBuf, bool)>, Option<PathBuf>)> {
+        let built = (|| -> Result<Built> {
             let v2 = layout.v2.as_deref().map(&mut mkdir).transpose()?;
             let on_v2 = |c: &str| v2.is_some() && layout.v2_controllers.iter().any(|x| x == c);
             let memory = match (memory, on_v2("memory")) {
@@ -276,13 +279,13 @@ impl Cgroup {
             }
             let first_v1 = memory.as_ref().map(|(d, _)| d.clone()).or(pids_dir.clone());
             let kill = match (v2, layout.v1.get("freezer")) {
-                (Some(d), _) if layout.v2_kill => Kill::V2Kill(d),
-                (Some(d), _) => Kill::V2Freeze(d),
-                (None, Some(parent)) => Kill::V1Freezer(mkdir(parent)?),
+                (Some(d), _) if layout.v2_kill => KillVia::KillFile(d),
+                (Some(d), _) => KillVia::V2Freeze(d),
+                (None, Some(parent)) => KillVia::V1Freezer(mkdir(parent)?),
                 (None, None) => match first_v1 {
-                    Some(d) => Kill::Signals(d),
+                    Some(d) => KillVia::Signals(d),
                     None => match layout.v1.values().next() {
-                        Some(parent) => Kill::Signals(mkdir(parent)?),
+                        Some(parent) => KillVia::Signals(mkdir(parent)?),
                         None => return Err(Error::invalid("cgroup", "no hierarchy to make a cgroup in")),
                     },
                 },
@@ -370,27 +373,27 @@ impl Cgroup {
             }
         };
         match &self.kill {
-            Kill::V2Kill(d) => {
+            KillVia::KillFile(d) => {
                 let _ = std::fs::write(d.join("cgroup.kill"), "1");
             }
-            Kill::V2Freeze(d) => {
+            KillVia::V2Freeze(d) => {
                 let _ = std::fs::write(d.join("cgroup.freeze"), "1");
                 sigkill_members();
                 let _ = std::fs::write(d.join("cgroup.freeze"), "0");
             }
-            Kill::V1Freezer(d) => {
+            KillVia::V1Freezer(d) => {
                 let _ = std::fs::write(d.join("freezer.state"), "FROZEN");
                 sigkill_members();
                 let _ = std::fs::write(d.join("freezer.state"), "THAWED");
             }
-            Kill::Signals(_) => sigkill_members(),
+            KillVia::Signals(_) => sigkill_members(),
         }
         // The members are dying; a fork that slipped past a freezer-less kill is killed in a
         // later round. The kernel gives nothing to wait on here but the member list.
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.members().is_empty() && Instant::now() < deadline {
             sigkill_members();
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 }
@@ -402,7 +405,7 @@ impl Drop for Cgroup {
             // Removable once empty; the kernel may take a moment after the last exit.
             let deadline = Instant::now() + Duration::from_secs(2);
             while std::fs::remove_dir(d).is_err() && d.exists() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(1));
             }
         }
     }
@@ -448,9 +451,22 @@ pub fn with<T>(token: &str, f: impl FnOnce(&Cgroup) -> T) -> Option<T> {
     live().get(token).map(f)
 }
 
-/// Cgroups the harness holds now (for the soak's leak count).
+/// Cgroups the harness holds now.
 pub fn held() -> usize {
     live().len()
+}
+
+/// Cgroup directories of this process's trees on disk now, in every hierarchy it uses (what a
+/// leak would leave behind even if the registry forgot it).
+pub fn on_disk() -> usize {
+    let l = layout();
+    let prefix = format!("pipe-harness-{}-", std::process::id());
+    l.v2.iter()
+        .chain(l.v1.values())
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|entries| entries.flatten())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .count()
 }
 
 #[cfg(test)]

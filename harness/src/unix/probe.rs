@@ -169,6 +169,46 @@ fn abstract_per_netns() -> RuleResult {
     result(rule, status, ev)
 }
 
+/// A shell that leaves a `setsid` child behind, started in a cgroup of its own: both must be
+/// members, and both gone after the cgroup's kill.
+fn cgroup_containment() -> RuleResult {
+    let rule = Rule::UnixCgroupContainment;
+    let layout = super::cgroup::layout();
+    let mut ev = vec![format!("layout: {}", layout.describe())];
+    if layout.unusable.is_some() {
+        return result(rule, Status::Untestable, ev);
+    }
+    let limits = crate::target::Limits { memory_bytes: Some(64 << 20), processes: Some(16), cgroup: true };
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.args(["-c", "setsid sleep 30 & exec sleep 30"]).stdin(std::process::Stdio::null());
+    let spawned = super::creds::tie(&mut cmd, &limits)
+        .and_then(|()| cmd.spawn().map_err(|e| crate::Error::invalid("probe", format!("starting /bin/sh: {e}"))));
+    let token = crate::tree::token_in(&cmd).unwrap_or_default();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            super::cgroup::release(&token);
+            ev.push(format!("starting a shell in a cgroup: {e}"));
+            return result(rule, Status::DoesNotHold, ev);
+        }
+    };
+    let members = || super::cgroup::with(&token, |c| c.members().len()).unwrap_or(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while members() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let joined = members();
+    ev.push(format!("a shell and the setsid child it left: {joined} members of its cgroup"));
+    let _ = super::cgroup::with(&token, super::cgroup::Cgroup::kill_all);
+    let after = members();
+    ev.push(format!("after the cgroup's kill: {after} members"));
+    super::cgroup::release(&token);
+    let _ = child.kill();
+    let _ = child.wait();
+    let status = if joined >= 2 && after == 0 { Status::Holds } else { Status::DoesNotHold };
+    result(rule, status, ev)
+}
+
 /// Measures the Unix rules; the Windows rules are not applicable here.
 pub fn run() -> ProbeReport {
     let mut results = not_applicable(
@@ -191,6 +231,7 @@ pub fn run() -> ProbeReport {
         }
     }
     results.push(abstract_per_netns());
+    results.push(cgroup_containment());
     let uid = rustix::process::geteuid().as_raw();
     ProbeReport {
         schema_version: 1,

@@ -141,6 +141,16 @@ pub fn parse_net_unix(table: &str) -> Vec<ListeningSocket> {
         .collect()
 }
 
+/// The machine's memory in bytes (`MemTotal` of `/proc/meminfo`).
+pub fn total_memory() -> Result<u64> {
+    let text =
+        std::fs::read_to_string("/proc/meminfo").map_err(|e| crate::Error::invalid("/proc/meminfo", e.to_string()))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:")?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| crate::Error::invalid("/proc/meminfo", "no MemTotal line"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,14 +197,4 @@ mod tests {
         assert_eq!(with_7.expect("fds"), without_7.expect("fds") + 1);
         assert!(seen, "the child is among our descendants");
     }
-}
-
-/// The machine's memory in bytes (`MemTotal` of `/proc/meminfo`).
-pub fn total_memory() -> Result<u64> {
-    let text =
-        std::fs::read_to_string("/proc/meminfo").map_err(|e| crate::Error::invalid("/proc/meminfo", e.to_string()))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("MemTotal:")?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
-        .map(|kib| kib * 1024)
-        .ok_or_else(|| crate::Error::invalid("/proc/meminfo", "no MemTotal line"))
 }

@@ -532,6 +532,28 @@ fn enumeration() -> RuleResult {
     m.done(Rule::PipeEnumeration, status)
 }
 
+fn job_limits() -> RuleResult {
+    let mut m = Measure::new();
+    let status = match super::process::measure_job_limits() {
+        Ok((processes, memory, notes)) => {
+            for n in notes {
+                m.note(n);
+            }
+            if processes && memory {
+                Status::Holds
+            } else {
+                m.note("the server under test's memory and process limits are not enforced here");
+                Status::DoesNotHold
+            }
+        }
+        Err(e) => {
+            m.note(format!("the measurement failed: {e}"));
+            Status::Untestable
+        }
+    };
+    m.done(Rule::JobLimitsEnforced, status)
+}
+
 /// Measures every rule on the running machine.
 pub fn run() -> ProbeReport {
     let user = Token::current_process().and_then(|t| t.info()).map(|i| i.user).ok();
@@ -559,6 +581,7 @@ pub fn run() -> ProbeReport {
             Rule::SessionIdsReal => sessions_real(),
             Rule::RemoteClientsRejected => remote_rejected(),
             Rule::PipeEnumeration => enumeration(),
+            Rule::JobLimitsEnforced => job_limits(),
             _ => unreachable!("Rule::WINDOWS holds only Windows rules"),
         })
         .collect();

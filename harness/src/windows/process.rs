@@ -458,3 +458,56 @@ pub fn resume(pid: u32) -> Result<()> {
     }
     Ok(())
 }
+
+/// What a job's limits did to two suspended processes of this program: whether assigning the
+/// second to a job limited to one active process was refused, and whether committing 64 MiB in
+/// the first under a 32 MiB job memory limit was; with what each call said. For the probe's
+/// `job_limits_enforced`.
+pub fn measure_job_limits() -> Result<(bool, bool, Vec<String>)> {
+    use std::os::windows::io::AsRawHandle;
+    use std::os::windows::process::CommandExt;
+    use windows::Win32::System::Memory::{VirtualAllocEx, MEM_COMMIT, MEM_RESERVE, PAGE_READWRITE};
+    let job = limited_job("the probe's limited job", Some(32 << 20), Some(1))?;
+    let me = std::env::current_exe().map_err(|e| Error::invalid("probe", format!("finding this program: {e}")))?;
+    let start = || {
+        std::process::Command::new(&me)
+            .arg("--pipe-harness-never-runs")
+            .creation_flags(CREATE_SUSPENDED.0)
+            .spawn()
+            .map_err(|e| Error::invalid("probe", format!("starting a suspended copy of this program: {e}")))
+    };
+    let mut first = start()?;
+    let second = start();
+    let mut notes = Vec::new();
+    let assign = |c: &std::process::Child| {
+        let h = windows::Win32::Foundation::HANDLE(c.as_raw_handle());
+        // SAFETY: both handles are valid; the child's handle has PROCESS_ALL_ACCESS.
+        unsafe { AssignProcessToJobObject(raw(&job.0), h) }
+    };
+    let measured = (|| -> Result<(bool, bool)> {
+        assign(&first)
+            .map_err(|e| os("AssignProcessToJobObject", "putting the first process in the probe's job", e))?;
+        let mut second = second?;
+        let refused = assign(&second);
+        notes.push(format!(
+            "a second process in a job of ActiveProcessLimit 1: {}",
+            match &refused {
+                Ok(()) => "assigned".to_string(),
+                Err(e) => format!("refused ({})", super::sys::code_of(e)),
+            }
+        ));
+        let _ = second.kill();
+        let _ = second.wait();
+        let h = windows::Win32::Foundation::HANDLE(first.as_raw_handle());
+        // SAFETY: a commit in a suspended child of ours; freed with the process.
+        let p = unsafe { VirtualAllocEx(h, None, 64 << 20, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE) };
+        notes.push(format!(
+            "committing 64 MiB in a process of a job with JobMemoryLimit 32 MiB: {}",
+            if p.is_null() { "refused" } else { "allowed" }
+        ));
+        Ok((refused.is_err(), p.is_null()))
+    })();
+    let _ = first.kill();
+    let _ = first.wait();
+    measured.map(|(a, b)| (a, b, notes))
+}
