@@ -111,18 +111,24 @@ fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Starts `cmd` and registers its tree ([`register_tree`]), one start at a time with
+/// Starts `cmd` (Linux: in a cgroup of its own with `limits`, where the machine has cgroups)
+/// and registers its tree ([`register_tree`]), one start at a time with
 /// [`cleanup_now`], so that no process slips in between a cleanup and the harness's exit.
 /// Once the harness is ending (the signal thread exits the process right after its cleanup),
 /// starts nothing: it waits for that exit, so that the caller cannot end the process first
 /// with another status, and gives up with an error after 30 s.
-pub fn spawn_registered(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+pub fn spawn_registered(cmd: &mut Command, limits: &crate::target::Limits) -> std::io::Result<std::process::Child> {
     let ending = lock(&ENDING);
     if *ending {
         drop(ending);
         std::thread::sleep(std::time::Duration::from_secs(30));
         return Err(std::io::Error::other("the harness is ending (a termination signal): no new process"));
     }
+    // Its cgroup is made here, in turn with the cleanup, so that none is made after it.
+    #[cfg(unix)]
+    crate::unix::creds::contain(cmd, limits).map_err(std::io::Error::other)?;
+    #[cfg(windows)]
+    let _ = limits;
     let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -244,20 +250,15 @@ fn kill(pid: u32, token: Option<&str>) {
 }
 
 /// Ties a command to the harness before it is spawned: Linux, its own process group,
-/// `PR_SET_PDEATHSIG`, a [`TREE_VAR`] token and (where the machine has them) a cgroup of its
-/// own with `limits`; Windows, started suspended, so that it cannot
+/// `PR_SET_PDEATHSIG` and a [`TREE_VAR`] token; Windows, started suspended, so that it cannot
 /// start anything before [`adopt`] has put it in a job of the harness's.
-pub fn tie(cmd: &mut Command, limits: &crate::target::Limits) -> Result<()> {
+pub fn tie(cmd: &mut Command) {
     #[cfg(unix)]
-    {
-        crate::unix::creds::tie(cmd, limits)
-    }
+    crate::unix::creds::tie(cmd);
     #[cfg(windows)]
     {
-        let _ = limits;
         use std::os::windows::process::CommandExt;
         cmd.creation_flags(windows::Win32::System::Threading::CREATE_SUSPENDED.0);
-        Ok(())
     }
 }
 

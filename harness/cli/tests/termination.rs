@@ -98,6 +98,10 @@ fn sigterm_to_the_harness_kills_the_whole_run_and_removes_its_folder() {
             .unwrap_or_default()
     };
     assert!(!run_dirs().is_empty(), "the run's folder exists while it runs");
+    // The server's cgroups (Linux, root): made while it runs, gone after the signal.
+    let cgroups = || cgroups_of(cli_pid);
+    let contained = pipe_harness::supervise::has_cgroups();
+    assert!(!contained || !cgroups().is_empty(), "no cgroup of the run while it runs");
     let status = Command::new("kill").args(["-TERM", &cli_pid.to_string()]).status().expect("kill");
     assert!(status.success());
     assert!(
@@ -112,7 +116,35 @@ fn sigterm_to_the_harness_kills_the_whole_run_and_removes_its_folder() {
         processes_with_env("PH_TERMINATION_TEST", &marker)
     );
     assert!(run_dirs().is_empty(), "run folders left: {:?}", run_dirs());
+    assert!(cgroups().is_empty(), "cgroups left: {:?}", cgroups());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Cgroup directories named for harness process `pid`'s trees, anywhere under /sys/fs/cgroup
+/// (four levels down: a hierarchy, then the harness's own cgroup's path).
+#[cfg(unix)]
+fn cgroups_of(pid: u32) -> Vec<PathBuf> {
+    let prefix = format!("pipe-harness-{pid}-");
+    let mut found = Vec::new();
+    let mut level = vec![PathBuf::from("/sys/fs/cgroup")];
+    for _ in 0..5 {
+        let mut next = Vec::new();
+        for dir in level {
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = e.path();
+                if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
+                    found.push(path);
+                } else {
+                    next.push(path);
+                }
+            }
+        }
+        level = next;
+    }
+    found
 }
 
 /// An account the plan had the harness create is deleted by the signal cleanup too.

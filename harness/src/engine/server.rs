@@ -126,11 +126,9 @@ impl ServerUnderTest {
         if let Some(dir) = &target.cwd {
             cmd.current_dir(dir);
         }
+        crate::supervise::tie(&mut cmd);
         backend.prepare_command(&mut cmd, target)?;
-        // Last before the spawn: a cgroup made here is released by `spawn_registered` when the
-        // spawn fails, and with the tree after.
-        crate::supervise::tie(&mut cmd, &target.limits)?;
-        let mut child = crate::supervise::spawn_registered(&mut cmd)
+        let mut child = crate::supervise::spawn_registered(&mut cmd, &target.limits)
             .map_err(|e| Error::invalid("target program", format!("{}: {e}", target.program.display())))?;
         if let Err(e) = crate::supervise::adopt(child.id(), &target.limits) {
             crate::supervise::release_tree(child.id());

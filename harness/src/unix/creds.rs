@@ -209,32 +209,11 @@ pub fn in_new_netns<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T> {
 /// `SIGKILL` when the harness dies (`PR_SET_PDEATHSIG`), and a token of its own in
 /// [`TREE_VAR`](crate::tree::TREE_VAR) that every process it starts inherits, so that a
 /// descendant that left the group (`setsid`, a double fork) is still found ([`kill_tree`]).
-///
-/// With `limits.cgroup` and a machine that has cgroups, also a cgroup of its own
-/// ([`super::cgroup`]) with the memory and process limits, which the child joins before exec
-/// and which [`release_tree_cgroup`] kills and removes; elsewhere the group and token alone.
-pub fn tie(cmd: &mut Command, limits: &crate::target::Limits) -> Result<()> {
+pub fn tie(cmd: &mut Command) {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let token = format!("{}.{n}", std::process::id());
-    cmd.env(crate::tree::TREE_VAR, &token);
+    cmd.env(crate::tree::TREE_VAR, format!("{}.{n}", std::process::id()));
     cmd.process_group(0);
-    if limits.cgroup {
-        let total = super::procfs::total_memory()?;
-        let name = format!("pipe-harness-{}-{n}", std::process::id());
-        if let Some(cg) =
-            super::cgroup::Cgroup::create(&name, Some(limits.memory_for(total)), Some(limits.processes()))?
-        {
-            let fds = cg.open_procs()?;
-            super::cgroup::hold(&token, cg);
-            // SAFETY: the closure runs in the child between fork and exec and makes only
-            // async-signal-safe system calls (write) on descriptors opened before the fork,
-            // touching no memory the parent may change.
-            unsafe {
-                cmd.pre_exec(move || super::cgroup::join_self(&fds));
-            }
-        }
-    }
     // SAFETY: the closure runs in the child between fork and exec and makes only an
     // async-signal-safe system call (prctl), touching no memory the parent owns.
     unsafe {
@@ -242,6 +221,33 @@ pub fn tie(cmd: &mut Command, limits: &crate::target::Limits) -> Result<()> {
             rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
                 .map_err(std::io::Error::from)
         });
+    }
+}
+
+/// With `limits.cgroup` and a machine that has cgroups, gives a [`tie`]d command a cgroup of
+/// its own ([`super::cgroup`]) with the memory and process limits, which the child joins before
+/// exec and which [`release_tree_cgroup`] kills and removes (kept under the tree's token);
+/// elsewhere nothing (the group and token alone).
+pub fn contain(cmd: &mut Command, limits: &crate::target::Limits) -> Result<()> {
+    let Some(token) = crate::tree::token_in(cmd) else {
+        return Err(Error::invalid("command", "not tied to the harness (no tree token): tie it first"));
+    };
+    if !limits.cgroup {
+        return Ok(());
+    }
+    let total = super::procfs::total_memory()?;
+    let name = format!("pipe-harness-{}", token.replace('.', "-"));
+    let Some(cg) = super::cgroup::Cgroup::create(&name, Some(limits.memory_for(total)), Some(limits.processes()))?
+    else {
+        return Ok(());
+    };
+    let fds = cg.open_procs()?;
+    super::cgroup::hold(&token, cg);
+    // SAFETY: the closure runs in the child between fork and exec and makes only
+    // async-signal-safe system calls (write) on descriptors opened before the fork, touching
+    // no memory the parent may change.
+    unsafe {
+        cmd.pre_exec(move || super::cgroup::join_self(&fds));
     }
     Ok(())
 }

@@ -181,7 +181,8 @@ fn cgroup_containment() -> RuleResult {
     let limits = crate::target::Limits { memory_bytes: Some(64 << 20), processes: Some(16), cgroup: true };
     let mut cmd = std::process::Command::new("/bin/sh");
     cmd.args(["-c", "setsid sleep 30 & exec sleep 30"]).stdin(std::process::Stdio::null());
-    let spawned = super::creds::tie(&mut cmd, &limits)
+    super::creds::tie(&mut cmd);
+    let spawned = super::creds::contain(&mut cmd, &limits)
         .and_then(|()| cmd.spawn().map_err(|e| crate::Error::invalid("probe", format!("starting /bin/sh: {e}"))));
     let token = crate::tree::token_in(&cmd).unwrap_or_default();
     let mut child = match spawned {
