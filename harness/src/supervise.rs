@@ -106,6 +106,21 @@ pub fn has_cgroups() -> bool {
 
 /// Set once the harness is ending (a termination signal): no process starts after that.
 static ENDING: Mutex<bool> = Mutex::new(false);
+/// Held for the whole of [`cleanup_now`].
+static CLEANING: Mutex<()> = Mutex::new(());
+
+/// Call before the process ends on its own: when a termination signal's cleanup is under way,
+/// waits for it to finish (services put back, accounts deleted) and for the signal thread to
+/// end the process with 128 + the signal, at most 60 s; else returns at once. Without it, a
+/// main thread that finishes during the cleanup ends the process half-way through it.
+pub fn settle() {
+    if !*lock(&ENDING) {
+        return;
+    }
+    drop(lock(&CLEANING));
+    // The signal thread exits the process right after the cleanup.
+    std::thread::sleep(std::time::Duration::from_secs(60));
+}
 
 fn lock<T>(m: &'static Mutex<T>) -> MutexGuard<'static, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -149,6 +164,7 @@ pub fn spawn_registered(cmd: &mut Command, limits: &crate::target::Limits) -> st
 /// afterwards ([`spawn_registered`]). On Linux, also every process carrying a tree token of
 /// this harness, registered or not.
 pub fn cleanup_now() {
+    let _whole = lock(&CLEANING);
     let mut ending = lock(&ENDING);
     *ending = true;
     for (pid, token) in crate::tree::take_trees() {

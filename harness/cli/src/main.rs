@@ -234,13 +234,17 @@ fn main() -> std::process::ExitCode {
     if let Err(e) = pipe_harness::supervise::install_signal_cleanup() {
         eprintln!("pipe-harness: warning: {e}; children still die with the harness (PR_SET_PDEATHSIG)");
     }
-    match run(cli) {
-        Ok(code) => std::process::ExitCode::from(code),
+    let code = match run(cli) {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("pipe-harness: {e:#}");
-            std::process::ExitCode::from(2)
+            2
         }
-    }
+    };
+    // A termination signal's cleanup, if one is under way, finishes first (it ends the
+    // process itself with 128 + the signal).
+    pipe_harness::supervise::settle();
+    std::process::ExitCode::from(code)
 }
 
 /// A fixture binary built beside this one (`cargo build --workspace` puts them together).

@@ -84,7 +84,19 @@ fn drain(
     closed: Arc<(Mutex<usize>, std::sync::Condvar)>,
 ) {
     std::thread::spawn(move || {
-        for line in BufReader::new(reader).lines().map_while(std::result::Result::ok) {
+        // Lines as bytes: output that is not UTF-8 is kept (lossily) and drained to the end, not
+        // the end of the drain (a server blocked writing to a pipe nobody reads hangs).
+        let mut reader = BufReader::new(reader);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            // At most 64 KiB a line: a flood without newlines is cut into lines, not held.
+            match std::io::Read::by_ref(&mut reader).take(64 * 1024).read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let end = buf.strip_suffix(b"\n").unwrap_or(&buf);
+            let line = String::from_utf8_lossy(end.strip_suffix(b"\r").unwrap_or(end)).into_owned();
             if let Ok(mut k) = kept.lock() {
                 if k.len() == KEPT_LINES {
                     k.pop_front();

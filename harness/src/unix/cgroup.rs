@@ -489,6 +489,25 @@ mod tests {
         assert_eq!(m[4].2, "rw,cpu,cpuacct");
     }
 
+    /// systemd's default layout, pure cgroup v2 with its controllers, mocked in a scratch
+    /// directory (a plain directory takes the probe's mkdir as cgroupfs does): v2 does
+    /// everything and no v1 hierarchy is used.
+    #[test]
+    fn pure_v2_with_controllers_uses_v2_for_everything() {
+        let root = std::env::temp_dir().join(format!("ph-cgroup-mock-{}", std::process::id()));
+        let own = root.join("system.slice/svc.service");
+        std::fs::create_dir_all(&own).expect("mock");
+        std::fs::write(own.join("cgroup.controllers"), "cpuset cpu io memory pids\n").expect("mock");
+        std::fs::write(own.join("cgroup.subtree_control"), "memory pids\n").expect("mock");
+        let mountinfo = format!("35 24 0:30 / {} rw - cgroup2 cgroup2 rw\n", root.display());
+        let l = detect(&mountinfo, "0::/system.slice/svc.service\n");
+        std::fs::remove_dir_all(&root).ok();
+        assert_eq!(l.v2.as_deref(), Some(own.as_path()));
+        assert_eq!(l.v2_controllers, ["memory", "pids"]);
+        assert!(l.v1.is_empty(), "{l:?}");
+        assert!(l.describe().contains("memory: v2; pids: v2"), "{}", l.describe());
+    }
+
     #[test]
     fn a_layout_nobody_may_write_is_unusable_and_says_why() {
         let l = detect("40 1 0:22 / /nonexistent/cgroup rw - cgroup2 cgroup2 rw\n", "0::/\n");
