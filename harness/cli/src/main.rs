@@ -455,26 +455,22 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
         }
         None => None,
     };
-    let corpus_size = opts.corpus.len() + opts.messages.len();
     eprintln!("fuzzing {} with seed {} for {} s on {} job(s)", target.name, opts.seed, a.duration, opts.jobs);
     let total = a.duration as f64;
     let last_print = std::sync::Mutex::new(std::time::Instant::now());
     let campaign = live::fuzz(&backend, &target, &opts, |c| {
         // A stats line for every second the campaign has run.
-        if let Some(stats) = &stats {
+        if let (Some(stats), Some(last)) = (&stats, c.timeline.last()) {
             if let Ok(mut s) = stats.lock() {
-                let second = c.elapsed_ms / 1000;
+                let second = last.elapsed_ms / 1000;
                 if second > s.1 {
                     s.1 = second;
-                    let rate = c.cases as f64 / (c.elapsed_ms as f64 / 1000.0).max(0.001);
-                    let edges = c.edges.map(|e| e.to_string()).unwrap_or_default();
-                    let corpus = if c.edges.is_some() { c.covered_inputs as usize } else { corpus_size };
+                    let rate = last.cases as f64 / (last.elapsed_ms as f64 / 1000.0).max(0.001);
+                    let edges = last.edges.map(|e| e.to_string()).unwrap_or_default();
                     let _ = writeln!(
                         s.0,
-                        "{second},{},{rate:.0},{edges},{corpus},{},{}",
-                        c.cases,
-                        c.findings.len(),
-                        c.restarts
+                        "{second},{},{rate:.0},{edges},{},{},{}",
+                        last.cases, last.corpus, last.findings, last.restarts
                     );
                 }
             }

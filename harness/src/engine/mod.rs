@@ -7,6 +7,7 @@
 //! [`Verdict::Fail`] value, never an `Err`: `Err` means the harness could not run the check.
 
 pub mod live;
+pub mod html;
 pub mod plan;
 pub mod report;
 mod server;

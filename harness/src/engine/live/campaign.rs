@@ -124,6 +124,45 @@ pub struct Campaign {
     /// Inputs kept because they reached new edges.
     #[serde(default)]
     pub covered_inputs: u64,
+    /// The campaign over time: a sample at its start, one a second, one at its end (what
+    /// `--stats` writes and the HTML report draws).
+    #[serde(default)]
+    pub timeline: Vec<Sample>,
+}
+
+/// The campaign at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Since the campaign started, ms.
+    pub elapsed_ms: u64,
+    /// Cases sent so far.
+    pub cases: u64,
+    /// Edges reached so far (`None`: black-box).
+    pub edges: Option<u64>,
+    /// The corpus: inputs kept for reaching new edges, or (black-box) the seed inputs.
+    pub corpus: u64,
+    /// Confirmed findings so far.
+    pub findings: u64,
+    /// Servers started for cases so far.
+    pub restarts: u64,
+}
+
+impl Campaign {
+    /// Adds a sample of now when the last one is a second old or more (or `always`);
+    /// `seeds` is the black-box corpus size.
+    fn sample(&mut self, seeds: u64, always: bool) {
+        let due = self.timeline.last().is_none_or(|l| self.elapsed_ms / 1000 > l.elapsed_ms / 1000);
+        if due || always {
+            self.timeline.push(Sample {
+                elapsed_ms: self.elapsed_ms,
+                cases: self.cases,
+                edges: self.edges,
+                corpus: if self.edges.is_some() { self.covered_inputs } else { seeds },
+                findings: self.findings.len() as u64,
+                restarts: self.restarts,
+            });
+        }
+    }
 }
 
 /// How a campaign runs.
@@ -340,6 +379,7 @@ pub fn fuzz<B: Backend>(
         drop(c);
         shared.lock().edges = Some(0);
     }
+    shared.lock().sample((opts.corpus.len() + opts.messages.len()) as u64, true);
     let results: Vec<Result<()>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..jobs)
             .map(|j| {
@@ -354,6 +394,7 @@ pub fn fuzz<B: Backend>(
     });
     let mut campaign = shared.campaign.into_inner().unwrap_or_else(PoisonError::into_inner);
     campaign.elapsed_ms = t0.elapsed().as_millis() as u64;
+    campaign.sample((opts.corpus.len() + opts.messages.len()) as u64, true);
     campaign.findings.sort_by_key(|r| r.index);
     // A job that could not (re)start its server fails the campaign only if nothing was found:
     // a server that stops starting after a finding is itself worth the report.
@@ -465,6 +506,7 @@ impl<'a, B: Backend> Job<'a, B> {
             let mut c = self.shared.lock();
             c.cases += 1;
             c.elapsed_ms = self.t0.elapsed().as_millis() as u64;
+            c.sample((self.opts.corpus.len() + self.opts.messages.len()) as u64, false);
             progress(&c);
         }
     }

@@ -32,7 +32,7 @@ pub mod record;
 pub mod replay;
 pub mod session;
 
-pub use campaign::{fuzz, Campaign, FuzzOptions, Reproducer, Unconfirmed};
+pub use campaign::{fuzz, Campaign, FuzzOptions, Reproducer, Sample, Unconfirmed};
 pub use case::{generate, generate_for, Case, SessionUse};
 pub use crash_report::{CrashReport, ReportKind};
 pub use driver::{run_case, start, Blame, Liveness};

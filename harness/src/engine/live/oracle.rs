@@ -229,6 +229,15 @@ impl Outcome {
         }
     }
 
+    /// The server's last output lines, when the outcome kept them (a crash, out of memory).
+    pub fn output(&self) -> Option<&[String]> {
+        match self {
+            Outcome::Crashed(c) => Some(&c.output),
+            Outcome::OutOfMemory { output, .. } => Some(output),
+            _ => None,
+        }
+    }
+
     /// The detector that fired: `process exit`, `hang`, `unreachable`, `memory growth`.
     pub fn detector(&self) -> &'static str {
         match self {
