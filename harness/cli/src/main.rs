@@ -117,9 +117,10 @@ enum Command {
         /// reported as a finding.
         #[arg(long, default_value_t = 3)]
         replays: u32,
-        /// Output format of the campaign's report (human, or the campaign as JSON).
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
+        /// Output format of the campaign's report (human; the campaign as JSON; one HTML page
+        /// with its charts, findings and replay commands).
+        #[arg(long, value_enum, default_value_t = PageFormat::Human)]
+        format: PageFormat,
     },
     /// Resend a saved finding to fresh servers and show what they do now (exit 1 if any replay
     /// still ends in the finding's bucket).
@@ -131,6 +132,9 @@ enum Command {
         /// Replays, each on a fresh server.
         #[arg(long, default_value_t = 3)]
         times: u32,
+        /// Output format (human, json, or an HTML page; json and html for reproducers).
+        #[arg(long, value_enum, default_value_t = PageFormat::Human)]
+        format: PageFormat,
     },
     /// Stand between a real client and the real server: serve ENDPOINT (where the client is
     /// told to connect), relay each connection to the plan's server (started as the plan says,
@@ -193,9 +197,9 @@ enum Command {
     /// every scenario that applies here. Exit 0 when the hardened one is clean and every
     /// vulnerable one is caught.
     Demo {
-        /// Output format (human or json).
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
+        /// Output format (human, json, or one HTML page for every fixture, with an index).
+        #[arg(long, value_enum, default_value_t = PageFormat::Human)]
+        format: PageFormat,
         /// Seed for the seeded scenarios.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -218,6 +222,18 @@ enum ReportFormat {
     Sarif,
     /// JUnit XML, for CI test views.
     Junit,
+    /// One self-contained HTML page (no scripts, nothing loaded from elsewhere).
+    Html,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PageFormat {
+    /// Text for people.
+    Human,
+    /// JSON.
+    Json,
+    /// One self-contained HTML page (no scripts, nothing loaded from elsewhere).
+    Html,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -259,7 +275,7 @@ fn bundled(name: &str) -> anyhow::Result<std::path::PathBuf> {
     Ok(path)
 }
 
-fn demo(format: Format, seed: u64) -> anyhow::Result<u8> {
+fn demo(format: PageFormat, seed: u64) -> anyhow::Result<u8> {
     use pipe_harness::scenarios::{audit, bundled as plans};
     let backend = native_backend()?;
     let mut reports = Vec::new();
@@ -269,17 +285,25 @@ fn demo(format: Format, seed: u64) -> anyhow::Result<u8> {
         let (target, policy) = plans::unix_fixture(name, &exe);
         #[cfg(windows)]
         let (target, policy) = plans::windows_fixture(name, &exe);
-        reports.push(audit(&backend, &target, &policy, seed, &[]));
+        let mut report = audit(&backend, &target, &policy, seed, &[]);
+        report.name_rerun(&format!("pipe-harness demo --seed {seed}"));
+        reports.push(report);
     }
     let findings =
         |r: &pipe_harness::engine::report::AuditReport| r.results.iter().filter(|c| c.verdict.kind() == "fail").count();
     let errors: usize = reports.iter().map(|r| r.results.iter().filter(|c| c.verdict.kind() == "error").count()).sum();
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&reports).context("formatting JSON")?),
-        Format::Human => {
+        PageFormat::Json => println!("{}", serde_json::to_string_pretty(&reports).context("formatting JSON")?),
+        PageFormat::Human => {
             for r in &reports {
                 println!("{}", r.to_human());
             }
+        }
+        PageFormat::Html => {
+            use pipe_harness::engine::html::{render, Part};
+            let probe = pipe_harness::engine::Backend::probe(&backend);
+            let parts: Vec<Part<'_>> = reports.iter().map(|report| Part::Audit { report, probe }).collect();
+            print!("{}", render("pipe-harness demo: a hardened server and its vulnerable twins", &parts));
         }
     }
     let twin_clean = reports.first().is_some_and(|r| findings(r) == 0);
@@ -358,7 +382,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             hang_timeout_ms,
             stats: stats.as_deref(),
         }),
-        Command::Replay { reproducer, plan, times } => replay(&reproducer, &plan, times),
+        Command::Replay { reproducer, plan, times, format } => replay(&reproducer, &plan, times, format),
         Command::Cc { args } => cc(&args),
         Command::Record { plan, listen, out, connections, timeout } => {
             record(&plan, &listen, &out, connections, timeout)
@@ -397,10 +421,35 @@ struct FuzzArgs<'a> {
     corpus: Option<&'a std::path::Path>,
     out: &'a std::path::Path,
     replays: u32,
-    format: Format,
+    format: PageFormat,
     max_findings: Option<usize>,
     hang_timeout_ms: u64,
     stats: Option<&'a std::path::Path>,
+}
+
+/// A campaign's settings as the HTML report shows them.
+fn settings_of(a: &FuzzArgs<'_>, opts: &pipe_harness::engine::live::FuzzOptions) -> Vec<(String, String)> {
+    let mib = |b: Option<u64>| b.map_or_else(|| "default".to_string(), |b| format!("{} MiB", b / (1024 * 1024)));
+    vec![
+        ("plan".into(), a.plan.display().to_string()),
+        ("seed".into(), opts.seed.to_string()),
+        ("duration".into(), format!("{} s", a.duration)),
+        ("case limit".into(), if a.cases == u64::MAX { "none".into() } else { a.cases.to_string() }),
+        ("jobs".into(), opts.jobs.to_string()),
+        ("hang timeout".into(), format!("{} ms", a.hang_timeout_ms)),
+        ("replays to confirm".into(), opts.replays.to_string()),
+        (
+            "memory growth watched".into(),
+            if a.max_rss_growth_mib == 0 { "no".into() } else { format!("over {} MiB", a.max_rss_growth_mib) },
+        ),
+        ("memory limit".into(), mib(a.memory_limit_mb.map(|m| m * 1024 * 1024))),
+        ("process limit".into(), a.process_limit.map_or_else(|| "default".into(), |n| n.to_string())),
+        (
+            "seed inputs given (the ping is always one more)".into(),
+            (opts.corpus.len() + opts.messages.len()).to_string(),
+        ),
+        ("findings written to".into(), a.out.display().to_string()),
+    ]
 }
 
 fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
@@ -509,8 +558,17 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
             .with_context(|| format!("writing {}", file.display()))?;
         saved.push(file);
     }
-    if matches!(a.format, Format::Json) {
+    if a.format == PageFormat::Json {
         println!("{}", serde_json::to_string_pretty(&campaign).context("formatting the campaign")?);
+        return Ok(u8::from(!campaign.findings.is_empty()));
+    }
+    if a.format == PageFormat::Html {
+        use pipe_harness::engine::html::{render, Part};
+        let replays: Vec<String> =
+            saved.iter().map(|f| format!("pipe-harness replay {} {}", f.display(), a.plan.display())).collect();
+        let settings = settings_of(a, &opts);
+        let part = Part::Campaign { target: &target.name, campaign: &campaign, settings: &settings, replays: &replays };
+        print!("{}", render(&format!("pipe-harness fuzz: {}", target.name), &[part]));
         return Ok(u8::from(!campaign.findings.is_empty()));
     }
     for (r, file) in campaign.findings.iter().zip(&saved) {
@@ -631,13 +689,18 @@ fn init(out: &std::path::Path, name: Option<&str>, wait_ms: u64, command: &[Stri
     Ok(0)
 }
 
-fn replay(reproducer: &std::path::Path, plan: &std::path::Path, times: u32) -> anyhow::Result<u8> {
+fn replay(reproducer: &std::path::Path, plan: &std::path::Path, times: u32, format: PageFormat) -> anyhow::Result<u8> {
     use pipe_harness::engine::live;
     anyhow::ensure!(times >= 1, "--times must be at least 1");
     let text = std::fs::read_to_string(reproducer).with_context(|| format!("reading {}", reproducer.display()))?;
     let (target, _) = pipe_harness::engine::plan::load(plan)?;
     let backend = native_backend()?;
     if let Ok(rec) = serde_json::from_str::<live::Recording>(&text) {
+        anyhow::ensure!(
+            format == PageFormat::Human,
+            "--format {format:?} is for reproducers; {} is a recording (replayed as text)",
+            reproducer.display()
+        );
         let case = rec.case(&target).with_context(|| format!("reading {}", reproducer.display()))?;
         let outcomes = live::replay_case(&backend, &target, &case, times).context("replaying")?;
         let findings = outcomes.iter().filter(|o| o.is_finding()).count();
@@ -658,6 +721,26 @@ fn replay(reproducer: &std::path::Path, plan: &std::path::Path, times: u32) -> a
     let r: live::Reproducer = serde_json::from_str(&text)
         .with_context(|| format!("{}: neither a pipe-harness reproducer nor a recording", reproducer.display()))?;
     let replays = live::replay_reproducer(&backend, &target, &r, times).context("replaying")?;
+    match format {
+        PageFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&replays).context("formatting the replays")?);
+            return Ok(u8::from(replays.matched > 0));
+        }
+        PageFormat::Html => {
+            use pipe_harness::engine::html::{render, Part};
+            let command = format!("pipe-harness replay {} {}", reproducer.display(), plan.display());
+            let part = Part::Replay {
+                target: &target.name,
+                reproducer: &r,
+                matched: replays.matched,
+                of: replays.of,
+                command: &command,
+            };
+            print!("{}", render(&format!("pipe-harness replay: {}", target.name), &[part]));
+            return Ok(u8::from(replays.matched > 0));
+        }
+        PageFormat::Human => {}
+    }
     println!(
         "replayed {} ({} write(s), {} bytes{}) against {} on {} fresh server(s): {} of {} in the bucket {}",
         r.case.kind,
@@ -803,6 +886,11 @@ fn audit_plan(
         ReportFormat::Json => report.to_json() + "\n",
         ReportFormat::Sarif => report.to_sarif() + "\n",
         ReportFormat::Junit => report.to_junit(),
+        ReportFormat::Html => {
+            use pipe_harness::engine::html::{render, Part};
+            let probe = pipe_harness::engine::Backend::probe(&backend);
+            render(&format!("pipe-harness audit of {}", target.name), &[Part::Audit { report: &report, probe }])
+        }
     };
     match out {
         Some(path) => {

@@ -77,7 +77,8 @@ pub fn hex_dump(bytes: &[u8]) -> String {
     let mut out = String::new();
     for (i, row) in bytes.chunks(16).enumerate() {
         let hex: Vec<String> = row.iter().map(|b| format!("{b:02x}")).collect();
-        let ascii: String = row.iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' }).collect();
+        let ascii: String =
+            row.iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' }).collect();
         let _ = writeln!(out, "{:08x}  {:<47}  {}", i * 16, hex.join(" "), escape(&ascii));
     }
     if bytes.is_empty() {
@@ -132,7 +133,8 @@ impl Part<'_> {
     fn title(&self) -> String {
         match self {
             Part::Audit { report, .. } => {
-                let targets: std::collections::BTreeSet<&str> = report.results.iter().map(|r| r.target.as_str()).collect();
+                let targets: std::collections::BTreeSet<&str> =
+                    report.results.iter().map(|r| r.target.as_str()).collect();
                 format!("Audit of {}", targets.into_iter().collect::<Vec<_>>().join(", "))
             }
             Part::Campaign { target, .. } => format!("Campaign against {target}"),
@@ -169,7 +171,7 @@ pub fn render(title: &str, parts: &[Part<'_>]) -> String {
         out.push_str(&matrix(&audits));
     }
     for (i, p) in parts.iter().enumerate() {
-        let _ = write!(out, "<section id=\"part{i}\"><h2>{}</h2>\n", escape(&p.title()));
+        let _ = writeln!(out, "<section id=\"part{i}\"><h2>{}</h2>", escape(&p.title()));
         match p {
             Part::Audit { report, probe } => audit(&mut out, report, probe),
             Part::Campaign { campaign, settings, replays, .. } => campaign_part(&mut out, campaign, settings, replays),
@@ -232,14 +234,16 @@ fn audit(out: &mut String, report: &AuditReport, probe: &ProbeReport) {
         count("not_applicable"),
         count("error")
     );
-    out.push_str("<table class=\"verdicts\"><tr><th>scenario</th><th>target</th><th>verdict</th><th>in short</th></tr>");
+    out.push_str(
+        "<table class=\"verdicts\"><tr><th>scenario</th><th>target</th><th>verdict</th><th>in short</th></tr>",
+    );
     for r in &report.results {
         let short = match &r.verdict {
             Verdict::Pass { .. } => String::new(),
             Verdict::Fail(f) => format!("{:?}: {}", f.severity, f.title),
-            Verdict::Unverifiable { reason, .. } | Verdict::NotApplicable { reason, .. } | Verdict::Error { reason } => {
-                reason.clone()
-            }
+            Verdict::Unverifiable { reason, .. }
+            | Verdict::NotApplicable { reason, .. }
+            | Verdict::Error { reason } => reason.clone(),
         };
         let _ = write!(
             out,
@@ -320,6 +324,15 @@ fn audit(out: &mut String, report: &AuditReport, probe: &ProbeReport) {
 
 /// A line chart of `points` (x seconds, y value) as inline SVG, with its title and the range.
 fn chart(title: &str, points: &[(f64, f64)]) -> String {
+    // One point (a campaign shorter than the sampling): a level line from the start to it.
+    let single;
+    let points = match points {
+        [(x, y)] => {
+            single = [(0.0, *y), (*x, *y)];
+            &single[..]
+        }
+        p => p,
+    };
     let (w, h, pad) = (420.0, 150.0, 28.0);
     let xmax = points.iter().map(|p| p.0).fold(0.0, f64::max).max(1.0);
     let ymax = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0);
@@ -346,11 +359,14 @@ fn campaign_part(out: &mut String, c: &Campaign, settings: &[(String, String)], 
     let secs = (c.elapsed_ms as f64 / 1000.0).max(0.001);
     let _ = write!(
         out,
-        "<table class=\"summary\"><tr><th>cases</th><td>{}</td></tr><tr><th>cases/s</th><td>{:.0}</td></tr>\
+        "<table class=\"summary\"><tr><th>cases</th><td>{}</td></tr><tr><th>cases/s</th><td>{}</td></tr>\
          <tr><th>elapsed</th><td>{:.1} s</td></tr><tr><th>findings</th><td>{}</td></tr><tr><th>unconfirmed buckets</th><td>{}</td></tr>\
          <tr><th>servers started</th><td>{} for cases, {} for replays</td></tr>{}</table>",
         c.cases,
-        c.cases as f64 / secs,
+        match c.cases as f64 / secs {
+            r if r < 10.0 => format!("{r:.1}"),
+            r => format!("{r:.0}"),
+        },
         secs,
         c.findings.len(),
         c.unconfirmed.len(),
@@ -368,10 +384,13 @@ fn campaign_part(out: &mut String, c: &Campaign, settings: &[(String, String)], 
     out.push_str("</table><h3>Over time</h3><div class=\"charts\">");
     let t: &[Sample] = &c.timeline;
     let at = |s: &Sample| s.elapsed_ms as f64 / 1000.0;
+    // The rate over each interval of half a second or more (the sample at the very end may
+    // follow the last one by a few milliseconds: no rate worth drawing).
     let rate: Vec<(f64, f64)> = t
         .windows(2)
+        .filter(|w| w[1].elapsed_ms.saturating_sub(w[0].elapsed_ms) >= 500)
         .map(|w| {
-            let dt = ((w[1].elapsed_ms.saturating_sub(w[0].elapsed_ms)) as f64 / 1000.0).max(0.001);
+            let dt = (w[1].elapsed_ms - w[0].elapsed_ms) as f64 / 1000.0;
             (at(&w[1]), w[1].cases.saturating_sub(w[0].cases) as f64 / dt)
         })
         .collect();
@@ -417,14 +436,24 @@ fn finding(out: &mut String, r: &Reproducer, command: &str) {
         r.replays.of,
         r.outcome.detector()
     );
-    let _ = write!(out, "<p>Minimised to {} write(s), {} bytes{}:</p>", r.case.writes.len(), r.case.len(), if r.repeat > 1 { format!(", sent {} times", r.repeat) } else { String::new() });
+    let _ = write!(
+        out,
+        "<p>Minimised to {} write(s), {} bytes{}:</p>",
+        r.case.writes.len(),
+        r.case.len(),
+        if r.repeat > 1 { format!(", sent {} times", r.repeat) } else { String::new() }
+    );
     for (i, w) in r.case.writes.iter().enumerate() {
         let _ = write!(out, "<pre class=\"hex\" title=\"write {i}\">{}</pre>", hex_dump(w));
     }
     if let Some(output) = r.outcome.output() {
         if !output.is_empty() {
             let text: Vec<String> = output.iter().rev().take(20).rev().cloned().collect();
-            let _ = write!(out, "<details><summary>The server's last output</summary><pre>{}</pre></details>", escape(&text.join("\n")));
+            let _ = write!(
+                out,
+                "<details><summary>The server's last output</summary><pre>{}</pre></details>",
+                escape(&text.join("\n"))
+            );
         }
     }
     if !command.is_empty() {

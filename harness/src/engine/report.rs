@@ -40,6 +40,16 @@ impl AuditReport {
         }
     }
 
+    /// For a report that came from no plan file (the demo's bundled fixtures): every finding's
+    /// replay command is `command`, which runs the same checks again.
+    pub fn name_rerun(&mut self, command: &str) {
+        for r in &mut self.results {
+            if let Verdict::Fail(f) = &mut r.verdict {
+                f.replay = Some(command.to_string());
+            }
+        }
+    }
+
     /// A report of `results`.
     pub fn new(platform: String, seed: u64, results: Vec<CheckResult>) -> Self {
         AuditReport {
