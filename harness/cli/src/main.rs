@@ -193,6 +193,16 @@ enum Command {
         #[arg(long)]
         published: Option<String>,
     },
+    /// Combine JSON reports (audits, `demo --format json`, campaigns from `fuzz --format json`)
+    /// into one HTML page with an index, on standard output.
+    Html {
+        /// The JSON reports.
+        #[arg(required = true)]
+        reports: Vec<std::path::PathBuf>,
+        /// The page's title.
+        #[arg(long, default_value = "pipe-harness reports")]
+        title: String,
+    },
     /// Audit bundled fixtures out of the box: a hardened server and its vulnerable twins, with
     /// every scenario that applies here. Exit 0 when the hardened one is clean and every
     /// vulnerable one is caught.
@@ -302,7 +312,8 @@ fn demo(format: PageFormat, seed: u64) -> anyhow::Result<u8> {
         PageFormat::Html => {
             use pipe_harness::engine::html::{render, Part};
             let probe = pipe_harness::engine::Backend::probe(&backend);
-            let parts: Vec<Part<'_>> = reports.iter().map(|report| Part::Audit { report, probe }).collect();
+            let parts: Vec<Part<'_>> =
+                reports.iter().map(|report| Part::Audit { report, probe: Some(probe) }).collect();
             print!("{}", render("pipe-harness demo: a hardened server and its vulnerable twins", &parts));
         }
     }
@@ -343,6 +354,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Demo { format, seed } => demo(format, seed),
+        Command::Html { reports, title } => combine_html(&reports, &title),
         Command::Scenarios { markdown } => {
             print!("{}", if markdown { pipe_harness::scenarios::catalogue_markdown() } else { scenario_list() });
             Ok(0)
@@ -402,6 +414,60 @@ fn note_containment() {
     if cfg!(target_os = "linux") && !pipe_harness::supervise::has_cgroups() {
         SAID.call_once(|| eprintln!("pipe-harness: {}", pipe_harness::supervise::containment()));
     }
+}
+
+/// A JSON report read back: an audit, or a campaign with the name its findings give it.
+enum ReadReport {
+    Audit(pipe_harness::engine::report::AuditReport),
+    Campaign(String, pipe_harness::engine::live::Campaign),
+}
+
+/// `pipe-harness html`: every report of `files` on one page.
+fn combine_html(files: &[std::path::PathBuf], title: &str) -> anyhow::Result<u8> {
+    use pipe_harness::engine::html::{render, Part};
+    use pipe_harness::engine::report::AuditReport;
+    let mut read = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
+        let reports = match &value {
+            serde_json::Value::Array(items) => items.clone(),
+            _ => vec![value],
+        };
+        for v in reports {
+            if v.get("results").is_some() {
+                let r: AuditReport = serde_json::from_value(v)
+                    .with_context(|| format!("{}: not an audit report (schema report-v1)", file.display()))?;
+                read.push(ReadReport::Audit(r));
+            } else if v.get("cases").is_some() && v.get("findings").is_some() {
+                let c: pipe_harness::engine::live::Campaign = serde_json::from_value(v)
+                    .with_context(|| format!("{}: not a campaign (from fuzz --format json)", file.display()))?;
+                let name =
+                    c.findings.first().map(|f| f.target.clone()).unwrap_or_else(|| {
+                        file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+                    });
+                read.push(ReadReport::Campaign(name, c));
+            } else {
+                anyhow::bail!(
+                    "{}: neither an audit report (results) nor a campaign (cases and findings)",
+                    file.display()
+                );
+            }
+        }
+    }
+    let settings: Vec<(String, String)> = Vec::new();
+    let parts: Vec<Part<'_>> = read
+        .iter()
+        .map(|r| match r {
+            ReadReport::Audit(report) => Part::Audit { report, probe: None },
+            ReadReport::Campaign(target, campaign) => {
+                Part::Campaign { target, campaign, settings: &settings, replays: &[] }
+            }
+        })
+        .collect();
+    print!("{}", render(title, &parts));
+    Ok(0)
 }
 
 fn native_backend() -> anyhow::Result<pipe_harness::NativeBackend> {
@@ -889,7 +955,10 @@ fn audit_plan(
         ReportFormat::Html => {
             use pipe_harness::engine::html::{render, Part};
             let probe = pipe_harness::engine::Backend::probe(&backend);
-            render(&format!("pipe-harness audit of {}", target.name), &[Part::Audit { report: &report, probe }])
+            render(
+                &format!("pipe-harness audit of {}", target.name),
+                &[Part::Audit { report: &report, probe: Some(probe) }],
+            )
         }
     };
     match out {

@@ -54,6 +54,8 @@ fn run(args: &[&str], plan_text: Option<&str>, extra_file: Option<(&str, &str)>)
 #[case::no_jobs(&["fuzz", "{plan}", "--jobs", "0"], Some(GOOD), None, "--jobs must be at least 1")]
 #[case::bad_reproducer(&["replay", "{dir}/r.json", "{plan}"], Some(GOOD), Some(("r.json", "{\"not\": 1}")), "neither a pipe-harness reproducer nor a recording")]
 #[case::bad_corpus(&["fuzz", "{plan}", "--corpus", "/no/such/corpus"], Some(GOOD), None, "reading the corpus /no/such/corpus")]
+#[case::html_not_a_report(&["html", "{dir}/r.json"], None, Some(("r.json", "{\"not\": 1}")), "r.json: neither an audit report (results) nor a campaign")]
+#[case::html_no_memory_limit(&["fuzz", "{plan}", "--memory-limit-mb", "0"], Some(GOOD), None, "--memory-limit-mb 0: the server could not start")]
 fn bad_input_exits_2_and_names_the_problem(
     #[case] args: &[&str],
     #[case] plan: Option<&str>,

@@ -159,3 +159,47 @@ fn hostile_server_output_is_text_in_the_page() {
     assert!(dom.contains("<title>pipe-harness fuzz: hostile</title>"), "the title is the report's");
     let _ = std::fs::remove_dir_all(&found);
 }
+
+/// `pipe-harness html` combines JSON reports into one page: the demo's four audits and a
+/// campaign, read back from the JSON that is the reports' contract.
+#[test]
+fn json_reports_combine_into_one_page_with_an_index() {
+    let dir = out_dir();
+    let (_, demo) = cli(&["demo", "--format", "json", "--seed", "1"]);
+    std::fs::write(dir.join("demo.json"), demo).expect("demo JSON");
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/plans/unix-framing-bugs.toml");
+    let found = dir.join("combine-findings");
+    let (_, campaign) = cli(&[
+        "fuzz",
+        plan.to_str().expect("utf-8"),
+        "--duration",
+        "2",
+        "--seed",
+        "1",
+        "--out",
+        found.to_str().expect("utf-8"),
+        "--format",
+        "json",
+    ]);
+    std::fs::write(dir.join("campaign.json"), campaign).expect("campaign JSON");
+    let (code, html) = cli(&[
+        "html",
+        dir.join("demo.json").to_str().expect("utf-8"),
+        dir.join("campaign.json").to_str().expect("utf-8"),
+        "--title",
+        "CI run 42",
+    ]);
+    assert_eq!(code, Some(0));
+    let page = dir.join("combined.html");
+    std::fs::write(&page, &html).expect("page");
+    let dom = render(&page, &dir.join("combined.png"));
+    assert!(dom.contains("<title>CI run 42</title>"));
+    // The index: the matrix, four audits and the campaign.
+    assert_eq!(dom.matches("<li><a href=\"#").count(), 6, "an index of six entries");
+    assert!(dom.contains("Campaign against unix-framing-bugs"));
+    assert!(
+        dom.contains("The probe's rule table is not in this report"),
+        "read back, an audit says the probe is not known"
+    );
+    let _ = std::fs::remove_dir_all(&found);
+}

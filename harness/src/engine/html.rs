@@ -22,8 +22,9 @@ pub enum Part<'a> {
     Audit {
         /// The audit.
         report: &'a AuditReport,
-        /// The probe's rule table.
-        probe: &'a ProbeReport,
+        /// The probe's rule table (`None`: not known, as for a report read back from JSON,
+        /// which does not carry it).
+        probe: Option<&'a ProbeReport>,
     },
     /// A live-fuzzing campaign.
     Campaign {
@@ -173,7 +174,7 @@ pub fn render(title: &str, parts: &[Part<'_>]) -> String {
     for (i, p) in parts.iter().enumerate() {
         let _ = writeln!(out, "<section id=\"part{i}\"><h2>{}</h2>", escape(&p.title()));
         match p {
-            Part::Audit { report, probe } => audit(&mut out, report, probe),
+            Part::Audit { report, probe } => audit(&mut out, report, *probe),
             Part::Campaign { campaign, settings, replays, .. } => campaign_part(&mut out, campaign, settings, replays),
             Part::Replay { reproducer, matched, of, command, .. } => {
                 let _ = write!(
@@ -221,7 +222,7 @@ fn matrix(audits: &[&AuditReport]) -> String {
     out
 }
 
-fn audit(out: &mut String, report: &AuditReport, probe: &ProbeReport) {
+fn audit(out: &mut String, report: &AuditReport, probe: Option<&ProbeReport>) {
     let _ = write!(out, "<p>Platform <b>{}</b>, seed <code>{}</code>.</p>", escape(&report.platform), report.seed);
     let count = |k: &str| report.results.iter().filter(|r| r.verdict.kind() == k).count();
     let _ = write!(
@@ -295,6 +296,10 @@ fn audit(out: &mut String, report: &AuditReport, probe: &ProbeReport) {
             }
         }
     }
+    let Some(probe) = probe else {
+        out.push_str("<p class=\"muted\">The probe's rule table is not in this report (an audit's JSON does not carry it): <code>pipe-harness probe</code> on the machine it ran on shows it.</p>");
+        return;
+    };
     let p = &probe.platform;
     let _ = write!(
         out,
