@@ -96,9 +96,15 @@ enum Command {
         /// process_limit, else 4096.
         #[arg(long)]
         process_limit: Option<u64>,
-        /// A folder of seed inputs (each file: bytes as the server receives them).
+        /// A folder of seed inputs (each file: bytes as the server receives them; a recording;
+        /// or NAME.msg, a message as --save-corpus writes it).
         #[arg(long)]
         corpus: Option<std::path::PathBuf>,
+        /// Save the coverage corpus at the end (the messages that reached new edges) into this
+        /// folder, one NAME.msg file each, for a later campaign's --corpus (it may be the same
+        /// folder: the campaign resumes from it and adds to it).
+        #[arg(long)]
+        save_corpus: Option<std::path::PathBuf>,
         /// Where reproducers are written.
         #[arg(long, default_value = "pipe-harness-findings")]
         out: std::path::PathBuf,
@@ -371,6 +377,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             memory_limit_mb,
             process_limit,
             corpus,
+            save_corpus,
             out,
             replays,
             format,
@@ -387,6 +394,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             memory_limit_mb,
             process_limit,
             corpus: corpus.as_deref(),
+            save_corpus: save_corpus.as_deref(),
             out: &out,
             replays,
             format,
@@ -485,12 +493,38 @@ struct FuzzArgs<'a> {
     memory_limit_mb: Option<u64>,
     process_limit: Option<u64>,
     corpus: Option<&'a std::path::Path>,
+    save_corpus: Option<&'a std::path::Path>,
     out: &'a std::path::Path,
     replays: u32,
     format: PageFormat,
     max_findings: Option<usize>,
     hang_timeout_ms: u64,
     stats: Option<&'a std::path::Path>,
+}
+
+/// Writes the campaign's coverage corpus into `dir`, a file per message named by its FNV-1a
+/// hash (an input already there is not written twice), and says how many on stderr.
+fn save_corpus(dir: &std::path::Path, campaign: &pipe_harness::engine::live::Campaign) -> anyhow::Result<()> {
+    if campaign.edges.is_none() {
+        eprintln!(
+            "corpus: nothing saved to {}: a black-box campaign keeps no corpus (coverage = true does)",
+            dir.display()
+        );
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut new = 0;
+    let mut names = std::collections::BTreeSet::new();
+    for m in &campaign.kept {
+        let hash = m.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
+        let file = dir.join(format!("{hash:016x}.msg"));
+        if names.insert(hash) && !file.exists() {
+            std::fs::write(&file, m).with_context(|| format!("writing {}", file.display()))?;
+            new += 1;
+        }
+    }
+    eprintln!("corpus: {} inputs in {} ({new} new)", names.len(), dir.display());
+    Ok(())
 }
 
 /// A campaign's settings as the HTML report shows them.
@@ -546,7 +580,12 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
             let path = entry.with_context(|| format!("reading the corpus {}", dir.display()))?.path();
             if path.is_file() {
                 let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                // A recording: its messages seed the message cases; anything else is a frame.
+                // A saved message; a recording: its messages seed the message cases; anything
+                // else is a frame.
+                if path.extension().is_some_and(|e| e == "msg") {
+                    opts.messages.push(bytes);
+                    continue;
+                }
                 match serde_json::from_slice::<live::Recording>(&bytes) {
                     Ok(rec) => {
                         let case = rec.case(&target).with_context(|| format!("reading {}", path.display()))?;
@@ -614,6 +653,9 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
         }
     })?;
     eprintln!();
+    if let Some(dir) = a.save_corpus {
+        save_corpus(dir, &campaign)?;
+    }
     if !campaign.findings.is_empty() {
         std::fs::create_dir_all(a.out).with_context(|| format!("creating {}", a.out.display()))?;
     }

@@ -62,3 +62,47 @@ fn with_coverage_the_magic_and_the_checksum_are_solved_not_guessed() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `--save-corpus` writes the coverage corpus as messages; `--corpus` resumes from them: a second
+/// campaign that reads the first one's folder and saves into another saves every input of the
+/// first (they were in its corpus from the start) and more.
+#[test]
+fn a_campaign_saves_its_corpus_and_the_next_one_resumes_from_it() {
+    let dir = std::env::temp_dir().join(format!("ph-fuzz-corpus-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let plan = plan(&dir, &build(&dir));
+    let (corpus, resumed) = (dir.join("corpus"), dir.join("resumed"));
+    let files = |d: &Path| -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(d)
+            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
+    };
+    let run = |seed: u64, from: Option<&Path>, to: &Path| -> String {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipe-harness"));
+        cmd.arg("fuzz").arg(&plan).args(["--seed", &seed.to_string(), "--cases", "200", "--out"]);
+        cmd.arg(dir.join(format!("found{seed}"))).arg("--save-corpus").arg(to);
+        if let Some(from) = from {
+            cmd.arg("--corpus").arg(from);
+        }
+        let out = cmd.output().expect("run pipe-harness fuzz");
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let said = run(1, None, &corpus);
+    let first = files(&corpus);
+    assert!(!first.is_empty() && first.iter().all(|f| f.ends_with(".msg")), "{said}");
+    assert!(said.contains(&format!("corpus: {} inputs in", first.len())), "{said}");
+    for f in &first {
+        let bytes = std::fs::read(corpus.join(f)).expect("a saved input");
+        assert!(bytes.len() < 64 * 1024, "{f}: a message, not a campaign");
+    }
+    let said = run(2, Some(&corpus), &resumed);
+    let second = files(&resumed);
+    assert!(second.is_superset(&first), "the resumed campaign kept what it started from: {said}");
+    assert!(second.len() > first.len(), "and added to it: {said}");
+    // Saved again into the same folder: nothing is written twice.
+    let said = run(2, Some(&corpus), &corpus);
+    assert!(files(&corpus).len() >= first.len() && said.contains("new)"), "{said}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

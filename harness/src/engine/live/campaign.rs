@@ -128,6 +128,11 @@ pub struct Campaign {
     /// `--stats` writes and the HTML report draws).
     #[serde(default)]
     pub timeline: Vec<Sample>,
+    /// The coverage corpus at the end: the messages that reached new edges, and the seed
+    /// messages it started from (`fuzz --save-corpus`; a later campaign resumes from them).
+    /// Empty black-box. Not part of the JSON report.
+    #[serde(skip)]
+    pub kept: Vec<Vec<u8>>,
 }
 
 /// The campaign at one moment.
@@ -392,7 +397,10 @@ pub fn fuzz<B: Backend>(
             .map(|w| w.join().unwrap_or_else(|_| Err(Error::Peer("a fuzzing job panicked".into()))))
             .collect()
     });
+    let kept =
+        shared.covered.lock().unwrap_or_else(PoisonError::into_inner).corpus.iter().map(|(m, _)| m.clone()).collect();
     let mut campaign = shared.campaign.into_inner().unwrap_or_else(PoisonError::into_inner);
+    campaign.kept = kept;
     campaign.elapsed_ms = t0.elapsed().as_millis() as u64;
     campaign.sample((opts.corpus.len() + opts.messages.len()) as u64, true);
     campaign.findings.sort_by_key(|r| r.index);
