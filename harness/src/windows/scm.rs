@@ -15,6 +15,8 @@ use windows::Win32::System::Services::{
 const ALREADY_RUNNING: u32 = 1056;
 /// `ERROR_SERVICE_NOT_ACTIVE`.
 const NOT_ACTIVE: u32 = 1062;
+/// `ERROR_BROKEN_PIPE`.
+const BROKEN_PIPE: u32 = 109;
 /// `ERROR_SERVICE_SPECIFIC_ERROR`: the exit code is in `dwServiceSpecificExitCode`.
 const SERVICE_SPECIFIC: u32 = 1066;
 
@@ -89,7 +91,10 @@ pub fn stop(name: &str, timeout: Duration) -> Result<ServiceState> {
     let mut st = SERVICE_STATUS::default();
     // SAFETY: `service` is open with SERVICE_STOP; `st` is a valid out pointer.
     if let Err(e) = unsafe { ControlService(service.0, SERVICE_CONTROL_STOP, &mut st) } {
-        if super::sys::code_of(&e) != OsCode::Win32(NOT_ACTIVE) {
+        // A service whose process ends while it answers breaks the SCM's control pipe: it is
+        // stopping all the same, and the wait below tells.
+        let code = super::sys::code_of(&e);
+        if code != OsCode::Win32(NOT_ACTIVE) && code != OsCode::Win32(BROKEN_PIPE) {
             return Err(os("ControlService", format!("stopping the service {name}"), e));
         }
     }
