@@ -45,6 +45,9 @@ pub struct Observations {
     pub expected: Protection,
     /// Cycle by cycle: what the instance carried (or why it could not be read).
     pub seen: Vec<Result<Protection, String>>,
+    /// A pipe made without a security descriptor reads back no DACL here, as a NULL DACL does
+    /// (`null_sd_gets_default_dacl` does not hold): a cycle without a DACL had one of the two.
+    pub null_reads_default: bool,
 }
 
 /// The verdict: the first cycle whose protection differs from the policy's is a finding.
@@ -54,6 +57,11 @@ fn judge(obs: &Observations) -> Verdict {
         .iter()
         .enumerate()
         .map(|(i, s)| match s {
+            Ok(Protection::NullDacl) if obs.null_reads_default => format!(
+                "cycle {}{}: no DACL (a NULL DACL, or the default DACL: here both read back the same; neither is the policy's)",
+                i + 1,
+                if i % 2 == 1 { " (after a restart)" } else { "" }
+            ),
             Ok(p) => format!("cycle {}{}: {p}", i + 1, if i % 2 == 1 { " (after a restart)" } else { "" }),
             Err(e) => format!("cycle {}: unreadable: {e}", i + 1),
         })
@@ -113,7 +121,11 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
             Err(e) => seen.push(Err(format!("connect: {e}"))),
         }
     }
-    Ok(Observations { expected, seen })
+    // Where a pipe made without a security descriptor reads back no DACL (Wine), "no DACL" is
+    // a NULL DACL or the default one; either way not the policy's, so still a finding.
+    let null_reads_default = seen.iter().any(|s| matches!(s, Ok(Protection::NullDacl)))
+        && crate::null_dacl_is_telling(cx, "the endpoint").is_err();
+    Ok(Observations { expected, seen, null_reads_default })
 }
 
 #[cfg(test)]
@@ -124,13 +136,24 @@ mod tests {
     fn a_dacl_that_drifts_after_churn_is_a_finding_at_the_cycle_it_drifted() {
         let expected: Protection = "D:P(A;;GA;;;SY)".parse().expect("sddl");
         let stored: Protection = "D:P(A;;FA;;;S-1-5-18)".parse().expect("sddl");
-        let ok = Observations { expected: expected.clone(), seen: vec![Ok(stored.clone()), Ok(stored.clone())] };
+        let ok = Observations {
+            expected: expected.clone(),
+            seen: vec![Ok(stored.clone()), Ok(stored.clone())],
+            null_reads_default: false,
+        };
         assert_eq!(judge(&ok).kind(), "pass");
-        let drift = Observations { expected: expected.clone(), seen: vec![Ok(stored), Ok(Protection::NullDacl)] };
+        let drift = Observations {
+            expected: expected.clone(),
+            seen: vec![Ok(stored), Ok(Protection::NullDacl)],
+            null_reads_default: true,
+        };
         match judge(&drift) {
-            Verdict::Fail(f) => assert!(f.title.contains("cycle 2"), "{}", f.title),
+            Verdict::Fail(f) => {
+                assert!(f.title.contains("cycle 2"), "{}", f.title);
+                assert!(f.evidence.iter().any(|e| e.contains("neither is the policy's")), "{:?}", f.evidence);
+            }
             v => panic!("{v:?}"),
         }
-        assert_eq!(judge(&Observations { expected, seen: vec![] }).kind(), "error");
+        assert_eq!(judge(&Observations { expected, seen: vec![], null_reads_default: false }).kind(), "error");
     }
 }

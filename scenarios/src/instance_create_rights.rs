@@ -8,7 +8,11 @@
 //! permissions at all.
 //!
 //! Judged from the descriptor alone (under Wine too, which stores and returns DACLs as Windows
-//! does); `instance_squatting` tries the same for real where the platform enforces it.
+//! does); `instance_squatting` tries the same for real where the platform enforces it. A pipe
+//! that reads back no DACL is a finding only where a pipe made without a security descriptor
+//! gets the default DACL (`null_sd_gets_default_dacl`); under Wine both read back the same, and
+//! the check is unverifiable (Node's pipes, made with a NULL descriptor, were reported there
+//! before: `tests/tests/third_party_windows.rs`).
 
 use crate::{Context, Scenario, CLIENT_TIMEOUT};
 use pipe_harness_core::endpoint::Endpoint;
@@ -184,6 +188,9 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
     let conn = cx.backend.connect(server.endpoint(), &spec).map_err(|e| Verdict::error("connecting", e))?;
     let protection = conn.protection().map_err(|e| Verdict::error("reading the endpoint's protection", e))?;
     if cx.backend.platform() == "windows" {
+        if protection == Protection::NullDacl {
+            crate::null_dacl_is_telling(cx, "the pipe")?;
+        }
         return Ok(Observations::Pipe { dacl: protection });
     }
     let server_uid = match &protection {

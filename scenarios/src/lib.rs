@@ -329,6 +329,28 @@ impl<B: Backend> Context<'_, B> {
     }
 }
 
+/// A pipe that reads back a NULL DACL is a finding only where a pipe created without a
+/// security descriptor gets the default DACL (`null_sd_gets_default_dacl`): elsewhere (Wine
+/// 8.0) both read back as no DACL at all, and a check cannot tell a server that asked for a NULL
+/// DACL (anyone may do anything) from one that asked for the default (libuv's and Node's pipes,
+/// many C servers). Then the verdict is unverifiable, with the probe's evidence.
+pub(crate) fn null_dacl_is_telling<B: Backend>(cx: &Context<'_, B>, what: &str) -> Result<(), Verdict> {
+    match unverifiable_for(cx.backend.probe(), &[pipe_harness_core::probe::Rule::NullSdGetsDefaultDacl]) {
+        None => Ok(()),
+        Some(Verdict::Unverifiable { reason, rules, mut evidence }) => {
+            evidence.insert(0, format!("{what} reads back a NULL DACL (NO_ACCESS_CONTROL)"));
+            Err(Verdict::Unverifiable {
+                reason: format!(
+                    "{what} has no DACL, and here a pipe created without a security descriptor reads back the same ({reason}): the server may have asked for a NULL DACL (a finding) or for the default DACL (none)"
+                ),
+                rules,
+                evidence,
+            })
+        }
+        Some(other) => Err(other),
+    }
+}
+
 /// What to do when a rule the scenario rests on does not hold here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unmet {
