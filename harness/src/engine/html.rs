@@ -55,22 +55,9 @@ pub enum Part<'a> {
 /// `s` as HTML text: markup characters as entities, control characters (but tab and newline)
 /// as visible `\xNN`.
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\t' | '\n' => out.push(c),
-            c if c.is_control() => {
-                let _ = write!(out, "\\x{:02X}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
+    super::report::escape_markup(s, "&#39;", |c, out| {
+        let _ = write!(out, "\\x{:02X}", c as u32);
+    })
 }
 
 /// A hex dump: 16 bytes a line, offset, hex, and the bytes as ASCII (others as `.`), escaped.

@@ -249,8 +249,22 @@ impl AuditReport {
     }
 }
 
-/// Escapes text for XML attributes and content; drops characters XML 1.0 cannot carry.
+/// Escapes text for XML attributes and content; characters XML 1.0 cannot carry become U+FFFD.
 fn xml(s: &str) -> String {
+    escape_markup(s, "&apos;", |c, out| {
+        if c == '\r' {
+            out.push(c);
+        } else if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' {
+            out.push('\u{FFFD}');
+        } else {
+            out.push(c);
+        }
+    })
+}
+
+/// Markup text (XML, HTML): `&`, `<`, `>`, `"` as entities, `'` as `apostrophe`, tab and newline
+/// kept, every other control character (and U+FFFE, U+FFFF) handed to `control`.
+pub(crate) fn escape_markup(s: &str, apostrophe: &str, control: impl Fn(char, &mut String)) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -258,9 +272,9 @@ fn xml(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            '\'' => out.push_str(apostrophe),
+            '\t' | '\n' => out.push(c),
+            c if c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}' => control(c, &mut out),
             c => out.push(c),
         }
     }
