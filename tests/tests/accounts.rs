@@ -8,10 +8,7 @@ use pipe_harness::unix::creds::{account_exists, is_root};
 use pipe_harness::{Audit, ScenarioId};
 use std::path::{Path, PathBuf};
 
-fn bundled(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    exe.parent().and_then(|d| d.parent()).expect("target dir").join(name)
-}
+use pipe_harness_tests::bundled;
 
 /// A plan for the hardened Unix fixture running as `service`, with `attacker` denied; both
 /// (and `nobody`, which exists) to be created.

@@ -16,16 +16,8 @@ use pipe_harness::engine::{Exchange, Policy, Readiness, Target, Verdict};
 use pipe_harness::scenarios::{audit, ScenarioId};
 use pipe_harness::windows::WindowsBackend;
 use rstest::rstest;
-use std::path::PathBuf;
 
-/// Where cargo put a workspace binary: beside the `deps/` folder holding this test.
-fn bundled(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join(format!("{name}.exe"));
-    assert!(bin.is_file(), "{} is not built: run cargo test --workspace", bin.display());
-    bin
-}
+use pipe_harness_tests::bundled;
 
 /// The product's server, as the harness should start and talk to it.
 fn service(binary: &str) -> Target {

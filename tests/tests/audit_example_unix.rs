@@ -14,15 +14,8 @@ use pipe_harness::protection::Protection;
 use pipe_harness::scenarios::{audit, ScenarioId};
 use pipe_harness::unix::UnixBackend;
 use rstest::rstest;
-use std::path::PathBuf;
 
-/// Where cargo put a workspace binary: beside the `deps/` folder holding this test.
-fn bundled(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let bin = exe.parent().and_then(|d| d.parent()).expect("target dir").join(name);
-    assert!(bin.is_file(), "{} is not built: run cargo test --workspace", bin.display());
-    bin
-}
+use pipe_harness_tests::bundled;
 
 /// The product's server: runs as uid 61000 with its socket in a directory only uid 61000 may
 /// write (its runtime directory: `{private_dir:61000}` makes one in the run's folder).

@@ -3,16 +3,8 @@
 //! here the bundled fixtures stand in for its server, so their paths come from `bundled`.
 
 use pipe_harness::{Audit, ScenarioId};
-use std::path::PathBuf;
 
-/// Where cargo put a workspace binary: beside the `deps/` folder holding this test.
-fn bundled(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.is_file(), "{} is not built: run cargo test --workspace", bin.display());
-    bin
-}
+use pipe_harness_tests::bundled;
 
 /// A plan of `fixtures/plans`, for this platform's twin of the fixture.
 fn plan(unix: &str, windows: &str) -> String {
