@@ -194,9 +194,21 @@ pub fn request_succeeds<B: Backend + ?Sized>(
     ex: &crate::target::Exchange,
     timeout: Duration,
 ) -> std::result::Result<bool, String> {
-    backend
-        .connect(endpoint, spec)
-        .and_then(|mut c| exchange(&mut c, framing, &ex.request, timeout))
+    match backend.connect(endpoint, spec) {
+        Ok(mut c) => reply_succeeds(&mut c, framing, ex, timeout),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// On an open connection, sends the exchange's request and tells whether the reply starts with
+/// its success prefix (`Err`: the exchange failed, as text for observations).
+pub fn reply_succeeds<C: Conn + ?Sized>(
+    c: &mut C,
+    framing: &crate::target::FramingSpec,
+    ex: &crate::target::Exchange,
+    timeout: Duration,
+) -> std::result::Result<bool, String> {
+    exchange(c, framing, &ex.request, timeout)
         .map(|reply| reply.starts_with(&ex.success_prefix))
         .map_err(|e| e.to_string())
 }

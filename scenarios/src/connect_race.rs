@@ -13,7 +13,7 @@
 
 use crate::{Context, Scenario};
 use pipe_harness_core::engine::{
-    exchange, request_succeeds, Backend, ConnectSpec, Finding, Policy, Schedule, Severity, Verdict,
+    reply_succeeds, request_succeeds, Backend, ConnectSpec, Finding, Policy, Schedule, Severity, Verdict,
 };
 use pipe_harness_core::identity::Identity;
 use pipe_harness_core::probe::Rule;
@@ -163,9 +163,7 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
             match cx.backend.connect(server.endpoint(), &legit_spec) {
                 Ok(mut own) => {
                     let held = cx.backend.connect(server.endpoint(), &attacker_spec);
-                    let r = exchange(&mut own, framing, &privileged.request, DEADLINE)
-                        .map(|reply| reply.starts_with(&privileged.success_prefix))
-                        .map_err(|e| e.to_string());
+                    let r = reply_succeeds(&mut own, framing, privileged, DEADLINE);
                     (held, r)
                 }
                 Err(e) => (Err(e), Err("the legitimate client could not connect".to_string())),
@@ -173,9 +171,7 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
         };
         let attacker_connected = held.is_ok();
         let attacker_result = match held {
-            Ok(mut c) => exchange(&mut c, framing, &privileged.request, DEADLINE)
-                .map(|reply| reply.starts_with(&privileged.success_prefix))
-                .map_err(|e| e.to_string()),
+            Ok(mut c) => reply_succeeds(&mut c, framing, privileged, DEADLINE),
             Err(e) => Err(e.to_string()),
         };
         let round = Round { attacker_first, attacker_connected, legit: legit_result, attacker: attacker_result };

@@ -16,7 +16,8 @@ pub mod starter;
 mod verdict;
 
 pub use crate::backend::{
-    exchange, request_succeeds, Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach,
+    exchange, reply_succeeds, request_succeeds, Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity,
+    PipeShape, SessionReach,
 };
 pub use crate::target::{ClientProgram, Exchange, FramingSpec, Policy, Readiness, Target};
 pub use server::{ServerUnderTest, Started};
