@@ -549,10 +549,10 @@ impl<'a, B: Backend> Job<'a, B> {
                 if !c.corpus.iter().any(|(e, _)| *e == m) {
                     let mut queued = 0;
                     for (from, to) in &own {
-                        if queued >= MAX_CANDIDATES || from.is_empty() || from.len() > m.len() {
+                        if queued >= MAX_CANDIDATES {
                             continue;
                         }
-                        if let Some(i) = (0..=m.len() - from.len()).find(|&i| m[i..i + from.len()] == from[..]) {
+                        if let Some(i) = super::coverage::occurrences(&m, from).next() {
                             let mut candidate = m.clone();
                             candidate.splice(i..i + from.len(), to.iter().copied());
                             c.queue.push_back(candidate);

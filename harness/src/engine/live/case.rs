@@ -173,17 +173,23 @@ pub fn generate(framing: &FramingSpec, seed: u64, index: u64, corpus: &[Vec<u8>]
         }
         (7, _) => {
             let mut m = corpus[s.below(corpus.len() as u64) as usize].clone();
-            for _ in 0..1 + s.below(3) {
-                if !m.is_empty() {
-                    let i = s.below(m.len() as u64) as usize;
-                    m[i] ^= 1 << s.below(8);
-                }
-            }
+            flip_bits(&mut s, &mut m);
             Case::single(vec![m], "a corpus entry with bits flipped".into())
         }
         _ => {
             let payload = bytes(&mut s, 64);
             Case::single(vec![valid(&payload)], format!("a valid {}-byte frame", payload.len()))
+        }
+    }
+}
+
+/// Flips one to three bits of `m`, chosen by `s` (nothing in an empty `m`): the schedule draws
+/// the count, then each bit's byte and position, in that order (reproducers depend on it).
+fn flip_bits(s: &mut Schedule, m: &mut [u8]) {
+    for _ in 0..1 + s.below(3) {
+        if !m.is_empty() {
+            let i = s.below(m.len() as u64) as usize;
+            m[i] ^= 1 << s.below(8);
         }
     }
 }
@@ -206,12 +212,7 @@ pub fn generate_for(
     // A recorded message with bits flipped, a case in four when there are recordings.
     if !messages.is_empty() && s.below(4) == 0 {
         let mut m = messages[s.below(messages.len() as u64) as usize].clone();
-        for _ in 0..1 + s.below(3) {
-            if !m.is_empty() {
-                let i = s.below(m.len() as u64) as usize;
-                m[i] ^= 1 << s.below(8);
-            }
-        }
+        flip_bits(&mut s, &mut m);
         return Case {
             writes: vec![m],
             on: Vec::new(),
@@ -233,12 +234,7 @@ pub fn generate_for(
         2 => {
             let k = s.below(all as u64) as usize;
             let mut m = target.session[k].send.clone();
-            for _ in 0..1 + s.below(3) {
-                if !m.is_empty() {
-                    let i = s.below(m.len() as u64) as usize;
-                    m[i] ^= 1 << s.below(8);
-                }
-            }
+            flip_bits(&mut s, &mut m);
             Case {
                 writes: vec![m],
                 on: Vec::new(),
@@ -321,13 +317,8 @@ pub fn generate_covered(
             }
             4..=6 => {
                 let (from, to) = &tokens[s.below(tokens.len() as u64) as usize];
-                let found = (!from.is_empty() && from.len() <= m.len())
-                    .then(|| {
-                        let hits: Vec<usize> =
-                            (0..=m.len() - from.len()).filter(|&i| m[i..i + from.len()] == from[..]).collect();
-                        (!hits.is_empty()).then(|| hits[s.below(hits.len() as u64) as usize])
-                    })
-                    .flatten();
+                let hits: Vec<usize> = super::coverage::occurrences(&m, from).collect();
+                let found = (!hits.is_empty()).then(|| hits[s.below(hits.len() as u64) as usize]);
                 match found {
                     Some(i) => {
                         m.splice(i..i + from.len(), to.iter().copied());

@@ -195,6 +195,13 @@ pub fn tokens(cmps: &[(u64, u64, u8)]) -> Vec<Token> {
     out
 }
 
+/// Where `from` occurs in `m`, first to last (nothing for an empty `from` or one longer than
+/// `m`): the places an input-to-state candidate puts a comparison's other operand.
+pub(crate) fn occurrences<'a>(m: &'a [u8], from: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    let last = if from.is_empty() || from.len() > m.len() { 0 } else { m.len() - from.len() + 1 };
+    (0..last).filter(move |&i| m[i..i + from.len()] == *from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
