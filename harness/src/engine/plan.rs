@@ -531,9 +531,7 @@ other_sessions = false
     #[case(GOOD.replace("program = \"bin/svc\"", "start = []\nstop = [\"t\"]"), "plan.toml:4:9: start is empty")]
     #[case(GOOD.replace("program = \"bin/svc\"", "stop = [\"t\"]"), "plan.toml:4:8: stop belongs with start")]
     #[case(GOOD.replace("name = \"svc\"", "name = \"svc\"\nunit = \"svc\""), "plan.toml:5:11: program and unit both say how the server starts")]
-    #[case(GOOD.replace("program = \"bin/svc\"", "unit = \"svc\""), "plan.toml:6:12: the systemd unit svc.service listens where its configuration says")]
     #[case(GOOD.replace("program = \"bin/svc\"", "unit = \"a/b\""), "plan.toml:4:8: unit \"a/b\" is not a unit name")]
-    #[case(GOOD.replace("program = \"bin/svc\"", "service = \"Svc\""), "service names a Windows service: Windows only")]
     #[case(GOOD.replace("name = \"svc\"", "name = \"svc\"\nmemory_limit_mb = 0"), "plan.toml:4:19: memory_limit_mb is 0")]
     #[case(GOOD.replace("length:2:le", "length:3:le"), "plan.toml:8:11: unknown framing \"length:3:le\"")]
     #[case(GOOD.replace("\"identification\"", "\"root\""), "plan.toml:14:24: unknown impersonation level \"root\"")]
@@ -553,18 +551,44 @@ other_sessions = false
 
     #[test]
     fn a_service_manager_may_start_the_server() {
-        let text = "[target]\nname = \"svc\"\nunit = \"svc\"\nendpoint = \"/run/svc.sock\"\n";
-        let (t, _) = parse(Path::new("plan.toml"), text).expect("unit plan");
-        assert_eq!(t.managed, Some(Managed::Unit("svc.service".into())));
+        let (key, endpoint, want) = if cfg!(windows) {
+            ("service = \"Svc\"", "svc", Managed::WindowsService("Svc".into()))
+        } else {
+            ("unit = \"svc\"", "/run/svc.sock", Managed::Unit("svc.service".into()))
+        };
+        let text = format!("[target]\nname = \"svc\"\n{key}\nendpoint = \"{endpoint}\"\n");
+        let (t, _) = parse(Path::new("plan.toml"), &text).expect("service plan");
+        assert_eq!(t.managed, Some(want));
         let text = "[target]\nname = \"svc\"\nendpoint = \"{dir}/s-{unique}.sock\"\nstart = [\"ctl\", \"start\", \"{pipe}\"]\nstop = [\"ctl\", \"stop\"]\npid_file = \"run/s.pid\"\n";
         let (t, _) = parse(Path::new("/plans/plan.toml"), text).expect("commands plan");
         let want = Managed::Commands {
             start: vec!["ctl".into(), "start".into(), "{pipe}".into()],
             stop: vec!["ctl".into(), "stop".into()],
-            pid_file: Some(PathBuf::from("/plans/run/s.pid")),
+            pid_file: Some(Path::new("/plans").join("run/s.pid")),
             status: None,
         };
         assert_eq!(t.managed, Some(want));
+    }
+
+    /// A unit on Linux, a service on Windows: each listens at a fixed endpoint, and the other
+    /// platform's manager is refused, naming this one's.
+    #[test]
+    fn a_service_manager_is_this_platforms_and_has_a_fixed_endpoint() {
+        let (ours, shown, theirs, refused) = if cfg!(windows) {
+            ("service = \"Svc\"", "the Windows service Svc", "unit = \"svc\"", "unit names a systemd unit: Linux only")
+        } else {
+            (
+                "unit = \"svc\"",
+                "the systemd unit svc.service",
+                "service = \"Svc\"",
+                "service names a Windows service: Windows only",
+            )
+        };
+        let err = parse(Path::new("plan.toml"), &GOOD.replace("program = \"bin/svc\"", ours)).expect_err("{unique}");
+        let want = format!("plan.toml:6:12: {shown} listens where its configuration says");
+        assert!(err.to_string().contains(&want), "{err}");
+        let err = parse(Path::new("plan.toml"), &GOOD.replace("program = \"bin/svc\"", theirs)).expect_err("theirs");
+        assert!(err.to_string().contains(&format!(": {refused}")), "{err}");
     }
 
     #[test]
