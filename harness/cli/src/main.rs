@@ -199,6 +199,18 @@ enum Command {
         #[arg(long)]
         published: Option<String>,
     },
+    /// Minimise a corpus against a server built for coverage (`coverage = true`): each input
+    /// sent once, smallest first, kept only if it reaches an edge no input kept before it did.
+    Cmin {
+        /// The plan (its server built with pipe-harness cc).
+        plan: std::path::PathBuf,
+        /// The corpus: NAME.msg messages (from fuzz --save-corpus) and recordings.
+        #[arg(long)]
+        corpus: std::path::PathBuf,
+        /// Where the kept inputs are written (HASH.msg each).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Combine JSON reports (audits, `demo --format json`, campaigns from `fuzz --format json`)
     /// into one HTML page with an index, on standard output.
     Html {
@@ -361,6 +373,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Demo { format, seed } => demo(format, seed),
         Command::Html { reports, title } => combine_html(&reports, &title),
+        Command::Cmin { plan, corpus, out } => cmin(&plan, &corpus, &out),
         Command::Scenarios { markdown } => {
             print!("{}", if markdown { pipe_harness::scenarios::catalogue_markdown() } else { scenario_list() });
             Ok(0)
@@ -502,8 +515,8 @@ struct FuzzArgs<'a> {
     stats: Option<&'a std::path::Path>,
 }
 
-/// Writes the campaign's coverage corpus into `dir`, a file per message named by its FNV-1a
-/// hash (an input already there is not written twice), and says how many on stderr.
+/// Writes the campaign's coverage corpus into `dir` ([`write_messages`]) and says how many on
+/// stderr.
 fn save_corpus(dir: &std::path::Path, campaign: &pipe_harness::engine::live::Campaign) -> anyhow::Result<()> {
     if campaign.edges.is_none() {
         eprintln!(
@@ -512,10 +525,18 @@ fn save_corpus(dir: &std::path::Path, campaign: &pipe_harness::engine::live::Cam
         );
         return Ok(());
     }
+    let (count, new) = write_messages(dir, &campaign.kept)?;
+    eprintln!("corpus: {count} inputs in {} ({new} new)", dir.display());
+    Ok(())
+}
+
+/// Writes `messages` into `dir`, a file per message named by its FNV-1a hash (`HASH.msg`; one
+/// already there is not written twice). How many distinct messages, and how many files are new.
+fn write_messages(dir: &std::path::Path, messages: &[Vec<u8>]) -> anyhow::Result<(usize, usize)> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut new = 0;
     let mut names = std::collections::BTreeSet::new();
-    for m in &campaign.kept {
+    for m in messages {
         let hash = m.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
         let file = dir.join(format!("{hash:016x}.msg"));
         if names.insert(hash) && !file.exists() {
@@ -523,8 +544,41 @@ fn save_corpus(dir: &std::path::Path, campaign: &pipe_harness::engine::live::Cam
             new += 1;
         }
     }
-    eprintln!("corpus: {} inputs in {} ({new} new)", names.len(), dir.display());
-    Ok(())
+    Ok((names.len(), new))
+}
+
+/// `pipe-harness cmin`: the corpus's messages minimised against the plan's server.
+fn cmin(plan: &std::path::Path, corpus: &std::path::Path, out: &std::path::Path) -> anyhow::Result<u8> {
+    use pipe_harness::engine::live;
+    let (target, _) = pipe_harness::engine::plan::load(plan)?;
+    live::can_minimize(&target)?;
+    let mut messages = Vec::new();
+    for entry in std::fs::read_dir(corpus).with_context(|| format!("reading the corpus {}", corpus.display()))? {
+        let path = entry.with_context(|| format!("reading the corpus {}", corpus.display()))?.path();
+        if !path.is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        if path.extension().is_some_and(|e| e == "msg") {
+            messages.push(bytes);
+        } else if let Ok(rec) = serde_json::from_slice::<live::Recording>(&bytes) {
+            messages.extend(rec.case(&target).with_context(|| format!("reading {}", path.display()))?.writes);
+        } else {
+            anyhow::bail!("{}: neither a NAME.msg message nor a recording", path.display());
+        }
+    }
+    anyhow::ensure!(!messages.is_empty(), "{}: no inputs (NAME.msg messages or recordings)", corpus.display());
+    let backend = native_backend()?;
+    let m = live::minimize_corpus(&backend, &target, &messages).context("minimising the corpus")?;
+    let (kept, _) = write_messages(out, &m.kept)?;
+    println!(
+        "cmin: {} inputs, {kept} kept in {} ({} edges; {} ended the server)",
+        m.given,
+        out.display(),
+        m.edges,
+        m.crashed
+    );
+    Ok(0)
 }
 
 /// A campaign's settings as the HTML report shows them.

@@ -55,6 +55,7 @@ fn run(args: &[&str], plan_text: Option<&str>, extra_file: Option<(&str, &str)>)
 #[case::bad_reproducer(&["replay", "{dir}/r.json", "{plan}"], Some(GOOD), Some(("r.json", "{\"not\": 1}")), "neither a pipe-harness reproducer nor a recording")]
 #[case::bad_corpus(&["fuzz", "{plan}", "--corpus", "/no/such/corpus"], Some(GOOD), None, "reading the corpus /no/such/corpus")]
 #[case::html_not_a_report(&["html", "{dir}/r.json"], None, Some(("r.json", "{\"not\": 1}")), "r.json: neither an audit report (results) nor a campaign")]
+#[case::cmin_without_coverage(&["cmin", "{plan}", "--corpus", "{dir}", "--out", "{dir}/min"], Some(GOOD), Some(("x.msg", "PING")), "corpus minimisation needs a server built with pipe-harness cc and coverage = true")]
 #[case::html_no_memory_limit(&["fuzz", "{plan}", "--memory-limit-mb", "0"], Some(GOOD), None, "--memory-limit-mb 0: the server could not start")]
 fn bad_input_exits_2_and_names_the_problem(
     #[case] args: &[&str],

@@ -104,5 +104,41 @@ fn a_campaign_saves_its_corpus_and_the_next_one_resumes_from_it() {
     // Saved again into the same folder: nothing is written twice.
     let said = run(2, Some(&corpus), &corpus);
     assert!(files(&corpus).len() >= first.len() && said.contains("new)"), "{said}");
+    // Minimised: fewer inputs, the same edges, and minimising that again keeps the edges.
+    let cmin = |from: &Path, to: &Path| -> (usize, usize, u64) {
+        let out = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+            .arg("cmin")
+            .arg(&plan)
+            .arg("--corpus")
+            .arg(from)
+            .arg("--out")
+            .arg(to)
+            .output()
+            .expect("run pipe-harness cmin");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        // "cmin: N inputs, M kept in DIR (E edges; ...)"
+        let num = |after: &str| -> u64 {
+            text.split(after)
+                .next()
+                .and_then(|l| l.split_whitespace().last())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{text}"))
+        };
+        (
+            num(" inputs,") as usize,
+            num(" kept in") as usize,
+            text.split('(')
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{text}")),
+        )
+    };
+    let (given, kept, edges) = cmin(&resumed, &dir.join("min"));
+    assert_eq!(given, second.len());
+    assert!(kept < given && kept == files(&dir.join("min")).len(), "{given} inputs, {kept} kept");
+    let (_, _, again) = cmin(&dir.join("min"), &dir.join("min2"));
+    assert_eq!(again, edges, "the minimised corpus reaches the edges the whole corpus reached");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -23,6 +23,7 @@
 
 pub mod campaign;
 pub mod case;
+pub mod cmin;
 pub mod coverage;
 pub mod crash_report;
 pub mod driver;
@@ -34,6 +35,7 @@ pub mod session;
 
 pub use campaign::{fuzz, Campaign, FuzzOptions, Reproducer, Sample, Unconfirmed};
 pub use case::{generate, generate_for, Case, SessionUse};
+pub use cmin::{can_minimize, minimize_corpus, Minimized};
 pub use crash_report::{CrashReport, ReportKind};
 pub use driver::{run_case, start, Blame, Liveness};
 pub use minimize::{minimize, Budget};
