@@ -153,7 +153,8 @@ fn a_recorded_session_replays_and_seeds_a_campaign() {
         .arg(dir.join("found"))
         .output()
         .expect("fuzz");
-    let c: Campaign = serde_json::from_slice(&run.stdout).expect("campaign");
+    let c: Campaign = serde_json::from_slice(&run.stdout)
+        .unwrap_or_else(|e| panic!("campaign: {e}: {}", String::from_utf8_lossy(&run.stderr)));
     assert_eq!(c.findings.len(), 1, "{:?}", c);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -165,14 +165,58 @@ fn enable_v2_controllers(dir: &Path) -> Vec<String> {
     usable
 }
 
-/// This machine's layout, detected once per process.
+/// This machine's layout, detected once per process; the cgroups of harnesses that died without
+/// their cleanup (SIGKILL) are removed then ([`sweep`]).
 pub fn layout() -> &'static Layout {
     static LAYOUT: OnceLock<Layout> = OnceLock::new();
     LAYOUT.get_or_init(|| {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-        detect(&mountinfo, &own)
+        let layout = detect(&mountinfo, &own);
+        sweep(&layout);
+        layout
     })
+}
+
+/// A number of this process's for its cgroups' names (with the pid: unique even when a dead
+/// harness's pid is reused).
+pub fn nonce() -> u32 {
+    static NONCE: OnceLock<u32> = OnceLock::new();
+    *NONCE.get_or_init(|| {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        t.subsec_nanos() ^ (t.as_secs() as u32).rotate_left(16) ^ std::process::id()
+    })
+}
+
+/// The harness pid in a cgroup name of ours: `pipe-harness-PID-...` (a tree's) or
+/// `pipe-harness-probe-PID` (the layout probe's).
+fn owner_of(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("pipe-harness-")?;
+    rest.strip_prefix("probe-").unwrap_or(rest).split('-').next()?.parse().ok()
+}
+
+/// Removes the empty cgroups that harnesses which are gone left behind (a harness ended by
+/// SIGKILL runs no cleanup): named for a pid that no longer runs, no member, and made a minute
+/// ago or more. Conservative on purpose: a hierarchy may be shared with other pid namespaces,
+/// whose harnesses this process cannot see, so nothing with a member is touched and nothing is
+/// killed (names carry a nonce, so a leftover never collides with a new cgroup anyway).
+fn sweep(layout: &Layout) {
+    let me = std::process::id();
+    for dir in layout.v2.iter().chain(layout.v1.values()) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = owner_of(&name) else { continue };
+            if pid == me || Path::new(&format!("/proc/{pid}")).exists() {
+                continue;
+            }
+            let path = e.path();
+            let old = e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
+            let empty = std::fs::read_to_string(path.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty());
+            if empty && old.is_some_and(|a| a >= Duration::from_secs(60)) {
+                let _ = std::fs::remove_dir(&path);
+            }
+        }
+    }
 }
 
 /// How a cgroup's members are killed.
@@ -506,6 +550,15 @@ mod tests {
         assert_eq!(l.v2_controllers, ["memory", "pids"]);
         assert!(l.v1.is_empty(), "{l:?}");
         assert!(l.describe().contains("memory: v2; pids: v2"), "{}", l.describe());
+    }
+
+    #[test]
+    fn our_cgroups_name_their_harness() {
+        assert_eq!(owner_of("pipe-harness-7017-3"), Some(7017));
+        assert_eq!(owner_of("pipe-harness-7017-1a2b3c4d-3"), Some(7017));
+        assert_eq!(owner_of("pipe-harness-probe-7017"), Some(7017));
+        assert_eq!(owner_of("pipe-harness-x"), None);
+        assert_eq!(owner_of("system.slice"), None);
     }
 
     #[test]

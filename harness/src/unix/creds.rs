@@ -236,7 +236,9 @@ pub fn contain(cmd: &mut Command, limits: &crate::target::Limits) -> Result<()> 
         return Ok(());
     }
     let total = super::procfs::total_memory()?;
-    let name = format!("pipe-harness-{}", token.replace('.', "-"));
+    // The pid and a nonce of this process's: a cgroup left by a harness that was killed (no
+    // cleanup ran) and whose pid came round again does not collide.
+    let name = format!("pipe-harness-{}-{:08x}", token.replace('.', "-"), super::cgroup::nonce());
     let Some(cg) = super::cgroup::Cgroup::create(&name, Some(limits.memory_for(total)), Some(limits.processes()))?
     else {
         return Ok(());
