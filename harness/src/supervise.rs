@@ -106,6 +106,11 @@ pub fn has_cgroups() -> bool {
 
 /// Set once the harness is ending (a termination signal): no process starts after that.
 static ENDING: Mutex<bool> = Mutex::new(false);
+/// Whether the harness is ending: a termination signal's cleanup has begun.
+pub fn is_ending() -> bool {
+    *lock(&ENDING)
+}
+
 /// Held for the whole of [`cleanup_now`].
 static CLEANING: Mutex<()> = Mutex::new(());
 

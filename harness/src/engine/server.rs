@@ -175,10 +175,12 @@ impl ServerUnderTest {
         let path = backend.endpoint_path(endpoint);
         let kept = Arc::new(Mutex::new(VecDeque::new()));
         let service = Service { spec, endpoint, path: &path, log: kept.clone() };
-        if matches!(service.state()?, ServiceState::Running(_)) {
-            service.stop()?;
-        }
-        service.start()?;
+        super::service::operate(false, || {
+            if matches!(service.state()?, ServiceState::Running(_)) {
+                service.stop()?;
+            }
+            service.start()
+        })?;
         let (_tx, lines) = mpsc::channel();
         Ok(ServerUnderTest {
             child: Proc::Managed(Box::new((spec.clone(), path))),
@@ -342,7 +344,7 @@ impl Drop for ServerUnderTest {
         if let Some(s) = self.service() {
             // Its manager stops it; the service is put back as it was found by the
             // [`ServiceGuard`](super::service::ServiceGuard) of the run.
-            if let Err(e) = s.stop() {
+            if let Err(e) = super::service::operate(false, || s.stop()) {
                 if let Ok(mut k) = self.kept.lock() {
                     k.push_back(format!("stop: {e}"));
                 }

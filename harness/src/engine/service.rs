@@ -14,6 +14,24 @@ use std::time::Duration;
 /// How long a start or stop command (or the manager) may take.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Held around every change of a managed service's state (a start, a stop, the restore), so
+/// that the signal cleanup's restore waits for a start in flight, and a start after the cleanup
+/// began is refused ([`operate`]).
+static OPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` (a start or stop of a managed service) in turn with every other one and with the
+/// restore; refused once the harness is ending (a termination signal's cleanup has begun),
+/// unless `restoring`.
+pub(crate) fn operate<T>(restoring: bool, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let _turn = OPS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !restoring && crate::supervise::is_ending() {
+        return Err(Error::Unsupported(
+            "the harness is ending (a termination signal): no service is started or stopped".into(),
+        ));
+    }
+    f()
+}
+
 /// Where a managed server is, as its manager tells.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServiceState {
@@ -237,12 +255,14 @@ impl Restore {
     fn apply(&self) {
         let log = Arc::new(Mutex::new(VecDeque::new()));
         let s = Service { spec: &self.spec, endpoint: &self.endpoint, path: &self.path, log };
-        let running = matches!(s.state(), Ok(ServiceState::Running(_)));
-        let _ = match (self.was_running, running) {
-            (true, false) => s.start(),
-            (false, true) => s.stop(),
-            _ => Ok(()),
-        };
+        let _ = operate(true, || {
+            let running = matches!(s.state(), Ok(ServiceState::Running(_)));
+            match (self.was_running, running) {
+                (true, false) => s.start(),
+                (false, true) => s.stop(),
+                _ => Ok(()),
+            }
+        });
     }
 }
 
