@@ -765,6 +765,9 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
             u.outcome.describe()
         );
     }
+    for e in &campaign.ended_early {
+        println!("ENDED EARLY  {e} (the findings above stand; the campaign fuzzed for less than it was asked)");
+    }
     println!("detection: {}", campaign.liveness);
     match campaign.edges {
         Some(edges) => println!(

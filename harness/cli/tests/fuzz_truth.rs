@@ -85,6 +85,7 @@ fn campaigns_report_every_bug_once_and_every_finding_replays(ping: bool) {
             serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("seed {seed}: {e}: {err}"));
         assert_eq!(out.status.code(), Some(1), "seed {seed}: findings exit 1: {err}");
         let seen: Vec<String> = campaign.findings.iter().map(|f| f.bucket.0.clone()).collect();
+        assert_eq!(campaign.ended_early, Vec::<String>::new(), "seed {seed} (ping: {ping}): {seen:?}");
         assert_eq!(campaign.findings.len(), want.len(), "seed {seed} (ping: {ping}): {seen:?}");
         for (bug, label, report) in &want {
             let hit = campaign.findings.iter().find(|f| {
@@ -121,4 +122,82 @@ fn with_a_ping_every_bug_is_its_own_finding_and_replays() {
 #[test]
 fn without_a_ping_every_bug_is_its_own_finding_and_replays() {
     campaigns_report_every_bug_once_and_every_finding_replays(false);
+}
+
+/// A server that stops starting after a while (here: after 40 starts, as a server whose
+/// crashes corrupt its state file would): the campaign keeps what it found, exits 1 for it, and
+/// says that it ended early and why, naming each failed start.
+#[cfg(unix)]
+#[test]
+fn a_server_that_stops_starting_ends_the_campaign_early_and_says_why() {
+    let dir = std::env::temp_dir().join(format!("ph-fuzz-ended-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let script = "n=$(cat \"$2\" 2>/dev/null || echo 0); echo $((n + 1)) > \"$2\"; \
+                  if [ \"$n\" -ge 40 ]; then echo \"state file corrupt after $n starts\" >&2; exit 3; fi; \
+                  exec \"$3\" --endpoint \"$1\" --bugs divide";
+    let plan = dir.join("plan.toml");
+    std::fs::write(
+        &plan,
+        format!(
+            "[target]\nname = \"flaky-start\"\nprogram = \"/bin/sh\"\nargs = [\"-c\", '{script}', \"sh\", \"{{pipe}}\", '{}', '{}']\nendpoint = \"{{dir}}/ph-fs-{{unique}}.sock\"\nframing = \"length:4:le\"\nready = \"line:READY\"\n",
+            dir.join("starts").display(),
+            common::program_for_plan("sequential-bugs")
+        ),
+    )
+    .expect("plan");
+    let out = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+        .arg("fuzz")
+        .arg(&plan)
+        .args(["--seed", "1", "--duration", "120", "--format", "json"])
+        .arg("--out")
+        .arg(dir.join("out"))
+        .output()
+        .expect("run pipe-harness fuzz");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let campaign: Campaign = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(out.status.code(), Some(1), "the finding stands: {err}");
+    assert_eq!(campaign.findings.len(), 1, "{:?}", campaign.findings);
+    assert!(campaign.findings[0].bucket.0.contains("SIGFPE"), "{}", campaign.findings[0].bucket);
+    assert_eq!(campaign.ended_early.len(), 1, "{:?}", campaign.ended_early);
+    let why = &campaign.ended_early[0];
+    assert!(why.starts_with("job 1 of 1 ended after "), "{why}");
+    assert!(why.contains("3 starts in a row failed"), "{why}");
+    assert_eq!(why.matches("state file corrupt").count(), 3, "each failed start named: {why}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A server on a fixed path (no `{unique}`: the same socket for every server of the run) that
+/// binds without removing a stale file: each server after a finding starts only once its
+/// predecessor is gone and its socket file removed, and no predecessor's cleanup removes its
+/// successor's socket.
+#[cfg(unix)]
+#[test]
+fn servers_on_a_fixed_path_follow_each_other_without_overlap() {
+    let dir = std::env::temp_dir().join(format!("ph-fuzz-fixed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let plan = dir.join("plan.toml");
+    std::fs::write(
+        &plan,
+        format!(
+            "[target]\nname = \"fixed-path\"\nprogram = '{}'\nargs = [\"--endpoint\", \"{{pipe}}\", \"--bugs\", \"divide,panic\"]\nendpoint = \"{{dir}}/fixed.sock\"\nframing = \"length:4:le\"\nready = \"line:READY\"\nping = {{ request = \"PING\", success = \"PING\" }}\n",
+            common::program_for_plan("sequential-bugs")
+        ),
+    )
+    .expect("plan");
+    let out = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+        .arg("fuzz")
+        .arg(&plan)
+        .args(["--seed", "2", "--duration", "60", "--max-findings", "2", "--format", "json"])
+        .arg("--out")
+        .arg(dir.join("out"))
+        .output()
+        .expect("run pipe-harness fuzz");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let campaign: Campaign = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let seen: Vec<&str> = campaign.findings.iter().map(|f| f.bucket.0.as_str()).collect();
+    assert_eq!(campaign.ended_early, Vec::<String>::new(), "{seen:?}");
+    assert!(campaign.unconfirmed.is_empty(), "{:?}", campaign.unconfirmed);
+    assert_eq!(campaign.findings.len(), 2, "{seen:?}");
+    assert!(campaign.restarts > 2, "a server after each hit: {}", campaign.restarts);
+    std::fs::remove_dir_all(&dir).ok();
 }

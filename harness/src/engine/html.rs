@@ -401,6 +401,9 @@ fn campaign_part(out: &mut String, c: &Campaign, settings: &[(String, String)], 
         let cmd = replays.get(i).map_or_else(String::new, String::clone);
         finding(out, r, &cmd);
     }
+    for e in &c.ended_early {
+        let _ = write!(out, "<p class=\"error\"><strong>Ended early:</strong> {}</p>", escape(e));
+    }
     for u in &c.unconfirmed {
         let _ = write!(
             out,

@@ -74,6 +74,8 @@ enum Proc {
     Child(Child),
     /// Boxed: a service's description is larger than a child's handle.
     Managed(Box<(crate::target::Managed, String)>),
+    /// Stopped by [`ServerUnderTest::stop`].
+    Gone,
 }
 
 fn drain(
@@ -196,7 +198,7 @@ impl ServerUnderTest {
 
     fn service(&self) -> Option<Service<'_>> {
         match &self.child {
-            Proc::Child(_) => None,
+            Proc::Child(_) | Proc::Gone => None,
             Proc::Managed(m) => {
                 Some(Service { spec: &m.0, endpoint: &self.requested, path: &m.1, log: self.kept.clone() })
             }
@@ -232,6 +234,7 @@ impl ServerUnderTest {
         match &mut self.child {
             Proc::Child(c) => c.try_wait().ok().flatten().map(|s| termination_of(&s)),
             Proc::Managed(_) => None,
+            Proc::Gone => Some(Termination::Stopped),
         }
     }
 
@@ -307,7 +310,7 @@ impl ServerUnderTest {
         match crate::supervise::wait_exit(pid, timeout) {
             Ok(true) => match &mut self.child {
                 Proc::Child(c) => c.wait().ok().map(|s| termination_of(&s)),
-                Proc::Managed(_) => self.poll().or(Some(Termination::Stopped)),
+                Proc::Managed(_) | Proc::Gone => self.poll().or(Some(Termination::Stopped)),
             },
             _ => None,
         }
@@ -341,30 +344,45 @@ impl ServerUnderTest {
 
 impl Drop for ServerUnderTest {
     fn drop(&mut self) {
-        if let Some(s) = self.service() {
-            // Its manager stops it; the service is put back as it was found by the
-            // [`ServiceGuard`](super::service::ServiceGuard) of the run.
-            if let Err(e) = super::service::operate(false, || s.stop()) {
-                if let Ok(mut k) = self.kept.lock() {
-                    k.push_back(format!("stop: {e}"));
+        self.stop();
+    }
+}
+
+impl ServerUnderTest {
+    /// Ends the server now (the whole tree of a child, reaped; a managed server, by its
+    /// manager) and removes what it left; once: a second call does nothing. Called before a
+    /// replacement starts on the same endpoint, so that the two never overlap (a server that
+    /// takes a fixed name with `FILE_FLAG_FIRST_PIPE_INSTANCE`, or binds a fixed path, cannot
+    /// start beside its predecessor, which may still be dying after a crash).
+    pub fn stop(&mut self) {
+        match std::mem::replace(&mut self.child, Proc::Gone) {
+            Proc::Gone => {}
+            Proc::Managed(m) => {
+                let s = Service { spec: &m.0, endpoint: &self.requested, path: &m.1, log: self.kept.clone() };
+                // Its manager stops it; the service is put back as it was found by the
+                // [`ServiceGuard`](super::service::ServiceGuard) of the run.
+                if let Err(e) = super::service::operate(false, || s.stop()) {
+                    if let Ok(mut k) = self.kept.lock() {
+                        k.push_back(format!("stop: {e}"));
+                    }
                 }
             }
-            return;
-        }
-        let Proc::Child(child) = &mut self.child else { return };
-        // The whole tree: a server that started helpers (or daemonised) leaves none behind.
-        crate::supervise::release_tree(child.id());
-        let _ = child.kill();
-        // Reaped once it is gone; a process stuck in the kernel past the deadline is left to
-        // the platform rather than hanging the harness.
-        if crate::supervise::wait_gone(child.id(), Duration::from_secs(10)) {
-            let _ = child.wait();
-        }
-        // The output drains end (and close their ends of the pipes) once nothing holds the
-        // pipes open; with the tree dead that is at once. Bounded all the same.
-        let _ = self.final_output(Duration::from_secs(2));
-        if let Some(file) = &self.leftover {
-            let _ = std::fs::remove_file(file);
+            Proc::Child(mut child) => {
+                // The whole tree: a server that started helpers (or daemonised) leaves none behind.
+                crate::supervise::release_tree(child.id());
+                let _ = child.kill();
+                // Reaped once it is gone; a process stuck in the kernel past the deadline is left to
+                // the platform rather than hanging the harness.
+                if crate::supervise::wait_gone(child.id(), Duration::from_secs(10)) {
+                    let _ = child.wait();
+                }
+                // The output drains end (and close their ends of the pipes) once nothing holds the
+                // pipes open; with the tree dead that is at once. Bounded all the same.
+                let _ = self.final_output(Duration::from_secs(2));
+                if let Some(file) = &self.leftover {
+                    let _ = std::fs::remove_file(file);
+                }
+            }
         }
     }
 }

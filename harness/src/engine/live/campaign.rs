@@ -124,6 +124,12 @@ pub struct Campaign {
     /// Inputs kept because they reached new edges.
     #[serde(default)]
     pub covered_inputs: u64,
+    /// Jobs that ended before the campaign's limits, and why (a server that could not be
+    /// started again after a finding): the findings stand, but the campaign fuzzed for less
+    /// than it was asked to. A campaign whose every job ended so without a finding is an error
+    /// instead.
+    #[serde(default)]
+    pub ended_early: Vec<String>,
     /// The campaign over time: a sample at its start, one a second, one at its end (what
     /// `--stats` writes and the HTML report draws).
     #[serde(default)]
@@ -385,16 +391,20 @@ pub fn fuzz<B: Backend>(
         shared.lock().edges = Some(0);
     }
     shared.lock().sample((opts.corpus.len() + opts.messages.len()) as u64, true);
-    let results: Vec<Result<()>> = std::thread::scope(|scope| {
+    // Each job's end: how long after the start, and the error that ended it early, if one did.
+    let results: Vec<(Duration, Result<()>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..jobs)
             .map(|j| {
                 let (t, file, shared, progress) = (&targets[j], files.get(j), &shared, &progress);
-                scope.spawn(move || Job::new(backend, t, opts, shared, t0).and_then(|job| job.run(file, progress)))
+                scope.spawn(move || {
+                    let r = Job::new(backend, t, opts, shared, t0).and_then(|job| job.run(file, progress));
+                    (t0.elapsed(), r)
+                })
             })
             .collect();
         workers
             .into_iter()
-            .map(|w| w.join().unwrap_or_else(|_| Err(Error::Peer("a fuzzing job panicked".into()))))
+            .map(|w| w.join().unwrap_or_else(|_| (t0.elapsed(), Err(Error::Peer("a fuzzing job panicked".into())))))
             .collect()
     });
     let kept =
@@ -406,10 +416,16 @@ pub fn fuzz<B: Backend>(
     campaign.findings.sort_by_key(|r| r.index);
     // A job that could not (re)start its server fails the campaign only if nothing was found:
     // a server that stops starting after a finding is itself worth the report.
-    match results.into_iter().find_map(std::result::Result::err) {
-        Some(e) if campaign.findings.is_empty() && campaign.unconfirmed.is_empty() => Err(e),
-        _ => Ok(campaign),
+    let mut errors = results.into_iter().enumerate().filter_map(|(j, (at, r))| r.err().map(|e| (j, at, e)));
+    if campaign.findings.is_empty() && campaign.unconfirmed.is_empty() {
+        if let Some((_, _, e)) = errors.next() {
+            return Err(e);
+        }
     }
+    campaign.ended_early = errors
+        .map(|(j, at, e)| format!("job {} of {jobs} ended after {:.1} s: {e}", j + 1, at.as_secs_f64()))
+        .collect();
+    Ok(campaign)
 }
 
 /// One job: a server, the cases it takes, and what it found.
@@ -663,7 +679,9 @@ impl<'a, B: Backend> Job<'a, B> {
     }
 
     fn restart(&mut self) -> Result<()> {
-        self.server = start(self.backend, self.target)?;
+        // The old one first: the two must not overlap on the endpoint.
+        self.server.stop();
+        self.server = super::driver::start_again(self.backend, self.target)?;
         self.memory = MemoryWatch::new();
         self.served = 0;
         self.history.clear();

@@ -350,6 +350,26 @@ fn ping_check<B: Backend>(
     last
 }
 
+/// How many times in a row [`start_again`] tries.
+pub const START_ATTEMPTS: usize = 3;
+
+/// Starts a fresh server for a target that has started before (after a finding, for a
+/// replay): as [`start`], tried up to [`START_ATTEMPTS`] times, so that one start that fails
+/// on a loaded machine (a readiness deadline missed while a crashed predecessor is still being
+/// torn down) does not end a campaign; a server that keeps failing to start is an error that
+/// names every attempt.
+pub fn start_again<B: Backend>(backend: &B, target: &Target) -> Result<ServerUnderTest> {
+    let mut failed = Vec::new();
+    while failed.len() < START_ATTEMPTS {
+        match start(backend, target) {
+            Ok(server) => return Ok(server),
+            Err(Error::Peer(why)) => failed.push(why),
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    Err(Error::Peer(format!("{START_ATTEMPTS} starts in a row failed: {}", failed.join("; then: "))))
+}
+
 /// Starts a fresh server for the target and waits until it is ready.
 pub fn start<B: Backend>(backend: &B, target: &Target) -> Result<ServerUnderTest> {
     let endpoint = backend.endpoint(&target.endpoint);

@@ -42,7 +42,7 @@ pub fn replay_once<B: Backend>(
     live: &Liveness,
     growth_kib: Option<u64>,
 ) -> Result<Outcome> {
-    let mut server = start(backend, target)?;
+    let mut server = super::driver::start_again(backend, target)?;
     let before = crate::supervise::resident_kib(server.pid()).ok();
     for i in 0..repeat.max(1) {
         let (outcome, _) = run_case(backend, target, &mut server, case, live, i);
