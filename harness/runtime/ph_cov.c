@@ -6,12 +6,20 @@
  * relative to this object so that they survive ASLR and restarts) and a log of the operands of
  * the comparisons the program made. Without the variable the callbacks write to a private
  * buffer, and the program runs as usual. This file is compiled without instrumentation.
+ *
+ * The file is mapped with mmap on Unix, with CreateFileMapping/MapViewOfFile on Windows (mingw
+ * gcc or clang for a windows-gnu target; the harness reads it with ordinary reads, which see
+ * the mapped view's writes on both).
  */
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#endif
 
 #define PH_MAP_SIZE (1u << 16)
 #define PH_CMP_MAX 4096u
@@ -29,6 +37,22 @@ static __thread uintptr_t ph_prev;
 
 static void ph_anchor(void) {}
 
+#ifdef _WIN32
+__attribute__((constructor)) static void ph_init(void) {
+    const char *path = getenv("PIPE_HARNESS_COVERAGE");
+    if (!path) return;
+    /* Shared for reading and writing: the harness holds the file open to read and clear it. */
+    HANDLE f = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                           0, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, 0);
+    if (f == INVALID_HANDLE_VALUE) return;
+    HANDLE m = CreateFileMappingA(f, 0, PAGE_READWRITE, 0, sizeof(struct ph_shared), 0);
+    CloseHandle(f);
+    if (!m) return;
+    void *v = MapViewOfFile(m, FILE_MAP_WRITE, 0, 0, sizeof(struct ph_shared));
+    CloseHandle(m); /* the view keeps the mapping */
+    if (v) ph = (struct ph_shared *)v;
+}
+#else
 __attribute__((constructor)) static void ph_init(void) {
     const char *path = getenv("PIPE_HARNESS_COVERAGE");
     if (!path) return;
@@ -38,6 +62,7 @@ __attribute__((constructor)) static void ph_init(void) {
     close(fd);
     if (m != MAP_FAILED) ph = (struct ph_shared *)m;
 }
+#endif
 
 void __sanitizer_cov_trace_pc(void) {
     uintptr_t cur = (uintptr_t)__builtin_return_address(0) - (uintptr_t)&ph_anchor;

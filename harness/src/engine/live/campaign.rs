@@ -301,6 +301,9 @@ struct Covered {
 /// Candidates queued per new input at most.
 const MAX_CANDIDATES: usize = 64;
 
+/// Places in one input where one operand is put, at most.
+const MAX_PLACES: usize = 8;
+
 /// What a job generates its next covered case from.
 type CoverageSnapshot = (Vec<super::coverage::Entry>, Vec<super::coverage::Token>);
 
@@ -358,11 +361,6 @@ pub fn fuzz<B: Backend>(
     };
     // A server built for coverage gets a coverage file per job, named in its environment.
     let jobs = opts.jobs.max(1);
-    if target.coverage && cfg!(windows) {
-        return Err(Error::Unsupported(
-            "coverage = true: pipe-harness cc's runtime maps its file with mmap (Unix); a Windows runtime is not built yet".into(),
-        ));
-    }
     let files: Vec<super::coverage::CoverageFile> = if target.coverage {
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         (0..jobs)
@@ -564,15 +562,20 @@ impl<'a, B: Backend> Job<'a, B> {
             for m in messages {
                 if !c.corpus.iter().any(|(e, _)| *e == m) {
                     let mut queued = 0;
+                    // Every place the operand occurs, not only the first: a byte compared
+                    // late in a message (a magic's last byte) often equals one before it, and
+                    // replacing that one instead undoes what was solved.
                     for (from, to) in &own {
-                        if queued >= MAX_CANDIDATES {
-                            continue;
-                        }
-                        if let Some(i) = super::coverage::occurrences(&m, from).next() {
+                        for i in super::coverage::occurrences(&m, from).take(MAX_PLACES) {
+                            if queued >= MAX_CANDIDATES {
+                                break;
+                            }
                             let mut candidate = m.clone();
                             candidate.splice(i..i + from.len(), to.iter().copied());
-                            c.queue.push_back(candidate);
-                            queued += 1;
+                            if !c.queue.contains(&candidate) {
+                                c.queue.push_back(candidate);
+                                queued += 1;
+                            }
                         }
                     }
                     c.corpus.push((m, own.clone()));
