@@ -2,7 +2,9 @@
 //! (a session with a nonce, then a trusted record count, a magic compared a byte at a time and a
 //! one-byte checksum). With the edges and comparison operands the runtime reports, each campaign
 //! (seeds 1-3) finds all three bugs, each its own finding confirmed 3 of 3 on fresh servers; the
-//! campaign reports the edges it reached.
+//! campaign reports the edges it reached. The Rust twin, `fixtures/src/bin/stateful-bugs.rs`,
+//! built with rustc's SanitizerCoverage pass and the same runtime (the RUSTFLAGS docs/fuzzer.md
+//! gives), is solved the same way.
 
 #![cfg(unix)]
 
@@ -25,7 +27,8 @@ fn build(dir: &Path) -> PathBuf {
 
 fn plan(dir: &Path, program: &Path) -> PathBuf {
     let text = format!(
-        "[target]\nname = \"stateful-bugs-c\"\nprogram = '{}'\nargs = [\"--endpoint\", \"{{pipe}}\"]\nendpoint = \"{{dir}}/sbc-{{unique}}.sock\"\nready = \"line:READY\"\nframing = \"length:4:be\"\nping = {{ request = \"PING\", success = \"PONG\" }}\nsession = [{{ send = \"HELLO\\u0002\", expect = \"WELCOME \", capture = {{ offset = 8, len = 4 }} }}]\nmessage_prefix = \"{{capture}}\"\ncoverage = true\n",
+        "[target]\nname = \"{}\"\nprogram = '{}'\nargs = [\"--endpoint\", \"{{pipe}}\"]\nendpoint = \"{{dir}}/sbc-{{unique}}.sock\"\nready = \"line:READY\"\nframing = \"length:4:be\"\nping = {{ request = \"PING\", success = \"PONG\" }}\nsession = [{{ send = \"HELLO\\u0002\", expect = \"WELCOME \", capture = {{ offset = 8, len = 4 }} }}]\nmessage_prefix = \"{{capture}}\"\ncoverage = true\n",
+        program.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         program.display()
     );
     let path = dir.join("plan.toml");
@@ -33,15 +36,58 @@ fn plan(dir: &Path, program: &Path) -> PathBuf {
     path
 }
 
+/// The Rust fixture built as docs/fuzzer.md says: the runtime compiled with `cc -c -O2 -fPIC`,
+/// then `cargo build` with the sancov RUSTFLAGS and the runtime as a link argument (in a target
+/// directory of its own, kept between runs).
+fn build_rust() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sancov");
+    std::fs::create_dir_all(&target).expect("target dir");
+    let runtime = target.join("ph_cov.o");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/ph_cov.c");
+    let status = Command::new("cc").args(["-c", "-O2", "-fPIC", "-o"]).arg(&runtime).arg(&source).status().expect("cc");
+    assert!(status.success(), "cc built the runtime");
+    let flags = format!(
+        "-C passes=sancov-module -C llvm-args=-sanitizer-coverage-level=3 -C llvm-args=-sanitizer-coverage-trace-pc-guard \
+         -C llvm-args=-sanitizer-coverage-trace-compares -C link-arg={}",
+        runtime.display()
+    );
+    let out = Command::new(env!("CARGO"))
+        .args(["build", "--locked", "--offline", "-q", "-p", "pipe-harness-fixtures", "--bin", "stateful-bugs"])
+        .arg("--target-dir")
+        .arg(&target)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .env("RUSTFLAGS", flags)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("run cargo build");
+    assert!(out.status.success(), "cargo build with sancov: {}", String::from_utf8_lossy(&out.stderr));
+    target.join("debug/stateful-bugs")
+}
+
 #[test]
 fn with_coverage_the_magic_and_the_checksum_are_solved_not_guessed() {
     let dir = std::env::temp_dir().join(format!("ph-fuzz-coverage-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let plan = plan(&dir, &build(&dir));
+    solved(&dir, &plan(&dir, &build(&dir)), ["SIGABRT", "SIGFPE", "SIGSEGV"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn with_coverage_the_rust_twin_is_solved_too() {
+    let dir = std::env::temp_dir().join(format!("ph-fuzz-coverage-rust-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    // The records bug is Rust's abort: SIGABRT too.
+    solved(&dir, &plan(&dir, &build_rust()), ["SIGABRT", "SIGFPE", "SIGSEGV"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Seeds 1-3: edges reported, and the three bugs, each once, each confirmed 3 of 3.
+fn solved(dir: &Path, plan: &Path, want: [&str; 3]) {
     for seed in 1..=3u64 {
         let run = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
             .arg("fuzz")
-            .arg(&plan)
+            .arg(plan)
             .args(["--seed", &seed.to_string(), "--cases", "30000", "--max-findings", "3", "--format", "json", "--out"])
             .arg(dir.join(format!("found{seed}")))
             .output()
@@ -58,9 +104,8 @@ fn with_coverage_the_magic_and_the_checksum_are_solved_not_guessed() {
             })
             .collect();
         ended.sort();
-        assert_eq!(ended, ["SIGABRT", "SIGFPE", "SIGSEGV"], "seed {seed}: all three bugs, each once");
+        assert_eq!(ended, want, "seed {seed}: all three bugs, each once, in {} cases", c.cases);
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// `--save-corpus` writes the coverage corpus as messages; `--corpus` resumes from them: a second
