@@ -29,6 +29,16 @@ pub(crate) fn termination_of(status: &std::process::ExitStatus) -> Termination {
 /// Lines of output kept as evidence (the newest).
 const KEPT_LINES: usize = 200;
 
+/// Adds `line` to a server's kept output, dropping the oldest past [`KEPT_LINES`].
+pub(crate) fn keep(kept: &Mutex<VecDeque<String>>, line: String) {
+    if let Ok(mut k) = kept.lock() {
+        if k.len() >= KEPT_LINES {
+            k.pop_front();
+        }
+        k.push_back(line);
+    }
+}
+
 /// How a start ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Started {
@@ -99,12 +109,7 @@ fn drain(
             }
             let end = buf.strip_suffix(b"\n").unwrap_or(&buf);
             let line = String::from_utf8_lossy(end.strip_suffix(b"\r").unwrap_or(end)).into_owned();
-            if let Ok(mut k) = kept.lock() {
-                if k.len() == KEPT_LINES {
-                    k.pop_front();
-                }
-                k.push_back(format!("{tag}: {line}"));
-            }
+            keep(&kept, format!("{tag}: {line}"));
             if let Some(tx) = &tx {
                 let _ = tx.send(line);
             }
@@ -288,10 +293,17 @@ impl ServerUnderTest {
 
     /// Waits at most `timeout` for the server to exit; how it ended once it has.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<Termination> {
-        if let Some(t) = self.try_exit() {
-            return Some(t);
-        }
-        let pid = self.pid();
+        // A managed server's state is asked once here (its manager's answer gives both whether
+        // it still runs and its process), a child's from its handle.
+        let pid = match self.service().map(|s| s.state()) {
+            Some(Ok(ServiceState::Stopped(how))) => return Some(how.unwrap_or(Termination::Stopped)),
+            Some(Ok(ServiceState::Running(pid))) => pid.unwrap_or(0),
+            Some(Err(_)) => 0,
+            None => match self.poll() {
+                Some(t) => return Some(t),
+                None => self.pid(),
+            },
+        };
         if pid == 0 {
             // A managed server without a known process: nothing to wait on but its manager's
             // word, asked every 100 ms until the deadline.
@@ -362,9 +374,7 @@ impl ServerUnderTest {
                 // Its manager stops it; the service is put back as it was found by the
                 // [`ServiceGuard`](super::service::ServiceGuard) of the run.
                 if let Err(e) = super::service::operate(false, || s.stop()) {
-                    if let Ok(mut k) = self.kept.lock() {
-                        k.push_back(format!("stop: {e}"));
-                    }
+                    keep(&self.kept, format!("stop: {e}"));
                 }
             }
             Proc::Child(mut child) => {

@@ -52,12 +52,7 @@ pub(crate) struct Service<'a> {
 
 impl Service<'_> {
     fn note(&self, line: String) {
-        if let Ok(mut l) = self.log.lock() {
-            if l.len() == 200 {
-                l.pop_front();
-            }
-            l.push_back(line);
-        }
+        super::server::keep(&self.log, line);
     }
 
     /// Runs `argv` (placeholders filled) to its end, within [`COMMAND_TIMEOUT`]; its output

@@ -250,14 +250,15 @@ impl MemoryWatch {
         MemoryWatch { baseline: None, since: 0 }
     }
 
-    /// Called after each case; a growth finding when the limit is passed.
-    fn check(&mut self, pid: u32, opts: &FuzzOptions) -> Option<Outcome> {
+    /// Called after each case; a growth finding when the limit is passed. `pid` is asked only
+    /// when the size is read (a managed server's process is its manager's answer).
+    fn check(&mut self, pid: impl FnOnce() -> u32, opts: &FuzzOptions) -> Option<Outcome> {
         let limit = opts.max_rss_growth_kib?;
         self.since += 1;
         if self.since % opts.rss_every.max(1) != 0 {
             return None;
         }
-        let now = crate::supervise::resident_kib(pid).ok()?;
+        let now = crate::supervise::resident_kib(pid()).ok()?;
         match self.baseline {
             None => {
                 self.baseline = Some(now);
@@ -516,7 +517,8 @@ impl<'a, B: Backend> Job<'a, B> {
             }
             self.served += 1;
             if !outcome.is_finding() {
-                outcome = self.memory.check(self.server.pid(), self.opts).unwrap_or(outcome);
+                let server = &self.server;
+                outcome = self.memory.check(|| server.pid(), self.opts).unwrap_or(outcome);
             }
             self.history.push_back((index, case));
             while self.history.len() > self.opts.blame_window + 1 {
