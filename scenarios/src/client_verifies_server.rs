@@ -39,6 +39,7 @@ impl Scenario for ClientVerifiesServer {
     const UNIX: Option<&'static [Rule]> = Some(&[Rule::UnixDistinctIdentities]);
     const NEEDS: &'static [&'static str] = &[crate::client_impersonation::CLIENT_KEY, SERVICE_KEY];
     const SUBJECT: Subject = Subject::Client;
+    const NOT_BUILT: Option<&'static str> = Some(crate::NO_WINDOWS_ACCOUNTS);
     type Observations = Observations;
 
     fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {

@@ -34,6 +34,7 @@ impl Scenario for ConnectRace {
     const WINDOWS: Option<&'static [Rule]> = None;
     /// The attacker must really be another uid.
     const UNIX: Option<&'static [Rule]> = Some(&[Rule::UnixDistinctIdentities]);
+    const NOT_BUILT: Option<&'static str> = Some(crate::NO_WINDOWS_ACCOUNTS);
     const NEEDS: &'static [&'static str] =
         &[crate::PRIVILEGED_KEY, "[policy] denied_users = [\"61001\"] (the attacker)"];
     type Observations = Observations;

@@ -60,6 +60,9 @@ pub trait Scenario {
     const NEEDS: &'static [&'static str];
     /// What it tests: the target's server (the default) or its client under test.
     const SUBJECT: Subject = Subject::Server;
+    /// For a platform whose rules are `None` although the attack exists there: why the check
+    /// is not built for it (the not-applicable verdict says so instead of "no meaning").
+    const NOT_BUILT: Option<&'static str> = None;
     /// What it records against a live target: plain data, no verdict.
     type Observations: fmt::Debug;
     /// Records observations against the target. `Err`: a verdict reached without observing
@@ -97,6 +100,8 @@ pub struct ScenarioInfo {
     pub needs: &'static [&'static str],
     /// What it tests ([`Scenario::SUBJECT`]).
     pub subject: Subject,
+    /// Why it is not built for a platform where the attack exists ([`Scenario::NOT_BUILT`]).
+    pub not_built: Option<&'static str>,
 }
 
 impl ScenarioInfo {
@@ -109,6 +114,7 @@ impl ScenarioInfo {
             unix: S::UNIX,
             needs: S::NEEDS,
             subject: S::SUBJECT,
+            not_built: S::NOT_BUILT,
         }
     }
 
@@ -369,10 +375,16 @@ pub fn run<B: Backend>(scenario: ScenarioId, cx: &Context<'_, B>, unmet: Unmet) 
     let t0 = Instant::now();
     let platform = cx.backend.platform();
     let verdict = match info.rests_on(platform) {
-        None => Verdict::not_applicable(
-            format!("{} does not apply to {platform} endpoints", info.id),
-            format!("a target on the other platform: {} has no meaning for {platform} endpoints", info.id),
-        ),
+        None => match info.not_built {
+            Some(why) => Verdict::not_applicable(
+                format!("{} is not built for {platform} endpoints yet: {why}", info.id),
+                format!("a target on the other platform ({} runs there)", info.id),
+            ),
+            None => Verdict::not_applicable(
+                format!("{} does not apply to {platform} endpoints", info.id),
+                format!("a target on the other platform: {} has no meaning for {platform} endpoints", info.id),
+            ),
+        },
         Some(rests_on) => match (unverifiable_for(cx.backend.probe(), rests_on), unmet) {
             (Some(v), Unmet::Skip) => v,
             (gate, _) => scenario.observe_and_judge(cx, gate),
@@ -385,6 +397,9 @@ pub fn run<B: Backend>(scenario: ScenarioId, cx: &Context<'_, B>, unmet: Unmet) 
         duration_ms: t0.elapsed().as_millis() as u64,
     }
 }
+
+/// Why the scenarios that need another account's process on Windows are not built there.
+pub(crate) const NO_WINDOWS_ACCOUNTS: &str = "a rogue under another account needs Windows local accounts and a process started with one's token, and nothing here can show them (under Wine, LogonUserW accepts any name and password: the probe's logon_checks_credentials)";
 
 /// Why the scenarios that send the privileged request are not applicable without one.
 pub(crate) const NO_PRIVILEGED: &str = "the target has no privileged request";
