@@ -4,7 +4,11 @@
 //! `coverage = true`, and with plain `cc` fuzzed black-box (the baseline). Each seed runs both
 //! campaigns with the same budget; the table gives the time to the first, second and third
 //! distinct finding, and the ratio baseline / coverage (`>` when the baseline did not get there
-//! within the budget, so the ratio is at least that).
+//! within the budget, so the ratio is at least that). Then the price of instrumentation: both
+//! builds with their bugs off (`--bugs none`: no restarts), fuzzed black-box with the same seed
+//! for the same time (the same cases, so the ratio is what the callbacks cost), and the
+//! instrumented build with `coverage = true` (its map cleared and read around every case; its
+//! cases are other cases, session messages, so its rate is shown beside, not as a ratio).
 //!
 //! ```text
 //! cargo bench -p pipe-harness --bench time_to_bug                       # seeds 1-3, 20 s each
@@ -37,9 +41,10 @@ fn build(dir: &Path, coverage: bool) -> PathBuf {
     out
 }
 
-fn target(dir: &Path, program: &Path, coverage: bool) -> pipe_harness::engine::Target {
+fn target(dir: &Path, program: &Path, coverage: bool, bugs: bool) -> pipe_harness::engine::Target {
+    let extra = if bugs { "" } else { ", \"--bugs\", \"none\"" };
     let text = format!(
-        "[target]\nname = \"stateful-bugs-c\"\nprogram = '{}'\nargs = [\"--endpoint\", \"{{pipe}}\"]\nendpoint = \"{{dir}}/sbc-{{unique}}.sock\"\nready = \"line:READY\"\nframing = \"length:4:be\"\nping = {{ request = \"PING\", success = \"PONG\" }}\nsession = [{{ send = \"HELLO\\u0002\", expect = \"WELCOME \", capture = {{ offset = 8, len = 4 }} }}]\nmessage_prefix = \"{{capture}}\"\ncoverage = {coverage}\n",
+        "[target]\nname = \"stateful-bugs-c\"\nprogram = '{}'\nargs = [\"--endpoint\", \"{{pipe}}\"{extra}]\nendpoint = \"{{dir}}/sbc-{{unique}}.sock\"\nready = \"line:READY\"\nframing = \"length:4:be\"\nping = {{ request = \"PING\", success = \"PONG\" }}\nsession = [{{ send = \"HELLO\\u0002\", expect = \"WELCOME \", capture = {{ offset = 8, len = 4 }} }}]\nmessage_prefix = \"{{capture}}\"\ncoverage = {coverage}\n",
         program.display()
     );
     pipe_harness::engine::plan::parse(&dir.join("plan.toml"), &text).expect("plan").0
@@ -58,8 +63,9 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("ph-time-to-bug-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch");
     let backend = pipe_harness::native_backend().expect("backend");
-    let cov = target(&dir, &build(&dir, true), true);
-    let plain = target(&dir, &build(&dir, false), false);
+    let (cov_bin, plain_bin) = (build(&dir, true), build(&dir, false));
+    let cov = target(&dir, &cov_bin, true, true);
+    let plain = target(&dir, &plain_bin, false, true);
     println!("time to bug: stateful-bugs.c, {seeds} seeds, {seconds} s budget per campaign");
     println!("{:>4} {:>5}  {:>18}  {:>18}  {:>18}", "seed", "bug", "coverage (s)", "black-box (s)", "ratio");
     let mut ratios = Vec::new();
@@ -86,5 +92,24 @@ fn main() {
     if let Some(median) = ratios.get(ratios.len() / 2) {
         println!("median ratio (black-box time / coverage time, budget where black-box missed): {median:.1}x");
     }
+    // Throughput without bugs: no restarts, the same paths, so the difference is the coverage.
+    let rate_seconds = seconds.min(10);
+    let mut opts = live::FuzzOptions::new(1);
+    opts.max_time = Duration::from_secs(rate_seconds);
+    let rate = |t: &pipe_harness::engine::Target| {
+        let c = live::fuzz(&backend, t, &opts, |_| {}).expect("throughput campaign");
+        (c.cases as f64 * 1000.0 / c.elapsed_ms.max(1) as f64, c.edges)
+    };
+    let (instrumented, _) = rate(&target(&dir, &cov_bin, false, false));
+    let (plain_rate, _) = rate(&target(&dir, &plain_bin, false, false));
+    let (guided, edges) = rate(&target(&dir, &cov_bin, true, false));
+    println!(
+        "cases/s, bugs off, {rate_seconds} s each, black-box: instrumented build {instrumented:.0}, plain build {plain_rate:.0}; ratio {:.2}x",
+        instrumented / plain_rate.max(0.001)
+    );
+    println!(
+        "cases/s, coverage-guided (coverage = true, other cases): instrumented build {guided:.0}, {} edges",
+        edges.unwrap_or(0)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
