@@ -485,12 +485,14 @@ impl<'a, B: Backend> Job<'a, B> {
             if index >= self.opts.max_cases {
                 return self.last_look(progress);
             }
+            let mut candidate = false;
             let case = match coverage {
                 Some(file) => {
                     let queued = self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner).queue.pop_front();
                     let _ = file.clear();
                     match queued {
                         Some(m) => {
+                            candidate = true;
                             let all = self.target.session.len();
                             Case {
                                 writes: vec![m],
@@ -513,7 +515,15 @@ impl<'a, B: Backend> Job<'a, B> {
             let (mut outcome, blame) =
                 run_case(self.backend, self.target, &mut self.server, &case, &self.live, self.served);
             if let Some(file) = coverage {
-                self.learn(file, &case);
+                let reached = self.learn(file, &case, candidate);
+                if candidate && !reached && outcome.is_finding() {
+                    // The server died before the candidate reached its code (an earlier case
+                    // ended it; the map is empty): it never ran, and goes first again, on the
+                    // fresh server the finding brings. (Lost, a magic's next byte was never
+                    // tried: the Rust fixture's magic was missed for a minute in 3 of 20 runs.)
+                    let mut c = self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner);
+                    c.queue.push_front(case.writes[0].clone());
+                }
             }
             self.served += 1;
             if !outcome.is_finding() {
@@ -537,14 +547,21 @@ impl<'a, B: Backend> Job<'a, B> {
 
     /// What a case's coverage taught: its messages join the corpus if it reached a new edge
     /// (or a new hit count), its comparisons join the tokens.
-    fn learn(&self, file: &super::coverage::CoverageFile, case: &Case) {
-        let Ok(trace) = file.read() else { return };
+    ///
+    /// An input-to-state `candidate` that got further is also queued with a byte more: a parser
+    /// that checks the length before each byte of a magic stops at the end of the input, and
+    /// the next comparison, the one the next candidate needs, only runs on a longer one.
+    ///
+    /// `false` when the server recorded nothing (the case never reached its code).
+    fn learn(&self, file: &super::coverage::CoverageFile, case: &Case, candidate: bool) -> bool {
+        let Ok(trace) = file.read() else { return true };
+        if trace.map.iter().all(|b| *b == 0) {
+            return false;
+        }
         let found = super::coverage::tokens(&trace.cmps);
         let mut c = self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner);
         let before = (c.corpus.len(), c.tokens.len());
         if c.seen.merge(&trace.map) > 0 {
-            // The last comparisons are the deepest: an input keeps up to 64.
-            let own: Vec<super::coverage::Token> = found.iter().rev().take(64).rev().cloned().collect();
             let messages: Vec<Vec<u8>> = match case.session {
                 Some(use_) if use_.messages => case.writes.clone(),
                 _ => {
@@ -563,6 +580,7 @@ impl<'a, B: Backend> Job<'a, B> {
             };
             for m in messages {
                 if !c.corpus.iter().any(|(e, _)| *e == m) {
+                    let own: Vec<super::coverage::Token> = found.iter().rev().take(64).rev().cloned().collect();
                     let mut queued = 0;
                     // Every place the operand occurs, not only the first: a byte compared
                     // late in a message (a magic's last byte) often equals one before it, and
@@ -580,7 +598,14 @@ impl<'a, B: Backend> Job<'a, B> {
                             }
                         }
                     }
-                    c.corpus.push((m, own.clone()));
+                    if candidate && m.len() < 4096 {
+                        let mut longer = m.clone();
+                        longer.push(0);
+                        if !c.queue.contains(&longer) {
+                            c.queue.push_back(longer);
+                        }
+                    }
+                    c.corpus.push((m, own));
                 }
             }
         }
@@ -601,6 +626,7 @@ impl<'a, B: Backend> Job<'a, B> {
         let mut campaign = self.shared.lock();
         campaign.edges = Some(edges);
         campaign.covered_inputs = inputs;
+        true
     }
 
     /// After the last case: one more look (the case may have ended the server after its
