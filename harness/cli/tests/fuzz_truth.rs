@@ -124,6 +124,23 @@ fn without_a_ping_every_bug_is_its_own_finding_and_replays() {
     campaigns_report_every_bug_once_and_every_finding_replays(false);
 }
 
+/// Runs `pipe-harness fuzz PLAN ARGS --format json --out OUT`: the campaign, the exit code and
+/// what it printed on stderr.
+#[cfg(unix)]
+fn fuzz(plan: &Path, args: &[&str], out: &Path) -> (Campaign, Option<i32>, String) {
+    let run = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+        .arg("fuzz")
+        .arg(plan)
+        .args(args)
+        .args(["--format", "json", "--out"])
+        .arg(out)
+        .output()
+        .expect("run pipe-harness fuzz");
+    let err = String::from_utf8_lossy(&run.stderr).into_owned();
+    let campaign = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| panic!("{e}: {err}"));
+    (campaign, run.status.code(), err)
+}
+
 /// A server that stops starting after a while (here: after 40 starts, as a server whose
 /// crashes corrupt its state file would): the campaign keeps what it found, exits 1 for it, and
 /// says that it ended early and why, naming each failed start.
@@ -145,17 +162,8 @@ fn a_server_that_stops_starting_ends_the_campaign_early_and_says_why() {
         ),
     )
     .expect("plan");
-    let out = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
-        .arg("fuzz")
-        .arg(&plan)
-        .args(["--seed", "1", "--duration", "120", "--format", "json"])
-        .arg("--out")
-        .arg(dir.join("out"))
-        .output()
-        .expect("run pipe-harness fuzz");
-    let err = String::from_utf8_lossy(&out.stderr);
-    let campaign: Campaign = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {err}"));
-    assert_eq!(out.status.code(), Some(1), "the finding stands: {err}");
+    let (campaign, code, err) = fuzz(&plan, &["--seed", "1", "--duration", "120"], &dir.join("out"));
+    assert_eq!(code, Some(1), "the finding stands: {err}");
     assert_eq!(campaign.findings.len(), 1, "{:?}", campaign.findings);
     assert!(campaign.findings[0].bucket.0.contains("SIGFPE"), "{}", campaign.findings[0].bucket);
     assert_eq!(campaign.ended_early.len(), 1, "{:?}", campaign.ended_early);
@@ -184,16 +192,7 @@ fn servers_on_a_fixed_path_follow_each_other_without_overlap() {
         ),
     )
     .expect("plan");
-    let out = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
-        .arg("fuzz")
-        .arg(&plan)
-        .args(["--seed", "2", "--duration", "60", "--max-findings", "2", "--format", "json"])
-        .arg("--out")
-        .arg(dir.join("out"))
-        .output()
-        .expect("run pipe-harness fuzz");
-    let err = String::from_utf8_lossy(&out.stderr);
-    let campaign: Campaign = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let (campaign, _, _) = fuzz(&plan, &["--seed", "2", "--duration", "60", "--max-findings", "2"], &dir.join("out"));
     let seen: Vec<&str> = campaign.findings.iter().map(|f| f.bucket.0.as_str()).collect();
     assert_eq!(campaign.ended_early, Vec::<String>::new(), "{seen:?}");
     assert!(campaign.unconfirmed.is_empty(), "{:?}", campaign.unconfirmed);
