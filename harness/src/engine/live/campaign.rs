@@ -562,6 +562,8 @@ impl<'a, B: Backend> Job<'a, B> {
         let mut c = self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner);
         let before = (c.corpus.len(), c.tokens.len());
         if c.seen.merge(&trace.map) > 0 {
+            // The last comparisons are the deepest: an input keeps up to 64.
+            let own: Vec<super::coverage::Token> = found.iter().rev().take(64).rev().cloned().collect();
             let messages: Vec<Vec<u8>> = match case.session {
                 Some(use_) if use_.messages => case.writes.clone(),
                 _ => {
@@ -580,7 +582,6 @@ impl<'a, B: Backend> Job<'a, B> {
             };
             for m in messages {
                 if !c.corpus.iter().any(|(e, _)| *e == m) {
-                    let own: Vec<super::coverage::Token> = found.iter().rev().take(64).rev().cloned().collect();
                     let mut queued = 0;
                     // Every place the operand occurs, not only the first: a byte compared
                     // late in a message (a magic's last byte) often equals one before it, and
@@ -598,14 +599,14 @@ impl<'a, B: Backend> Job<'a, B> {
                             }
                         }
                     }
-                    if candidate && m.len() < 4096 {
+                    if candidate && m.len() < super::case::GROW_BELOW {
                         let mut longer = m.clone();
                         longer.push(0);
                         if !c.queue.contains(&longer) {
                             c.queue.push_back(longer);
                         }
                     }
-                    c.corpus.push((m, own));
+                    c.corpus.push((m, own.clone()));
                 }
             }
         }

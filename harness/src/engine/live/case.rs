@@ -128,6 +128,10 @@ fn bytes(s: &mut Schedule, max: u64) -> Vec<u8> {
 
 /// Payloads that break naive decoders: an extension-record marker with a lying inner length,
 /// NULs, 0xFF runs, an empty payload.
+/// The longest message a covered case grows by one byte (an insertion, or the longer twin of an
+/// input-to-state candidate).
+pub(crate) const GROW_BELOW: usize = 4096;
+
 const HOSTILE: &[&[u8]] = &[&[0x7F, 0xFF, 0x00], &[0x7F, 200, 1], &[], &[0x00; 16], &[0xFF; 300], &[0x7F]];
 
 /// Generates case `index` of a campaign seeded with `seed`.
@@ -305,7 +309,7 @@ pub fn generate_covered(
                 m[i] = s.below(256) as u8;
                 what.push("byte");
             }
-            2 if m.len() < 4096 => {
+            2 if m.len() < GROW_BELOW => {
                 let i = s.below(m.len() as u64 + 1) as usize;
                 m.insert(i, s.below(256) as u8);
                 what.push("insert");
