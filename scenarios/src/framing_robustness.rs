@@ -107,7 +107,8 @@ fn judge(obs: &Observations) -> Verdict {
         severity: Severity::High,
         evidence,
         seed: Some(r.seed),
-        replay: Some(format!("pipe-harness fuzz PLAN --seed {} (case {})", r.seed, r.index)),
+        // The same short campaign again: its cases come from the seed, so case N is case N again.
+        replay: Some(format!("pipe-harness audit PLAN --scenario {} --seed {}", FramingRobustness::ID, r.seed)),
     })
 }
 
@@ -149,7 +150,7 @@ mod tests {
         match judge(&Observations { seed: 7, campaign: found.clone() }) {
             Verdict::Fail(f) => {
                 assert_eq!(f.seed, Some(7));
-                assert!(f.replay.as_deref().is_some_and(|r| r.contains("--seed 7")), "{:?}", f.replay);
+                assert_eq!(f.replay.as_deref(), Some("pipe-harness audit PLAN --scenario framing_robustness --seed 7"));
             }
             v => panic!("{v:?}"),
         }

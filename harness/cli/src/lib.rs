@@ -50,8 +50,15 @@ use engine::report::AuditReport;
 use engine::{Policy, Target};
 use std::path::{Path, PathBuf};
 
-/// The environment variable that overrides an [`Audit`]'s seed (replaying a finding from CI).
+/// The environment variable that overrides an [`Audit`]'s seed, also one given with
+/// [`Audit::seed`]: the replay line a finding prints under `cargo test` sets it
+/// (`PIPE_HARNESS_SEED=7 cargo test -p my-service --test audit -- --exact my_test`).
 pub const SEED_VAR: &str = "PIPE_HARNESS_SEED";
+
+/// The seed [`SEED_VAR`] gives, if it is set to a number.
+fn seed_from_env() -> Option<u64> {
+    std::env::var(SEED_VAR).ok().and_then(|s| s.trim().parse().ok())
+}
 
 /// An audit of one target, built up and then [`run`](Audit::run) against this platform's
 /// backend (the probe measured once per process).
@@ -63,6 +70,8 @@ pub struct Audit {
     seed: u64,
     strict: bool,
     plan: Option<PathBuf>,
+    /// The program was set in code ([`Audit::program`]): the plan alone does not replay.
+    program_set: bool,
 }
 
 impl Audit {
@@ -77,14 +86,15 @@ impl Audit {
     /// The audit of `target` against what its owner intends (`policy`): every scenario that
     /// applies, with seed 1 (or [`SEED_VAR`]).
     pub fn new(target: Target, policy: Policy) -> Audit {
-        let seed = std::env::var(SEED_VAR).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(1);
-        Audit { target, policy, scenarios: Vec::new(), seed, strict: false, plan: None }
+        let seed = seed_from_env().unwrap_or(1);
+        Audit { target, policy, scenarios: Vec::new(), seed, strict: false, plan: None, program_set: false }
     }
 
     /// Starts this program instead of the plan's (`env!("CARGO_BIN_EXE_my-service")`: the
     /// binary cargo built for this test).
     pub fn program(mut self, program: impl Into<PathBuf>) -> Audit {
         self.target.program = program.into();
+        self.program_set = true;
         self
     }
 
@@ -94,9 +104,10 @@ impl Audit {
         self
     }
 
-    /// The seed of the seeded scenarios (a finding prints the seed that replays it).
+    /// The seed of the seeded scenarios (a finding prints the seed that replays it);
+    /// [`SEED_VAR`], when set, wins, so that a finding's replay line replays it.
     pub fn seed(mut self, seed: u64) -> Audit {
-        self.seed = seed;
+        self.seed = seed_from_env().unwrap_or(seed);
         self
     }
 
@@ -116,10 +127,72 @@ impl Audit {
     pub fn run(&self) -> Result<Report> {
         let backend = native_backend()?;
         let mut report = scenarios::audit(&backend, &self.target, &self.policy, self.seed, &self.scenarios);
-        if let Some(plan) = &self.plan {
-            report.name_plan(&plan.display().to_string());
+        match (replay::cargo_test(self.seed), &self.plan) {
+            // Under `cargo test`: the test itself, with the seed (a program set in code is set again).
+            (Some(line), _) => report.name_rerun(&line),
+            (None, Some(plan)) if !self.program_set => report.name_plan(&plan.display().to_string()),
+            // Elsewhere: this process's command line again, with the seed.
+            (None, _) => report.name_rerun(&replay::this_process(self.seed)),
         }
         Ok(Report { report, strict: self.strict })
+    }
+}
+
+/// The replay lines of findings made through the facade, where the plan alone does not replay
+/// them (its program is set in code).
+mod replay {
+    use super::SEED_VAR;
+
+    /// `PIPE_HARNESS_SEED=7 cargo test -p PACKAGE --test TARGET -- --exact TEST`, when this runs
+    /// as a test under `cargo test` (cargo sets `CARGO_PKG_NAME`; libtest names each test's
+    /// thread after it). It runs from anywhere in the package's workspace (`cargo test` starts
+    /// a test in its package's folder).
+    pub(super) fn cargo_test(seed: u64) -> Option<String> {
+        let package = std::env::var("CARGO_PKG_NAME").ok().filter(|p| !p.is_empty())?;
+        let test = std::thread::current().name().filter(|n| *n != "main")?.to_string();
+        let exe = std::env::current_exe().ok()?;
+        // target/<profile>/deps/<target>-<hash>
+        let stem = exe.file_stem()?.to_str()?;
+        let target = match stem.rsplit_once('-') {
+            Some((name, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => name,
+            _ => return None,
+        };
+        let deps = exe.parent()?;
+        if deps.file_name()? != "deps" {
+            return None;
+        }
+        let profile = match deps.parent()?.file_name()?.to_str()? {
+            "debug" => String::new(),
+            "release" => " --release".to_string(),
+            other => format!(" --profile {other}"),
+        };
+        let which = if target == package.replace('-', "_") { "--lib".to_string() } else { format!("--test {target}") };
+        Some(format!("{} cargo test{profile} -p {package} {which} -- --exact {}", set_seed(seed), quote(&test)))
+    }
+
+    /// This process's command line again, with the seed.
+    pub(super) fn this_process(seed: u64) -> String {
+        let args: Vec<String> = std::env::args().map(|a| quote(&a)).collect();
+        format!("{} {}", set_seed(seed), args.join(" "))
+    }
+
+    /// The seed set for the one command, in the shell of the platform (POSIX sh; PowerShell,
+    /// the shell of Windows runners).
+    fn set_seed(seed: u64) -> String {
+        if cfg!(windows) {
+            format!("$env:{SEED_VAR}={seed};")
+        } else {
+            format!("{SEED_VAR}={seed}")
+        }
+    }
+
+    /// A word as a shell reads it back.
+    fn quote(word: &str) -> String {
+        if !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+".contains(&b)) {
+            word.to_string()
+        } else {
+            format!("'{}'", word.replace('\'', "'\\''"))
+        }
     }
 }
 
