@@ -111,7 +111,8 @@ impl Audit {
         self
     }
 
-    /// A scenario the plan does not configure (not applicable) counts against
+    /// A scenario the plan does not configure (not applicable) or this platform cannot show
+    /// (unverifiable: not root, a capability missing) counts against
     /// [`Report::assert_no_findings`], as `pipe-harness audit --strict` does.
     pub fn strict(mut self) -> Audit {
         self.strict = true;
@@ -209,7 +210,8 @@ impl Report {
         &self.report
     }
 
-    /// Whether it has no finding and no error (and, if strict, nothing not applicable):
+    /// Whether it has no finding and no error (and, if strict, nothing not applicable or
+    /// unverifiable):
     /// pass, unverifiable and not applicable are not failures.
     pub fn is_clean(&self) -> bool {
         self.report.exit_code_with(self.strict) == 0

@@ -62,7 +62,8 @@ enum Command {
         /// Seed for the seeded scenarios (a finding prints the seed that replays it).
         #[arg(long)]
         seed: Option<u64>,
-        /// A check the plan does not configure (not applicable) fails the audit (exit 1).
+        /// A check that does not run to a verdict fails the audit (exit 1): not applicable (the
+        /// plan does not configure it) or unverifiable (not root, a platform rule missing).
         #[arg(long)]
         strict: bool,
     },

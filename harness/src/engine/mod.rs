@@ -72,7 +72,16 @@ pub fn unverifiable_for(probe: &ProbeReport, rests_on: &[Rule]) -> Option<Verdic
     if unmet.is_empty() {
         return None;
     }
-    let reason = unmet.iter().map(|(r, s, _)| format!("{} {}", r.id(), s.label())).collect::<Vec<_>>().join("; ");
+    // An untestable rule's last line of evidence says why it could not be measured (not root,
+    // a capability missing): the reason carries it, in words.
+    let reason = unmet
+        .iter()
+        .map(|(r, s, ev)| match (s, ev.last()) {
+            (Status::Untestable, Some(why)) => format!("{} {} ({why})", r.id(), s.label()),
+            _ => format!("{} {}", r.id(), s.label()),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
     let evidence =
         unmet.into_iter().flat_map(|(r, _, ev)| ev.into_iter().map(move |e| format!("{}: {e}", r.id()))).collect();
     Some(Verdict::Unverifiable {
@@ -116,6 +125,28 @@ mod tests {
                 assert!(reason.contains("sqos_level_honoured DOES NOT HOLD"), "{reason}");
                 assert_eq!(evidence, vec!["sqos_level_honoured: got Impersonation".to_string()]);
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// An untestable rule's reason says, in words, what is missing (the probe's last line of
+    /// evidence for it: not root, a capability).
+    #[test]
+    fn an_untestable_rule_says_what_is_missing() {
+        let probe = ProbeReport {
+            schema_version: 1,
+            platform: PlatformInfo { os: "linux".into(), wine_version: None, user: None, session_id: None },
+            results: vec![RuleResult {
+                rule: Rule::UnixDistinctIdentities,
+                status: Status::Untestable,
+                evidence: vec!["the harness runs as uid 1000, not root: it cannot connect as other uids; run it as root to measure this".into()],
+            }],
+        };
+        match unverifiable_for(&probe, &[Rule::UnixDistinctIdentities]) {
+            Some(Verdict::Unverifiable { reason, .. }) => assert_eq!(
+                reason,
+                "the platform probe says: unix_distinct_identities untestable (the harness runs as uid 1000, not root: it cannot connect as other uids; run it as root to measure this)"
+            ),
             other => panic!("{other:?}"),
         }
     }

@@ -67,13 +67,14 @@ impl AuditReport {
         self.exit_code_with(false)
     }
 
-    /// The exit code; `strict`: a check that was not applicable fails (1), for teams that want
-    /// every check to run.
+    /// The exit code; `strict`: a check that did not run to a verdict (not applicable, or
+    /// unverifiable here) fails (1), for teams that want every check to run.
     pub fn exit_code_with(&self, strict: bool) -> u8 {
         if self.results.iter().any(|r| matches!(r.verdict, Verdict::Error { .. })) {
             2
         } else if self.results.iter().any(|r| {
-            matches!(r.verdict, Verdict::Fail(_)) || (strict && matches!(r.verdict, Verdict::NotApplicable { .. }))
+            matches!(r.verdict, Verdict::Fail(_))
+                || (strict && matches!(r.verdict, Verdict::NotApplicable { .. } | Verdict::Unverifiable { .. }))
         }) {
             1
         } else {
@@ -338,6 +339,8 @@ mod tests {
         assert_eq!(r.exit_code(), 1);
         r.results.retain(|c| c.verdict.kind() != "fail");
         assert_eq!(r.exit_code(), 0, "unverifiable is not a failure");
+        assert_eq!(r.exit_code_with(true), 1, "--strict: an unverifiable check fails");
+        r.results.retain(|c| c.verdict.kind() != "unverifiable");
         r.results.push(CheckResult {
             scenario: "peer_credentials".into(),
             target: "t".into(),

@@ -38,6 +38,14 @@ fn result(rule: Rule, status: Status, evidence: Vec<String>) -> RuleResult {
     RuleResult { rule, status, evidence }
 }
 
+/// Why a rule cannot be measured without root, and what would measure it, in words.
+fn needs_root(what: &str) -> String {
+    format!(
+        "the harness runs as uid {}, not root: {what}; run it as root to measure this",
+        rustix::process::geteuid().as_raw()
+    )
+}
+
 fn connect_as(path: &Path, uid: u32) -> Result<std::io::Result<UnixStream>, crate::Error> {
     let path = path.to_path_buf();
     as_user(Ids { uid, gid: uid }, move || UnixStream::connect(&path))
@@ -46,14 +54,7 @@ fn connect_as(path: &Path, uid: u32) -> Result<std::io::Result<UnixStream>, crat
 fn distinct_identities(scratch: &Scratch) -> RuleResult {
     let rule = Rule::UnixDistinctIdentities;
     if !is_root() {
-        return result(
-            rule,
-            Status::Untestable,
-            vec![format!(
-                "the harness runs as uid {}, not root: it cannot take other identities",
-                rustix::process::geteuid().as_raw()
-            )],
-        );
+        return result(rule, Status::Untestable, vec![needs_root("it cannot connect as other uids")]);
     }
     let path = scratch.path("ids.sock");
     let measured = (|| -> std::io::Result<(u32, u32)> {
@@ -79,7 +80,7 @@ fn distinct_identities(scratch: &Scratch) -> RuleResult {
 fn socket_mode(scratch: &Scratch) -> RuleResult {
     let rule = Rule::UnixSocketModeEnforced;
     if !is_root() {
-        return result(rule, Status::Untestable, vec!["not root: no other uid to connect as".into()]);
+        return result(rule, Status::Untestable, vec![needs_root("no other uid to connect as")]);
     }
     let path = scratch.path("mode.sock");
     let measured = (|| -> std::io::Result<(std::io::Result<UnixStream>, std::io::Result<UnixStream>)> {
@@ -147,7 +148,7 @@ fn abstract_per_netns() -> RuleResult {
     };
     let control = UnixStream::connect_addr(&addr);
     let other = in_new_netns(|| UnixStream::connect_addr(&addr));
-    let ev = vec![
+    let mut ev = vec![
         format!(
             "control, same network namespace: {}",
             control.as_ref().map_or_else(|e| e.to_string(), |_| "connected".into())
@@ -166,6 +167,9 @@ fn abstract_per_netns() -> RuleResult {
         (Ok(_), Ok(Ok(_))) => Status::DoesNotHold,
         _ => Status::Untestable,
     };
+    if other.is_err() && !is_root() {
+        ev.push(needs_root("it cannot make a network namespace (CAP_SYS_ADMIN)"));
+    }
     result(rule, status, ev)
 }
 
@@ -176,6 +180,9 @@ fn cgroup_containment() -> RuleResult {
     let layout = super::cgroup::layout();
     let mut ev = vec![format!("layout: {}", layout.describe())];
     if layout.unusable.is_some() {
+        if !is_root() {
+            ev.push(needs_root("it cannot make cgroups (unless a cgroup is delegated to it)"));
+        }
         return result(rule, Status::Untestable, ev);
     }
     let limits = crate::target::Limits { memory_bytes: Some(64 << 20), processes: Some(16), cgroup: true };
