@@ -22,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod advice;
 pub mod bundled;
 pub mod client_impersonation;
 pub mod client_verifies_server;
@@ -459,5 +460,5 @@ pub fn audit<B: Backend>(
         Some(w) => format!("{} (Wine {w})", backend.platform()),
         None => backend.platform().to_string(),
     };
-    pipe_harness_core::engine::report::AuditReport::new(platform, seed, results)
+    pipe_harness_core::engine::report::AuditReport::new(platform, seed, results).describe_rules(advice::rule_docs())
 }

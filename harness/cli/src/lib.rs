@@ -124,8 +124,11 @@ impl Audit {
         &self.target
     }
 
-    /// Runs the scenarios against this platform's backend.
+    /// Runs the scenarios against this platform's backend. SARIF's results point at the plan,
+    /// or, for an audit built in code, at the line that called this.
+    #[track_caller]
     pub fn run(&self) -> Result<Report> {
+        let caller = std::panic::Location::caller();
         let backend = native_backend()?;
         let mut report = scenarios::audit(&backend, &self.target, &self.policy, self.seed, &self.scenarios);
         match (replay::cargo_test(self.seed), &self.plan) {
@@ -134,6 +137,17 @@ impl Audit {
             (None, Some(plan)) if !self.program_set => report.name_plan(&plan.display().to_string()),
             // Elsewhere: this process's command line again, with the seed.
             (None, _) => report.name_rerun(&replay::this_process(self.seed)),
+        }
+        match &self.plan {
+            Some(plan) => report.locate(engine::plan::source_file(plan, 1)),
+            None => {
+                // The caller's file is named relative to the folder cargo built from (the
+                // workspace's), which is this folder or one above it.
+                let file = Path::new(caller.file());
+                let cwd = std::env::current_dir().unwrap_or_default();
+                let found = cwd.ancestors().map(|d| d.join(file)).find(|f| f.is_file());
+                report.locate(engine::plan::source_file(found.as_deref().unwrap_or(file), caller.line()));
+            }
         }
         Ok(Report { report, strict: self.strict })
     }

@@ -1047,6 +1047,7 @@ fn audit_plan(
     let backend = native_backend()?;
     let mut report = pipe_harness::scenarios::audit(&backend, &target, &policy, seed, &chosen);
     report.name_plan(&plan.display().to_string());
+    report.locate(pipe_harness::engine::plan::source_file(plan, 1));
     let text = match format {
         ReportFormat::Human => report.to_human(),
         ReportFormat::Json => report.to_json() + "\n",

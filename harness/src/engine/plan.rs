@@ -478,6 +478,71 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
     Ok((target, policy))
 }
 
+/// Where a file is for SARIF's locations ([`SourceFile`](crate::engine::report::SourceFile)):
+/// relative to the root of the repository it is in (the nearest folder above it with a `.git`),
+/// else to the current folder; an absolute `file:` URI when it is under neither. `line` is the
+/// line results point at (1 for a plan).
+pub fn source_file(file: &Path, line: u32) -> crate::engine::report::SourceFile {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let absolute = std::fs::canonicalize(file).unwrap_or_else(|_| cwd.join(file));
+    let root = absolute
+        .ancestors()
+        .skip(1)
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf)
+        .or_else(|| std::fs::canonicalize(&cwd).ok())
+        .unwrap_or(cwd);
+    source_in(&absolute, &root, line)
+}
+
+/// `absolute` as a [`SourceFile`](crate::engine::report::SourceFile) relative to `root`.
+fn source_in(absolute: &Path, root: &Path, line: u32) -> crate::engine::report::SourceFile {
+    use crate::engine::report::SourceFile;
+    match absolute.strip_prefix(root) {
+        Ok(relative) => SourceFile {
+            uri: uri_path(relative),
+            base: Some(format!("{}/", file_uri(root).trim_end_matches('/'))),
+            line: line.max(1),
+        },
+        Err(_) => SourceFile { uri: file_uri(absolute), base: None, line: line.max(1) },
+    }
+}
+
+/// A path's components, percent-encoded where a URI needs it, joined by `/`.
+fn uri_path(path: &Path) -> String {
+    path.components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(part) => Some(percent_encode(&part.to_string_lossy())),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// An absolute path as a `file:` URI (`file:///work/x`, `file:///C:/work/x`).
+fn file_uri(path: &Path) -> String {
+    let text = path.to_string_lossy().replace('\\', "/");
+    let text = text.strip_prefix("//?/").unwrap_or(&text);
+    let encoded: Vec<String> =
+        text.split('/').map(|p| if p.ends_with(':') { p.to_string() } else { percent_encode(p) }).collect();
+    let joined = encoded.join("/");
+    if joined.starts_with('/') {
+        format!("file://{joined}")
+    } else {
+        format!("file:///{joined}")
+    }
+}
+
+/// RFC 3986 percent-encoding of everything but the unreserved characters.
+fn percent_encode(part: &str) -> String {
+    part.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Reads and parses a plan file.
 pub fn load(file: &Path) -> Result<(Target, Policy)> {
     let text = std::fs::read_to_string(file)
@@ -596,6 +661,22 @@ other_sessions = false
         let text = "[target]\nname = \"svc\"\nattach = \"/run/svc.sock\"\n";
         let (t, _) = parse(Path::new("plan.toml"), text).expect("attach plan");
         assert_eq!((t.attach.as_deref(), t.endpoint.as_str()), (Some("/run/svc.sock"), "/run/svc.sock"));
+    }
+
+    /// A plan in a repository is located relative to the repository's root (SARIF's
+    /// `%SRCROOT%`); names that need it are percent-encoded; a file outside it is a `file:` URI.
+    #[cfg(unix)]
+    #[test]
+    fn a_plan_is_located_relative_to_its_repository() {
+        let src = source_in(Path::new("/repo/ci/my plans/svc.toml"), Path::new("/repo"), 1);
+        assert_eq!((src.uri.as_str(), src.base.as_deref()), ("ci/my%20plans/svc.toml", Some("file:///repo/")));
+        let src = source_in(Path::new("/elsewhere/svc.toml"), Path::new("/repo"), 0);
+        assert_eq!((src.uri.as_str(), src.base, src.line), ("file:///elsewhere/svc.toml", None, 1));
+        // This repository's own plans, from this package's folder (where cargo runs the test).
+        let src = source_file(Path::new("../fixtures/plans/unix-hardened.toml"), 1);
+        if src.base.is_some() {
+            assert_eq!(src.uri, "fixtures/plans/unix-hardened.toml");
+        }
     }
 
     #[test]

@@ -22,7 +22,56 @@ pub struct AuditReport {
     pub seed: u64,
     /// One result per scenario and target.
     pub results: Vec<CheckResult>,
+    /// The scenarios as rules (what each checks, the fix, how bad its findings are), for
+    /// SARIF; not part of the JSON report.
+    #[serde(skip)]
+    pub rules: Vec<RuleDoc>,
+    /// The file SARIF's results point at (the plan, or the test that ran the audit); not part
+    /// of the JSON report.
+    #[serde(skip)]
+    pub source: Option<SourceFile>,
 }
+
+/// A scenario as a rule of code-scanning tools: what it checks, how to fix what it finds, how
+/// bad that usually is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleDoc {
+    /// The scenario's id (`dacl_churn`).
+    pub id: String,
+    /// One line on what it checks.
+    pub title: String,
+    /// What fixes a finding, in a few sentences.
+    pub fix: String,
+    /// The usual severity of its findings (a report's own findings, when worse, win).
+    pub severity: Severity,
+}
+
+/// The file a report's results point at in SARIF (code scanning shows each result there).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Its path as a URI reference: `/`-separated and relative to `base`, or an absolute
+    /// `file:` URI when there is no base.
+    pub uri: String,
+    /// The folder `uri` is relative to, an absolute `file:` URI ending in `/` (SARIF's
+    /// `%SRCROOT%`: the repository's root when the file is in one).
+    pub base: Option<String>,
+    /// The line the results point at (1-based; 1 for a plan).
+    pub line: u32,
+}
+
+/// GitHub code scanning's `security-severity` (a number from 0.0 to 10.0, as a string: 9.0 and
+/// above is critical, 7.0 high, 4.0 medium, above 0 low) of a severity.
+pub fn security_severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Low => "3.0",
+        Severity::Medium => "5.5",
+        Severity::High => "8.0",
+        Severity::Critical => "9.5",
+    }
+}
+
+/// The `%SRCROOT%` base id of SARIF locations.
+const SRCROOT: &str = "%SRCROOT%";
 
 impl AuditReport {
     /// Names the plan the report came from in every finding's replay command: a scenario's own
@@ -58,7 +107,20 @@ impl AuditReport {
             platform,
             seed,
             results,
+            rules: Vec::new(),
+            source: None,
         }
+    }
+
+    /// The report with these rule descriptions (SARIF's rules: the fix, the severity).
+    pub fn describe_rules(mut self, rules: Vec<RuleDoc>) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Points SARIF's results at `source` (the plan; the test that ran the audit).
+    pub fn locate(&mut self, source: SourceFile) {
+        self.source = Some(source);
     }
 
     /// Exit code for CI: 0 all pass (unverifiable counts as not failing), 1 findings, 2 the
@@ -135,22 +197,40 @@ impl AuditReport {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// SARIF 2.1.0: one rule per scenario, one result per finding (and a `note` per
-    /// unverifiable or not-applicable check, so dashboards show what was not shown).
+    /// SARIF 2.1.0, as GitHub code scanning reads it: one rule per scenario, with its fix as
+    /// help text and a `security-severity`; a finding is a result of kind `fail` (level by its
+    /// severity), a check not applicable here one of kind `notApplicable` and an unverifiable
+    /// one of kind `open` (both of level `none`: not alerts of any level); a check the harness
+    /// could not run is an error notification of the invocation. Every result is located at
+    /// the [`source`](AuditReport::source) (the plan, line 1), relative to `%SRCROOT%`.
     pub fn to_sarif(&self) -> String {
         let mut scenarios: Vec<&str> = self.results.iter().map(|r| r.scenario.as_str()).collect();
         scenarios.sort_unstable();
         scenarios.dedup();
-        let rules: Vec<serde_json::Value> = scenarios
-            .iter()
-            .map(|s| serde_json::json!({ "id": s, "name": s, "shortDescription": { "text": format!("pipe-harness scenario {s}") } }))
-            .collect();
+        let rules: Vec<serde_json::Value> = scenarios.iter().map(|s| self.sarif_rule(s)).collect();
+        let location = |target: &str| {
+            let logical = serde_json::json!([{ "name": target, "kind": "resource" }]);
+            match &self.source {
+                Some(src) => {
+                    let mut artifact = serde_json::json!({ "uri": src.uri });
+                    if src.base.is_some() {
+                        artifact["uriBaseId"] = serde_json::json!(SRCROOT);
+                    }
+                    serde_json::json!([{
+                        "physicalLocation": { "artifactLocation": artifact, "region": { "startLine": src.line.max(1) } },
+                        "logicalLocations": logical,
+                    }])
+                }
+                None => serde_json::json!([{ "logicalLocations": logical }]),
+            }
+        };
         let results: Vec<serde_json::Value> = self
             .results
             .iter()
             .filter_map(|r| {
-                let (level, text, props) = match &r.verdict {
+                let (kind, level, text, props) = match &r.verdict {
                     Verdict::Fail(f) => (
+                        "fail",
                         match f.severity {
                             Severity::Low => "note",
                             Severity::Medium => "warning",
@@ -159,30 +239,95 @@ impl AuditReport {
                         format!("{}: {}", r.target, f.title),
                         serde_json::json!({ "evidence": f.evidence, "seed": f.seed, "replay": f.replay, "severity": f.severity }),
                     ),
-                    Verdict::Unverifiable { reason, .. } => ("note", format!("{}: unverifiable on this platform: {reason}", r.target), serde_json::json!({})),
-                    Verdict::NotApplicable { reason, needs } => ("note", format!("{}: not applicable: {reason}; to run it, add: {needs}", r.target), serde_json::json!({})),
-                    _ => return None,
+                    Verdict::Unverifiable { reason, evidence, .. } => (
+                        "open",
+                        "none",
+                        format!("{}: unverifiable here: {reason}", r.target),
+                        serde_json::json!({ "evidence": evidence }),
+                    ),
+                    Verdict::NotApplicable { reason, needs } => (
+                        "notApplicable",
+                        "none",
+                        format!("{}: not applicable: {reason}; to run it, add: {needs}", r.target),
+                        serde_json::json!({ "needs": needs }),
+                    ),
+                    Verdict::Pass { .. } | Verdict::Error { .. } => return None,
                 };
                 Some(serde_json::json!({
                     "ruleId": r.scenario,
                     "ruleIndex": scenarios.iter().position(|s| *s == r.scenario).unwrap_or(0),
+                    "kind": kind,
                     "level": level,
                     "message": { "text": text },
-                    "locations": [{ "logicalLocations": [{ "name": r.target, "kind": "resource" }] }],
+                    "locations": location(&r.target),
                     "properties": props,
                 }))
             })
             .collect();
+        let errors: Vec<serde_json::Value> = self
+            .results
+            .iter()
+            .filter_map(|r| match &r.verdict {
+                Verdict::Error { reason } => Some(serde_json::json!({
+                    "level": "error",
+                    "message": { "text": format!("{} ({}): the check could not run: {reason}", r.scenario, r.target) },
+                    "associatedRule": { "id": r.scenario, "index": scenarios.iter().position(|s| *s == r.scenario).unwrap_or(0) },
+                })),
+                _ => None,
+            })
+            .collect();
+        let mut run = serde_json::json!({
+            "tool": { "driver": { "name": "pipe-harness", "version": env!("CARGO_PKG_VERSION"), "informationUri": "https://docs.rs/pipe-harness", "rules": rules } },
+            "invocations": [{ "executionSuccessful": errors.is_empty(), "toolExecutionNotifications": errors }],
+            "results": results,
+            "properties": { "platform": self.platform, "seed": self.seed },
+        });
+        if let Some(base) = self.source.as_ref().and_then(|s| s.base.as_ref()) {
+            run["originalUriBaseIds"] = serde_json::json!({ SRCROOT: { "uri": base } });
+        }
         let sarif = serde_json::json!({
             "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
             "version": "2.1.0",
-            "runs": [{
-                "tool": { "driver": { "name": "pipe-harness", "version": env!("CARGO_PKG_VERSION"), "informationUri": "https://example.invalid/pipe-harness", "rules": rules } },
-                "results": results,
-                "properties": { "platform": self.platform, "seed": self.seed },
-            }],
+            "runs": [run],
         });
         serde_json::to_string_pretty(&sarif).unwrap_or_default()
+    }
+
+    /// A scenario as a SARIF rule: its title, its fix as help text, its `security-severity`
+    /// (the worst of this report's findings for it, else its usual one).
+    fn sarif_rule(&self, id: &str) -> serde_json::Value {
+        let doc = self.rules.iter().find(|d| d.id == id);
+        let worst = self
+            .results
+            .iter()
+            .filter(|r| r.scenario == id)
+            .filter_map(|r| match &r.verdict {
+                Verdict::Fail(f) => Some(f.severity),
+                _ => None,
+            })
+            .max();
+        let severity = worst.max(doc.map(|d| d.severity)).unwrap_or(Severity::High);
+        let title = doc.map_or_else(|| format!("pipe-harness scenario {id}"), |d| d.title.clone());
+        let fix = doc.map_or_else(
+            || format!("`pipe-harness scenarios` describes what {id} checks and what it rests on."),
+            |d| d.fix.clone(),
+        );
+        let name: String = id
+            .split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            })
+            .collect();
+        serde_json::json!({
+            "id": id,
+            "name": name,
+            "shortDescription": { "text": title },
+            "fullDescription": { "text": format!("{title} (pipe-harness scenario {id})") },
+            "help": { "text": fix, "markdown": fix },
+            "defaultConfiguration": { "level": "error" },
+            "properties": { "security-severity": security_severity(severity), "tags": ["security"], "precision": "high" },
+        })
     }
 
     /// JUnit XML: a test suite per target, a test case per scenario; a finding is a
@@ -223,12 +368,20 @@ impl AuditReport {
                 match &r.verdict {
                     Verdict::Pass { .. } => out.push_str("/>\n"),
                     Verdict::Fail(f) => {
+                        // The body: the evidence, then what replays it (CI shows the body).
+                        let mut body = f.evidence.join("\n");
+                        if let Some(seed) = f.seed.or(Some(self.seed)) {
+                            let _ = write!(body, "\nseed {seed}");
+                        }
+                        if let Some(cmd) = &f.replay {
+                            let _ = write!(body, "\nreplay: {cmd}");
+                        }
                         let _ = writeln!(
                             out,
                             ">\n      <failure message=\"{}\" type=\"{:?}\">{}</failure>\n    </testcase>",
                             xml(&f.title),
                             f.severity,
-                            xml(&f.evidence.join("\n"))
+                            xml(body.trim_start())
                         );
                     }
                     Verdict::Error { reason } => {
@@ -331,6 +484,114 @@ mod tests {
         )
     }
 
+    /// [`sample`] with a not-applicable check, its plan located and a rule described.
+    fn sample_located() -> AuditReport {
+        let mut r = sample().describe_rules(vec![RuleDoc {
+            id: "dacl_churn".into(),
+            title: "does every instance carry the policy's DACL?".into(),
+            fix: "Pass the same security descriptor to every CreateNamedPipe call.".into(),
+            severity: Severity::Medium,
+        }]);
+        r.results.push(CheckResult {
+            scenario: "peer_credentials".into(),
+            target: "hardened".into(),
+            duration_ms: 0,
+            verdict: Verdict::not_applicable("no denied identity", "[policy] denied_users = [\"61001\"]"),
+        });
+        r.locate(SourceFile { uri: "ci/plans/hardened.toml".into(), base: Some("file:///work/repo/".into()), line: 1 });
+        r
+    }
+
+    /// What GitHub code scanning requires of a SARIF file beyond the schema, as its
+    /// documentation ("SARIF support for code scanning") states it: every rule with a short and
+    /// a full description, help text and a `security-severity` from 0.0 to 10.0; every result
+    /// with a rule, a message and one to ten locations, each a file (artifactLocation.uri) and
+    /// a region starting at a line. A result whose kind is not `fail` has level `none` (SARIF
+    /// 2.1.0, 3.27.9).
+    fn github_ingestion_errors(sarif: &str) -> Vec<String> {
+        let log: serde_json::Value = serde_json::from_str(sarif).expect("SARIF is JSON");
+        let mut errors = Vec::new();
+        for run in log["runs"].as_array().into_iter().flatten() {
+            for rule in run["tool"]["driver"]["rules"].as_array().into_iter().flatten() {
+                let id = rule["id"].as_str().unwrap_or("?");
+                for key in ["shortDescription", "fullDescription", "help"] {
+                    if rule[key]["text"].as_str().is_none_or(str::is_empty) {
+                        errors.push(format!("rule {id}: no {key}.text"));
+                    }
+                }
+                let sev = rule["properties"]["security-severity"].as_str().and_then(|s| s.parse::<f64>().ok());
+                if !sev.is_some_and(|s| (0.0..=10.0).contains(&s)) {
+                    errors.push(format!("rule {id}: security-severity {:?}", rule["properties"]["security-severity"]));
+                }
+            }
+            for (i, result) in run["results"].as_array().into_iter().flatten().enumerate() {
+                if result["ruleId"].as_str().is_none() || result["message"]["text"].as_str().is_none() {
+                    errors.push(format!("result {i}: no ruleId or message"));
+                }
+                let locations = result["locations"].as_array().map_or(&[][..], Vec::as_slice);
+                if locations.is_empty() || locations.len() > 10 {
+                    errors.push(format!("result {i}: {} locations", locations.len()));
+                }
+                for l in locations {
+                    let physical = &l["physicalLocation"];
+                    if physical["artifactLocation"]["uri"].as_str().is_none_or(str::is_empty)
+                        || physical["region"]["startLine"].as_u64().is_none_or(|n| n == 0)
+                    {
+                        errors.push(format!("result {i}: a location without a file and a line: {l}"));
+                    }
+                }
+                let kind = result["kind"].as_str().unwrap_or("fail");
+                if kind != "fail" && result["level"].as_str().unwrap_or("none") != "none" {
+                    errors.push(format!("result {i}: kind {kind} with level {}", result["level"]));
+                }
+            }
+        }
+        errors
+    }
+
+    #[test]
+    fn sarif_meets_github_code_scannings_rules_and_a_not_applicable_check_is_no_alert() {
+        let sarif = sample_located().to_sarif();
+        assert_eq!(github_ingestion_errors(&sarif), Vec::<String>::new(), "{sarif}");
+        let log: serde_json::Value = serde_json::from_str(&sarif).expect("JSON");
+        let run = &log["runs"][0];
+        let results = run["results"].as_array().expect("results");
+        let of = |rule: &str| results.iter().find(|r| r["ruleId"] == rule).expect("a result").clone();
+        let na = of("peer_credentials");
+        assert_eq!((na["kind"].as_str(), na["level"].as_str()), (Some("notApplicable"), Some("none")), "{na}");
+        let open = of("first_instance_defence");
+        assert_eq!((open["kind"].as_str(), open["level"].as_str()), (Some("open"), Some("none")), "{open}");
+        let fail = of("dacl_churn");
+        assert_eq!((fail["kind"].as_str(), fail["level"].as_str()), (Some("fail"), Some("error")));
+        assert_eq!(
+            fail["locations"][0]["physicalLocation"]["artifactLocation"],
+            serde_json::json!({ "uri": "ci/plans/hardened.toml", "uriBaseId": "%SRCROOT%" })
+        );
+        assert_eq!(run["originalUriBaseIds"]["%SRCROOT%"]["uri"], "file:///work/repo/");
+        let rule = &run["tool"]["driver"]["rules"][fail["ruleIndex"].as_u64().expect("index") as usize];
+        assert_eq!(rule["id"], "dacl_churn");
+        assert_eq!(rule["help"]["text"], "Pass the same security descriptor to every CreateNamedPipe call.");
+        assert_eq!(
+            rule["properties"]["security-severity"], "8.0",
+            "the report's High finding outranks the usual Medium"
+        );
+        // The error is the invocation's notification, not a result.
+        assert_eq!(run["invocations"][0]["executionSuccessful"], false);
+        assert!(results.iter().all(|r| r["ruleId"] != "impersonation_limits"));
+        // The check can fail: a note-level not-applicable result without a location is refused.
+        let old = r#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"x","rules":[{"id":"a","shortDescription":{"text":"a"}}]}},"results":[{"ruleId":"a","level":"note","kind":"notApplicable","message":{"text":"n/a"},"locations":[{"logicalLocations":[{"name":"t"}]}]}]}]}"#;
+        assert_eq!(github_ingestion_errors(old).len(), 5, "{:?}", github_ingestion_errors(old));
+    }
+
+    #[test]
+    fn a_junit_failure_carries_the_seed_and_the_replay_command() {
+        let x = sample().to_junit();
+        assert!(
+            x.contains("cycle 2: &lt;none&gt; &amp; &quot;quoted&quot;\nseed 42\nreplay: pipe-harness audit plan.toml --scenario dacl_churn --seed 42</failure>"),
+            "{x}"
+        );
+    }
+
     #[test]
     fn exit_codes_follow_the_worst_verdict() {
         let mut r = sample();
@@ -372,6 +633,14 @@ mod tests {
     fn json_report_matches_the_published_schema_and_the_schema_rejects_bad_reports() {
         let schema: serde_json::Value =
             serde_json::from_str(include_str!("../../schemas/report-v1.schema.json")).expect("schema is JSON");
+        // Its id is where the published crate serves the file (docs.rs shows every crate's
+        // source), not a placeholder.
+        assert_eq!(
+            schema["$id"],
+            format!(
+                "https://docs.rs/crate/pipe-harness-core/0.1.0/source/schemas/report-v{SCHEMA_VERSION}.schema.json"
+            )
+        );
         let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
         let report: serde_json::Value = serde_json::from_str(&sample().to_json()).expect("report is JSON");
         let errors: Vec<String> = validator.iter_errors(&report).map(|e| e.to_string()).collect();
@@ -399,6 +668,8 @@ mod tests {
         std::fs::write(&file, sarif).expect("write");
         let out = std::process::Command::new(&tool)
             .arg("validate")
+            // The SARIF rules and GitHub's ingestion rules (GH1001...: what code scanning needs).
+            .args(["--rule-kind", "Sarif;Gh"])
             .arg(&file)
             .env("DOTNET_CLI_TELEMETRY_OPTOUT", "1")
             .output()
@@ -412,8 +683,11 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn sarif_report_passes_the_sarif_2_1_0_validator() {
-        let errors = sarif_errors(&sample().to_sarif());
+        let errors = sarif_errors(&sample_located().to_sarif());
         assert!(errors.is_empty(), "{errors:?}");
+        // GitHub's ingestion rules (the validator's GH rules) refuse rules without help.
+        let no_help = r#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"x","rules":[{"id":"a1","shortDescription":{"text":"a"}}]}},"results":[]}]}"#;
+        assert!(sarif_errors(no_help).iter().any(|e| e.contains("GH")), "{:?}", sarif_errors(no_help));
         // The validator is not a rubber stamp: a run without a tool driver is rejected.
         let broken = r#"{"version":"2.1.0","runs":[{"tool":{}}]}"#;
         assert!(!sarif_errors(broken).is_empty(), "the validator must reject a SARIF log without a driver");
