@@ -79,7 +79,8 @@ impl Audit {
     /// file, line and column).
     pub fn plan(path: impl AsRef<Path>) -> Result<Audit> {
         let path = path.as_ref();
-        let (target, policy) = engine::plan::load(path)?;
+        // The plan's program is checked when the audit runs, unless the test sets its own.
+        let (target, policy) = engine::plan::load_unchecked(path)?;
         Ok(Audit { plan: Some(path.to_path_buf()), ..Audit::new(target, policy) })
     }
 
@@ -129,6 +130,9 @@ impl Audit {
     #[track_caller]
     pub fn run(&self) -> Result<Report> {
         let caller = std::panic::Location::caller();
+        if let (Some(plan), false) = (&self.plan, self.program_set) {
+            engine::plan::load(plan)?;
+        }
         let backend = native_backend()?;
         let mut report = scenarios::audit(&backend, &self.target, &self.policy, self.seed, &self.scenarios);
         match (replay::cargo_test(self.seed), &self.plan) {

@@ -610,6 +610,8 @@ fn settings_of(a: &FuzzArgs<'_>, opts: &pipe_harness::engine::live::FuzzOptions)
 fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
     use pipe_harness::engine::live;
     anyhow::ensure!(a.jobs >= 1, "--jobs must be at least 1");
+    anyhow::ensure!(a.duration >= 1, "--duration 0: the campaign would run no case (give seconds, at least 1)");
+    anyhow::ensure!(a.cases >= 1, "--cases 0: the campaign would run no case");
     let (mut target, _) = pipe_harness::engine::plan::load(a.plan)?;
     anyhow::ensure!(a.memory_limit_mb != Some(0), "--memory-limit-mb 0: the server could not start");
     anyhow::ensure!(a.process_limit != Some(0), "--process-limit 0: the server could not start");

@@ -40,16 +40,16 @@ struct PlanFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExchangeSection {
-    request: String,
-    success: String,
+    request: Spanned<String>,
+    success: Spanned<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StepSection {
-    send: String,
+    send: Spanned<String>,
     #[serde(default)]
-    expect: Option<String>,
+    expect: Option<Spanned<String>>,
     #[serde(default)]
     capture: Option<CaptureSection>,
 }
@@ -118,7 +118,7 @@ struct TargetSection {
     #[serde(default)]
     session: Vec<StepSection>,
     #[serde(default)]
-    message_prefix: Option<String>,
+    message_prefix: Option<Spanned<String>>,
     #[serde(default)]
     coverage: bool,
     #[serde(default)]
@@ -319,14 +319,86 @@ fn managed(at: &Located<'_>, t: &TargetSection, resolve: &dyn Fn(&str) -> PathBu
 }
 
 fn exchange(e: &Option<ExchangeSection>) -> Option<Exchange> {
-    e.as_ref()
-        .map(|e| Exchange { request: e.request.as_bytes().to_vec(), success_prefix: e.success.as_bytes().to_vec() })
+    e.as_ref().map(|e| Exchange {
+        request: e.request.get_ref().as_bytes().to_vec(),
+        success_prefix: e.success.get_ref().as_bytes().to_vec(),
+    })
+}
+
+/// What the plan sends must go through its framing, and what it expects back must be
+/// something the framing can deliver: a `lines` plan whose request holds a newline would fail
+/// mid-run ("the frame contains the delimiter"); one whose expected reply holds one would never
+/// match. Caught here, at the value's place.
+fn check_framed(at: &Located<'_>, t: &TargetSection, framing: &FramingSpec) -> Result<()> {
+    let mut sent: Vec<(&str, &Spanned<String>)> = Vec::new();
+    let mut expected: Vec<(&str, &Spanned<String>)> = Vec::new();
+    for (key, e) in [("ping", &t.ping), ("privileged", &t.privileged)] {
+        if let Some(e) = e {
+            sent.push((key, &e.request));
+            expected.push((key, &e.success));
+        }
+    }
+    for step in &t.session {
+        sent.push(("session", &step.send));
+        if let Some(e) = &step.expect {
+            expected.push(("session", e));
+        }
+    }
+    let named = t.framing.as_ref().map_or("length:4:be", |f| f.get_ref().as_str());
+    for (key, v) in sent {
+        if let Err(e) = framing.encode(v.get_ref().as_bytes()) {
+            return Err(at.error(
+                Some(v.span()),
+                format!("{key}: {} cannot be sent with framing \"{named}\": {e}", shown(v.get_ref())),
+            ));
+        }
+    }
+    if *framing == FramingSpec::Lines {
+        let prefix = t.message_prefix.as_ref().map(|p| ("message_prefix", p));
+        for (key, v) in expected.into_iter().chain(prefix) {
+            if v.get_ref().contains('\n') {
+                return Err(at.error(
+                    Some(v.span()),
+                    format!(
+                        "{key}: {} holds a newline, the delimiter of framing \"lines\": a line never does",
+                        shown(v.get_ref())
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A value as an error shows it: quoted, and cut after 40 characters.
+fn shown(v: &str) -> String {
+    match v.char_indices().nth(40) {
+        Some((cut, _)) => format!("{:?} ({} bytes)", format!("{}...", &v[..cut]), v.len()),
+        None => format!("{v:?}"),
+    }
+}
+
+/// `unknown field `x`, expected one of `a`, `b`` from serde, with the closest known key
+/// first: "did you mean `protection`?".
+fn did_you_mean(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else { return message.to_string() };
+    let Some((unknown, expected)) = rest.split_once('`') else { return message.to_string() };
+    let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let closest = known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(unknown, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min();
+    match closest {
+        Some((_, k)) => format!("unknown field `{unknown}`: did you mean `{k}`?{expected}"),
+        None => message.to_string(),
+    }
 }
 
 /// Parses a plan's text; `file` names it in errors and anchors relative paths.
 pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
     let at = Located { file, text };
-    let plan: PlanFile = toml::from_str(text).map_err(|e| at.error(e.span(), e.message()))?;
+    let plan: PlanFile = toml::from_str(text).map_err(|e| at.error(e.span(), did_you_mean(e.message())))?;
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let resolve = |p: &str| -> PathBuf {
         let p = PathBuf::from(p);
@@ -398,6 +470,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
         target.ready_timeout = Duration::from_millis(*ms.get_ref());
     }
     target.framing = at.framing(&t.framing)?;
+    check_framed(&at, t, &target.framing)?;
     target.env = t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     target.cwd = t.cwd.as_deref().map(resolve);
     target.run_as = t.run_as.as_ref().map(|s| at.identity(s)).transpose()?;
@@ -414,12 +487,12 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
         .session
         .iter()
         .map(|s| crate::target::SessionStep {
-            send: s.send.as_bytes().to_vec(),
-            expect: s.expect.as_ref().map(|e| e.as_bytes().to_vec()),
+            send: s.send.get_ref().as_bytes().to_vec(),
+            expect: s.expect.as_ref().map(|e| e.get_ref().as_bytes().to_vec()),
             capture: s.capture.as_ref().map(|c| crate::target::Capture { offset: c.offset, len: c.len }),
         })
         .collect();
-    target.message_prefix = t.message_prefix.as_deref().unwrap_or("").as_bytes().to_vec();
+    target.message_prefix = t.message_prefix.as_ref().map_or("", |p| p.get_ref().as_str()).as_bytes().to_vec();
     target.coverage = t.coverage;
     for (key, v) in [("memory_limit_mb", &t.memory_limit_mb), ("process_limit", &t.process_limit)] {
         if let Some(v) = v.as_ref().filter(|v| *v.get_ref() == 0) {
@@ -543,11 +616,61 @@ fn percent_encode(part: &str) -> String {
         .collect()
 }
 
-/// Reads and parses a plan file.
+/// Reads and parses a plan file, and checks the program it names: a file that exists
+/// (relative to the plan's folder), so that a typo is an error at its place, not a server
+/// that cannot start in every check.
 pub fn load(file: &Path) -> Result<(Target, Policy)> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Error::InvalidInput { what: "plan", why: format!("{}: cannot read it: {e}", file.display()) })?;
-    parse(file, &text)
+    let text = read(file)?;
+    let (target, policy) = parse(file, &text)?;
+    check_program(file, &text, &target)?;
+    Ok((target, policy))
+}
+
+/// Reads and parses a plan file without checking its program: for a caller that starts its
+/// own (the facade's `Audit::program`).
+pub fn load_unchecked(file: &Path) -> Result<(Target, Policy)> {
+    parse(file, &read(file)?)
+}
+
+fn read(file: &Path) -> Result<String> {
+    std::fs::read_to_string(file)
+        .map_err(|e| Error::InvalidInput { what: "plan", why: format!("{}: cannot read it: {e}", file.display()) })
+}
+
+/// The target's program, as the plan resolved it, is a file (on Windows, also with `.exe`
+/// added, as process creation does); the error points at the plan's `program`.
+fn check_program(file: &Path, text: &str, target: &Target) -> Result<()> {
+    if target.program.as_os_str().is_empty() || target.attach.is_some() || target.managed.is_some() {
+        return Ok(());
+    }
+    let program = &target.program;
+    let exe = program.extension().is_none().then(|| program.with_extension(std::env::consts::EXE_EXTENSION));
+    if program.is_file() || (cfg!(windows) && exe.is_some_and(|e| e.is_file())) {
+        return Ok(());
+    }
+    // The place of `program = ...`: the span of its value.
+    let span = toml::from_str::<SpanOfProgram>(text).ok().map(|p| p.target.program.span());
+    let why = if program.is_dir() { "is a folder, not a program" } else { "does not exist" };
+    let base = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Err(Located { file, text }.error(
+        span,
+        format!(
+            "program {} {why} (a relative program is relative to the plan's folder, {})",
+            program.display(),
+            base.display()
+        ),
+    ))
+}
+
+/// Just the span of `[target] program`.
+#[derive(Deserialize)]
+struct SpanOfProgram {
+    target: SpanOfProgramTarget,
+}
+
+#[derive(Deserialize)]
+struct SpanOfProgramTarget {
+    program: Spanned<String>,
 }
 
 #[cfg(test)]
@@ -586,7 +709,11 @@ other_sessions = false
     }
 
     #[rstest]
-    #[case(GOOD.replace("protection =", "protectoin ="), "plan.toml:13:1: unknown field `protectoin`")]
+    #[case(GOOD.replace("protection =", "protectoin ="), "plan.toml:13:1: unknown field `protectoin`: did you mean `protection`?")]
+    #[case(GOOD.replace("ready =", "redy ="), "plan.toml:7:1: unknown field `redy`: did you mean `ready`?")]
+    #[case(GOOD.replace("framing = \"length:2:le\"", "framing = \"lines\"").replace("\"PING\"", "\"PI\\nNG\""), "plan.toml:9:20: ping: \"PI\\nNG\" cannot be sent with framing \"lines\": cannot encode: the frame contains the delimiter")]
+    #[case(GOOD.replace("framing = \"length:2:le\"", "framing = \"lines\"").replace("\"OK\"", "\"OK\\n\""), "plan.toml:10:46: privileged: \"OK\\n\" holds a newline, the delimiter of framing \"lines\"")]
+    #[case(GOOD.replace("framing = \"length:2:le\"", "framing = \"length:1:le\"").replace("\"PRIV x\"", &format!("\"{}\"", "x".repeat(300))), "plan.toml:10:26: privileged: \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\" (300 bytes) cannot be sent with framing \"length:1:le\": cannot encode: a 300-byte payload does not fit the length field")]
     #[case(GOOD.replace("svc-{unique}", "{private_dir:b b}/s.sock"), "plan.toml:6:12: endpoint \"{private_dir:b b}/s.sock\", column 1: {private_dir:b b}: expected UID")]
     #[case(GOOD.replace("endpoint = \"svc-{unique}\"", "attach = \"/run/svc.sock\""), "plan.toml:6:10: attach names a server already running")]
     #[case(GOOD.replace("program = \"bin/svc\"\n", ""), "plan.toml: [target] needs a program (the harness starts the server), start/stop commands")]
@@ -677,6 +804,34 @@ other_sessions = false
         if src.base.is_some() {
             assert_eq!(src.uri, "fixtures/plans/unix-hardened.toml");
         }
+    }
+
+    /// A typo far from every key gets no guess.
+    #[test]
+    fn an_unknown_key_like_no_known_one_gets_no_guess() {
+        let err = parse(Path::new("plan.toml"), &GOOD.replace("protection =", "zzzzzzzzzz =")).expect_err("bad key");
+        assert!(!err.to_string().contains("did you mean"), "{err}");
+    }
+
+    /// The program a plan names must exist, relative to the plan's folder, and the error
+    /// points at `program`; `load_unchecked` (a caller with its own program) does not ask.
+    #[test]
+    fn a_program_that_does_not_exist_is_an_error_at_its_place() {
+        let dir = std::env::temp_dir();
+        let plan = dir.join(format!("ph-plan-program-{}-{:?}.toml", std::process::id(), std::thread::current().id()));
+        let text = GOOD.replace("bin/svc", "no-such-dir/svc");
+        std::fs::write(&plan, &text).expect("plan");
+        let err = load(&plan).expect_err("no such program").to_string();
+        let unchecked = load_unchecked(&plan).map(|_| ());
+        std::fs::remove_file(&plan).ok();
+        let want = format!(
+            "{}:4:11: program {} does not exist (a relative program is relative to the plan's folder, {})",
+            plan.display(),
+            dir.join("no-such-dir/svc").display(),
+            dir.display()
+        );
+        assert!(err.contains(&want), "{err}\nwanted: {want}");
+        assert!(unchecked.is_ok(), "{unchecked:?}");
     }
 
     #[test]
