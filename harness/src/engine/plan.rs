@@ -390,7 +390,10 @@ fn did_you_mean(message: &str) -> String {
         .filter(|(d, k)| *d <= 2.max(k.len() / 3))
         .min();
     match closest {
-        Some((_, k)) => format!("unknown field `{unknown}`: did you mean `{k}`?{expected}"),
+        Some((_, k)) => {
+            let known = expected.trim_start_matches(", ");
+            format!("unknown field `{unknown}`: did you mean `{k}`? ({known})")
+        }
         None => message.to_string(),
     }
 }
@@ -652,6 +655,7 @@ fn check_program(file: &Path, text: &str, target: &Target) -> Result<()> {
     let span = toml::from_str::<SpanOfProgram>(text).ok().map(|p| p.target.program.span());
     let why = if program.is_dir() { "is a folder, not a program" } else { "does not exist" };
     let base = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
     Err(Located { file, text }.error(
         span,
         format!(
