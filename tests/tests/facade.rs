@@ -47,6 +47,7 @@ fn a_plan_with_a_mistake_is_an_error_naming_the_file() {
 
 /// Set by the test below for the run of the replay line it printed: that run is the product's
 /// test as a developer replays it, and must fail the way the first run did.
+#[cfg(unix)]
 const REPLAYING: &str = "PH_FACADE_TEST_REPLAYING";
 
 /// The replay line of a finding made from `cargo test` (the program set in code, so the plan
