@@ -111,6 +111,23 @@ pub fn is_ending() -> bool {
     *lock(&ENDING)
 }
 
+/// The termination signal the harness is ending on (`SIGINT`, `SIGTERM`, `SIGHUP`), once one
+/// came (Linux; `None` elsewhere and before).
+pub fn ending_signal() -> Option<&'static str> {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        match crate::unix::creds::ENDING_SIGNAL.load(std::sync::atomic::Ordering::SeqCst) {
+            SIGINT => Some("SIGINT"),
+            SIGTERM => Some("SIGTERM"),
+            SIGHUP => Some("SIGHUP"),
+            _ => None,
+        }
+    }
+    #[cfg(not(unix))]
+    None
+}
+
 /// Held for the whole of [`cleanup_now`].
 static CLEANING: Mutex<()> = Mutex::new(());
 

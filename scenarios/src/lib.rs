@@ -420,6 +420,19 @@ pub fn audit<B: Backend>(
     seed: u64,
     scenarios: &[ScenarioId],
 ) -> pipe_harness_core::engine::report::AuditReport {
+    audit_with(backend, target, policy, seed, scenarios, &mut |_, _| {})
+}
+
+/// [`audit`], calling `progress` with each check's result as it is reached, and how many
+/// checks are done and to run (`(3, 9)`).
+pub fn audit_with<B: Backend>(
+    backend: &B,
+    target: &Target,
+    policy: &Policy,
+    seed: u64,
+    scenarios: &[ScenarioId],
+    progress: &mut dyn FnMut(&CheckResult, (usize, usize)),
+) -> pipe_harness_core::engine::report::AuditReport {
     let cx = Context { backend, target, policy, seed };
     // All scenarios that apply here: to a client under test, the client scenario; to a server,
     // every server scenario.
@@ -443,8 +456,17 @@ pub fn audit<B: Backend>(
                 .map(|guard| (accounts, guard))
                 .map_err(|e| format!("asking the service manager whether {} runs: {e}", target.name))
         });
+    let total = chosen.len();
     let results = match held {
-        Ok(_held) => chosen.into_iter().map(|s| run(s, &cx, Unmet::Skip)).collect(),
+        Ok(_held) => chosen
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let result = run(s, &cx, Unmet::Skip);
+                progress(&result, (i + 1, total));
+                result
+            })
+            .collect(),
         Err(reason) => chosen
             .into_iter()
             .map(|s| CheckResult {
@@ -455,10 +477,14 @@ pub fn audit<B: Backend>(
             })
             .collect(),
     };
-    let probe = backend.probe();
-    let platform = match &probe.platform.wine_version {
+    pipe_harness_core::engine::report::AuditReport::new(platform(backend), seed, results)
+        .describe_rules(advice::rule_docs())
+}
+
+/// The platform as reports name it: `unix`, `windows`, `windows (Wine 8.0)`.
+pub fn platform<B: Backend>(backend: &B) -> String {
+    match &backend.probe().platform.wine_version {
         Some(w) => format!("{} (Wine {w})", backend.platform()),
         None => backend.platform().to_string(),
-    };
-    pipe_harness_core::engine::report::AuditReport::new(platform, seed, results).describe_rules(advice::rule_docs())
+    }
 }

@@ -1039,6 +1039,8 @@ fn audit_plan(
     seed: Option<u64>,
     strict: bool,
 ) -> anyhow::Result<u8> {
+    use pipe_harness::engine::report::AuditReport;
+    use std::sync::{Arc, Mutex};
     let (target, policy) = pipe_harness::engine::plan::load(plan)?;
     note_containment();
     let chosen = scenarios
@@ -1047,30 +1049,107 @@ fn audit_plan(
         .collect::<Result<Vec<_>, _>>()?;
     let seed = seed.unwrap_or_else(clock_seed);
     let backend = native_backend()?;
-    let mut report = pipe_harness::scenarios::audit(&backend, &target, &policy, seed, &chosen);
-    report.name_plan(&plan.display().to_string());
-    report.locate(pipe_harness::engine::plan::source_file(plan, 1));
-    let text = match format {
+    let plan_name = plan.display().to_string();
+    let source = pipe_harness::engine::plan::source_file(plan, 1);
+    let title = format!("pipe-harness audit of {}", target.name);
+    // The human report to standard output is printed check by check as each is reached;
+    // any other goes where it was asked at the end, with a line per check on stderr meanwhile.
+    let streaming = matches!(format, ReportFormat::Human) && out.is_none();
+    let shell = AuditReport::new(pipe_harness::scenarios::platform(&backend), seed, Vec::new());
+    let judged: Arc<Mutex<(Vec<pipe_harness::engine::CheckResult>, usize)>> = Arc::default();
+    // Ctrl-C, SIGTERM, SIGHUP: what was judged so far, written as asked, marked interrupted
+    // (the signal cleanup runs this, then ends the process with 128 + the signal).
+    let on_signal = {
+        let (judged, shell, plan_name, source, title) =
+            (judged.clone(), shell.clone(), plan_name.clone(), source.clone(), title.clone());
+        let out = out.map(std::path::Path::to_path_buf);
+        pipe_harness::tree::register_cleanup(Box::new(move || {
+            let (results, total) = judged.lock().map(|j| j.clone()).unwrap_or_default();
+            let mut report = shell.clone();
+            report.interrupted = Some(format!(
+                "{} after {} of {total} checks",
+                pipe_harness::supervise::ending_signal().unwrap_or("a termination signal"),
+                results.len()
+            ));
+            report.results = results;
+            report.name_plan(&plan_name);
+            report.locate(source.clone());
+            let text = if streaming { report.human_summary() } else { render_report(&report, format, None, &title) };
+            let _ = write_report(out.as_deref(), &text);
+        }))
+    };
+    if streaming {
+        print!("{}", shell.human_header());
+        let _ = std::io::stdout().flush();
+    }
+    let mut report =
+        pipe_harness::scenarios::audit_with(&backend, &target, &policy, seed, &chosen, &mut |r, (done, total)| {
+            if pipe_harness::supervise::is_ending() {
+                // Ended by a signal: a check cut short by it is not a verdict.
+                return;
+            }
+            let mut one = AuditReport::new(String::new(), seed, vec![r.clone()]);
+            one.name_plan(&plan_name);
+            let r = one.results.remove(0);
+            if streaming {
+                print!("{}", AuditReport::human_check(&r));
+                let _ = std::io::stdout().flush();
+            } else {
+                eprintln!("[{done}/{total}] {} {} ({} ms)", r.verdict.kind().to_uppercase(), r.scenario, r.duration_ms);
+            }
+            if let Ok(mut j) = judged.lock() {
+                j.0.push(r);
+                j.1 = total;
+            }
+        });
+    if pipe_harness::supervise::is_ending() {
+        // A signal ended the checks: its cleanup writes what was judged before, marked
+        // interrupted, and ends the process (main waits for it in `settle`).
+        return Ok(2);
+    }
+    pipe_harness::tree::release_cleanup(on_signal);
+    report.name_plan(&plan_name);
+    report.locate(source);
+    let text = if streaming {
+        report.human_summary()
+    } else {
+        render_report(&report, format, Some(pipe_harness::engine::Backend::probe(&backend)), &title)
+    };
+    write_report(out, &text)?;
+    Ok(report.exit_code_with(strict))
+}
+
+/// An audit's report in `format`.
+fn render_report(
+    report: &pipe_harness::engine::report::AuditReport,
+    format: ReportFormat,
+    probe: Option<&pipe_harness::probe::ProbeReport>,
+    title: &str,
+) -> String {
+    match format {
         ReportFormat::Human => report.to_human(),
         ReportFormat::Json => report.to_json() + "\n",
         ReportFormat::Sarif => report.to_sarif() + "\n",
         ReportFormat::Junit => report.to_junit(),
         ReportFormat::Html => {
             use pipe_harness::engine::html::{render, Part};
-            let probe = pipe_harness::engine::Backend::probe(&backend);
-            render(
-                &format!("pipe-harness audit of {}", target.name),
-                &[Part::Audit { report: &report, probe: Some(probe) }],
-            )
+            render(title, &[Part::Audit { report, probe }])
         }
-    };
-    match out {
-        Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("writing the report to {}", path.display()))?
-        }
-        None => std::io::stdout().write_all(text.as_bytes()).context("writing the report to standard output")?,
     }
-    Ok(report.exit_code_with(strict))
+}
+
+/// Writes a report to `out`, or to standard output.
+fn write_report(out: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
+    match out {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("writing the report to {}", path.display())),
+        None => {
+            let mut stdout = std::io::stdout();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+                .context("writing the report to standard output")
+        }
+    }
 }
 
 #[cfg(windows)]

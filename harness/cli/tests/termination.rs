@@ -204,3 +204,74 @@ fn killing_the_harness_kills_the_whole_run() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SIGINT (Ctrl-C) mid-audit: the checks judged before it are written where the report was
+/// asked for, marked interrupted, and nothing of the run is left. The first check here is not
+/// applicable (at once), the second waits up to 60 s for a server that never gets ready: the
+/// signal goes once stderr says the first is judged, so it always lands in the second.
+#[cfg(unix)]
+#[test]
+fn sigint_mid_audit_writes_what_was_judged_marked_interrupted() {
+    use std::io::BufRead as _;
+    let dir = scratch("sigint");
+    let plan = dir.join("plan.toml");
+    std::fs::write(
+        &plan,
+        "[target]\nname = \"never-ready\"\nprogram = \"/bin/sh\"\nargs = [\"-c\", \"exec sleep 120\"]\nendpoint = \"{dir}/nr-{unique}.sock\"\nready = \"line:READY\"\nready_timeout_ms = 60000\n",
+    )
+    .expect("plan");
+    let report = dir.join("report.json");
+    let mut cli = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+        .args(["audit", "--scenario", "peer_credentials", "--scenario", "framing_robustness", "--format", "json"])
+        .arg(&plan)
+        .arg("--out")
+        .arg(&report)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pipe-harness");
+    let cli_pid = cli.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = cli.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let judged = loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.starts_with("[1/2] NOT_APPLICABLE peer_credentials") => break true,
+            Ok(line) => seen.push(line),
+            Err(_) => break false,
+        }
+    };
+    if !judged {
+        let _ = cli.kill();
+        let _ = cli.wait();
+        panic!("no progress line for the first check: {seen:?}");
+    }
+    let status = Command::new("kill").args(["-INT", &cli_pid.to_string()]).status().expect("kill");
+    assert!(status.success());
+    assert!(
+        pipe_harness::unix::creds::wait_pid_exit(cli_pid, Duration::from_secs(20)).expect("wait"),
+        "harness still running"
+    );
+    assert_eq!(cli.wait().expect("status").code(), Some(128 + 2), "exit status 128 + SIGINT");
+    let text = std::fs::read_to_string(&report).expect("the report was written");
+    let written: pipe_harness::engine::report::AuditReport = serde_json::from_str(&text).expect(&text);
+    assert_eq!(written.interrupted.as_deref(), Some("SIGINT after 1 of 2 checks"), "{text}");
+    assert_eq!(written.results.len(), 1, "{text}");
+    assert_eq!(written.results[0].verdict.kind(), "not_applicable");
+    let left: Vec<PathBuf> = std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&format!("pipe-harness-{cli_pid}-")))
+        })
+        .collect();
+    assert!(left.is_empty(), "run folders left: {left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

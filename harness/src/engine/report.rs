@@ -22,6 +22,10 @@ pub struct AuditReport {
     pub seed: u64,
     /// One result per scenario and target.
     pub results: Vec<CheckResult>,
+    /// Set when the audit was ended before its last check (a termination signal): which, and
+    /// how far it got; the results are those judged before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
     /// The scenarios as rules (what each checks, the fix, how bad its findings are), for
     /// SARIF; not part of the JSON report.
     #[serde(skip)]
@@ -107,6 +111,7 @@ impl AuditReport {
             platform,
             seed,
             results,
+            interrupted: None,
             rules: Vec::new(),
             source: None,
         }
@@ -150,34 +155,56 @@ impl AuditReport {
 
     /// One line a check, details under each finding.
     pub fn to_human(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "{} on {} (seed {})", self.tool, self.platform, self.seed);
+        let mut out = self.human_header();
         for r in &self.results {
-            let _ = writeln!(out, "{:<15} {:<26} {}", r.verdict.kind().to_uppercase(), r.scenario, r.target);
-            match &r.verdict {
-                Verdict::Fail(f) => {
-                    let _ = writeln!(out, "              {:?}: {}", f.severity, f.title);
-                    for e in &f.evidence {
-                        let _ = writeln!(out, "                - {e}");
-                    }
-                    if let Some(seed) = f.seed {
-                        let _ = writeln!(out, "                seed {seed}");
-                    }
-                    if let Some(cmd) = &f.replay {
-                        let _ = writeln!(out, "                replay: {cmd}");
-                    }
+            out.push_str(&Self::human_check(r));
+        }
+        out.push_str(&self.human_summary());
+        out
+    }
+
+    /// The human report's first line: the tool, the platform, the seed.
+    pub fn human_header(&self) -> String {
+        format!("{} on {} (seed {})\n", self.tool, self.platform, self.seed)
+    }
+
+    /// One check as the human report shows it (printed as each is reached).
+    pub fn human_check(r: &CheckResult) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{:<15} {:<26} {}", r.verdict.kind().to_uppercase(), r.scenario, r.target);
+        match &r.verdict {
+            Verdict::Fail(f) => {
+                let _ = writeln!(out, "              {:?}: {}", f.severity, f.title);
+                for e in &f.evidence {
+                    let _ = writeln!(out, "                - {e}");
                 }
-                Verdict::Unverifiable { reason, .. } => {
-                    let _ = writeln!(out, "              {reason}");
+                if let Some(seed) = f.seed {
+                    let _ = writeln!(out, "                seed {seed}");
                 }
-                Verdict::NotApplicable { reason, needs } => {
-                    let _ = writeln!(out, "              {reason}; to run it, add: {needs}");
+                if let Some(cmd) = &f.replay {
+                    let _ = writeln!(out, "                replay: {cmd}");
                 }
-                Verdict::Error { reason } => {
-                    let _ = writeln!(out, "              {reason}");
-                }
-                Verdict::Pass { .. } => {}
             }
+            Verdict::Unverifiable { reason, .. } => {
+                let _ = writeln!(out, "              {reason}");
+            }
+            Verdict::NotApplicable { reason, needs } => {
+                let _ = writeln!(out, "              {reason}; to run it, add: {needs}");
+            }
+            Verdict::Error { reason } => {
+                let _ = writeln!(out, "              {reason}");
+            }
+            Verdict::Pass { .. } => {}
+        }
+        out
+    }
+
+    /// The human report's last line: how many checks of each verdict (and, when the audit was
+    /// ended early, that it was).
+    pub fn human_summary(&self) -> String {
+        let mut out = String::new();
+        if let Some(why) = &self.interrupted {
+            let _ = writeln!(out, "INTERRUPTED: {why}");
         }
         let _ = writeln!(
             out,
@@ -276,6 +303,10 @@ impl AuditReport {
                 _ => None,
             })
             .collect();
+        let mut errors = errors;
+        if let Some(why) = &self.interrupted {
+            errors.push(serde_json::json!({ "level": "error", "message": { "text": format!("interrupted: {why}") } }));
+        }
         let mut run = serde_json::json!({
             "tool": { "driver": { "name": "pipe-harness", "version": env!("CARGO_PKG_VERSION"), "informationUri": "https://docs.rs/pipe-harness", "rules": rules } },
             "invocations": [{ "executionSuccessful": errors.is_empty(), "toolExecutionNotifications": errors }],
@@ -397,6 +428,9 @@ impl AuditReport {
                 }
             }
             out.push_str("  </testsuite>\n");
+        }
+        if let Some(why) = &self.interrupted {
+            let _ = writeln!(out, "  <!-- interrupted: {} -->", xml(why).replace("--", "- -"));
         }
         out.push_str("</testsuites>\n");
         out
@@ -645,6 +679,13 @@ mod tests {
         let report: serde_json::Value = serde_json::from_str(&sample().to_json()).expect("report is JSON");
         let errors: Vec<String> = validator.iter_errors(&report).map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "{errors:?}");
+        // An interrupted audit's report: marked, and still valid.
+        let mut cut = sample();
+        cut.interrupted = Some("SIGINT after 4 of 9 checks".into());
+        let cut_json: serde_json::Value = serde_json::from_str(&cut.to_json()).expect("JSON");
+        assert_eq!(cut_json["interrupted"], "SIGINT after 4 of 9 checks");
+        assert!(validator.is_valid(&cut_json));
+        assert!(cut.to_human().contains("INTERRUPTED: SIGINT after 4 of 9 checks\n4 checks:"), "{}", cut.to_human());
         let mut bad = report.clone();
         bad["results"][0]["severity"] = serde_json::json!("apocalyptic");
         assert!(!validator.is_valid(&bad));

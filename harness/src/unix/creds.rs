@@ -329,6 +329,9 @@ pub fn kill_tree_tokens_of(harness: u32) {
     kill_carriers(|| super::procfs::processes_with_env_prefix(crate::tree::TREE_VAR, &prefix));
 }
 
+/// The termination signal being handled, once one came (0 before).
+pub static ENDING_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
 /// Runs `cleanup` and exits with 128 + the signal number when SIGTERM, SIGINT or SIGHUP
 /// arrives (caught on a thread of its own, so `cleanup` may lock and allocate freely).
 pub fn on_termination(cleanup: fn()) -> Result<()> {
@@ -342,6 +345,7 @@ pub fn on_termination(cleanup: fn()) -> Result<()> {
         .name("pipe-harness-signals".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
+                ENDING_SIGNAL.store(signal, std::sync::atomic::Ordering::SeqCst);
                 cleanup();
                 std::process::exit(128 + signal);
             }
