@@ -81,9 +81,10 @@ fn a_findings_replay_line_runs_as_printed_and_reproduces_it() -> pipe_harness::R
     );
     assert_eq!(line, want);
     assert!(report.to_human().contains(&format!("replay: {line}")), "{}", report.to_human());
-    // As printed, from here (the folder cargo runs this test in), with the seed only in the line.
-    let out = std::process::Command::new("sh")
-        .arg("-c")
+    // As printed, from here (the folder cargo runs this test in), with the seed only in the line;
+    // bounded (a cargo that had to rebuild the test takes a few minutes at most).
+    let out = std::process::Command::new("timeout")
+        .args(["600", "sh", "-c"])
         .arg(&line)
         .env(REPLAYING, "1")
         .env_remove("PIPE_HARNESS_SEED")
