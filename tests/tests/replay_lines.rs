@@ -32,8 +32,13 @@ fn a_framing_findings_replay_line_is_a_command_that_replays_it() {
     };
     let line = finding.replay.clone().expect("a replay line");
     assert!(line.starts_with("pipe-harness "), "{line}");
-    let replayed =
-        Command::new("sh").arg("-c").arg(&line).env("PATH", &path).current_dir(dir.path()).output().expect("sh");
+    let replayed = Command::new("timeout")
+        .args(["300", "sh", "-c"])
+        .arg(&line)
+        .env("PATH", &path)
+        .current_dir(dir.path())
+        .output()
+        .expect("sh");
     let text = String::from_utf8_lossy(&replayed.stdout).into_owned() + &String::from_utf8_lossy(&replayed.stderr);
     assert_eq!(replayed.status.code(), Some(1), "the replay finds it again: {line}\n{text}");
     assert!(text.contains(&finding.title), "the same finding ({}):\n{text}", finding.title);
