@@ -936,12 +936,16 @@ fn cc(args: &[String]) -> anyhow::Result<u8> {
             "cc".into()
         }
     });
-    let dir = std::env::temp_dir().join(format!("pipe-harness-cc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let source = dir.join("ph_cov.c");
-    let object = dir.join("ph_cov.o");
-    std::fs::write(&source, pipe_harness::engine::live::coverage::RUNTIME_C)
-        .with_context(|| format!("writing {}", source.display()))?;
+    // A fresh directory only root can write (random name, made exclusively, 0700), so the
+    // source compiled and the object linked are the harness's own.
+    let dir = tempfile::Builder::new().prefix("pipe-harness-cc-").tempdir().context("creating the build directory")?;
+    let source = dir.path().join("ph_cov.c");
+    let object = dir.path().join("ph_cov.o");
+    std::io::Write::write_all(
+        &mut std::fs::File::create_new(&source).with_context(|| format!("creating {}", source.display()))?,
+        pipe_harness::engine::live::coverage::RUNTIME_C.as_bytes(),
+    )
+    .with_context(|| format!("writing {}", source.display()))?;
     // The runtime itself is not instrumented.
     let status = std::process::Command::new(&compiler)
         .args(["-c", "-O2", "-fPIC", "-o"])
@@ -957,7 +961,7 @@ fn cc(args: &[String]) -> anyhow::Result<u8> {
         cmd.arg(&object);
     }
     let status = cmd.status().with_context(|| format!("running {compiler}"))?;
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     Ok(status.code().map_or(2, |c| c.clamp(0, 255) as u8))
 }
 

@@ -363,10 +363,7 @@ pub fn fuzz<B: Backend>(
     // A server built for coverage gets a coverage file per job, named in its environment.
     let jobs = opts.jobs.max(1);
     let files: Vec<super::coverage::CoverageFile> = if target.coverage {
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        (0..jobs)
-            .map(|j| super::coverage::CoverageFile::create(&std::env::temp_dir(), &format!("{stamp:x}-{j}")))
-            .collect::<Result<_>>()?
+        (0..jobs).map(|_| super::coverage::CoverageFile::create(target.run_as.as_ref())).collect::<Result<_>>()?
     } else {
         Vec::new()
     };

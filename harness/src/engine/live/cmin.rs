@@ -45,8 +45,7 @@ pub fn minimize_corpus<B: Backend>(backend: &B, target: &Target, messages: &[Vec
     let mut inputs: Vec<Vec<u8>> = messages.to_vec();
     inputs.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
     inputs.dedup();
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let file = CoverageFile::create(&std::env::temp_dir(), &format!("cmin-{stamp:x}"))?;
+    let file = CoverageFile::create(target.run_as.as_ref())?;
     let mut t = target.clone();
     t.env.push((VAR.to_string(), file.path().display().to_string()));
     let hang = Duration::from_secs(2);
