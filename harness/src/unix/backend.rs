@@ -356,7 +356,8 @@ impl Backend for UnixBackend {
                 (None, false) => None,
             };
             if let Some(mode) = mode {
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+                let ours = bound.as_ref().map(|(_, dev, ino)| (*dev, *ino));
+                chmod_bound_socket(&p, ours, mode)
                     .map_err(|e| io("chmod", format!("setting {}'s mode", p.display()), e))?;
             }
         }
@@ -458,5 +459,52 @@ impl Backend for UnixBackend {
             Endpoint::Path(p) if p.starts_with(&self.dir) => Some(p),
             _ => None,
         }
+    }
+}
+
+/// Sets the mode of the socket the harness just bound at `path` without following a symlink:
+/// the path is opened `O_PATH | O_NOFOLLOW`, must be a socket (the one bound, `ours` = its
+/// device and inode, when known), and the mode is set through that descriptor
+/// (`/proc/self/fd/N`), so a name swapped for a symlink in the meantime (in a directory others
+/// may write) changes nothing but the harness's own socket, or is refused.
+fn chmod_bound_socket(path: &std::path::Path, ours: Option<(u64, u64)>, mode: u32) -> std::io::Result<()> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    use std::os::fd::AsRawFd;
+    let fd = rustix::fs::open(path, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+    let st = rustix::fs::fstat(&fd)?;
+    let same = ours.is_none_or(|(dev, ino)| st.st_dev == dev && st.st_ino == ino);
+    if FileType::from_raw_mode(st.st_mode) != FileType::Socket || !same {
+        return Err(std::io::Error::other("it is no longer the socket the harness bound (replaced)"));
+    }
+    Ok(rustix::fs::chmod(format!("/proc/self/fd/{}", fd.as_raw_fd()), Mode::from_raw_mode(mode))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chmod_bound_socket;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    /// The socket the harness bound gets its mode; a symlink put at its name (to a file of
+    /// root's) and another socket are refused, and the file keeps its mode (`set_permissions`
+    /// on the path, as before, followed the symlink and made the file 0777).
+    #[test]
+    fn a_socket_mode_is_set_on_the_bound_socket_never_through_a_symlink() {
+        let dir = tempfile::Builder::new().prefix("ph-chmod-").tempdir().expect("dir");
+        let sock = dir.path().join("s.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+        let m = std::fs::symlink_metadata(&sock).expect("stat");
+        chmod_bound_socket(&sock, Some((m.dev(), m.ino())), 0o777).expect("chmod the bound socket");
+        assert_eq!(std::fs::symlink_metadata(&sock).expect("stat").mode() & 0o7777, 0o777);
+
+        let file = dir.path().join("precious");
+        std::fs::write(&file, "x").expect("file");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let link = dir.path().join("swapped.sock");
+        std::os::unix::fs::symlink(&file, &link).expect("symlink");
+        assert!(chmod_bound_socket(&link, None, 0o777).is_err(), "a symlink is not followed");
+        let other = dir.path().join("other.sock");
+        let _other = std::os::unix::net::UnixListener::bind(&other).expect("bind");
+        assert!(chmod_bound_socket(&other, Some((m.dev(), m.ino())), 0o777).is_err(), "another socket is refused");
+        assert_eq!(std::fs::metadata(&file).expect("stat").mode() & 0o7777, 0o600, "the file kept its mode");
     }
 }
