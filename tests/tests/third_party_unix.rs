@@ -40,8 +40,8 @@ fn audit(name: &str, program: &Path, args: &[&str]) -> AuditReport {
 
 /// Audits a first plan: name, program, args, and `rest` (the endpoint, and any key given).
 fn audit_plan(name: &str, program: &Path, args: &[&str], rest: &str) -> AuditReport {
-    let dir = std::env::temp_dir().join(format!("ph-third-party-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir =
+        tempfile::Builder::new().prefix(&format!("ph-third-party-{name}-")).tempdir().expect("scratch dir").keep();
     let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
     let plan = format!(
         "[target]\nname = \"{name}\"\nprogram = \"{}\"\nargs = [{}]\n{rest}",
@@ -128,8 +128,7 @@ fn a_running_socat_is_audited_by_attaching_and_left_running() {
             let _ = self.0.wait();
         }
     }
-    let dir = std::env::temp_dir().join(format!("ph-attach-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tempfile::Builder::new().prefix("ph-attach-").tempdir().expect("scratch dir").keep();
     let sock = dir.join("svc.sock");
     let mut socat = Running(
         std::process::Command::new(program("socat"))

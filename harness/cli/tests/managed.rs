@@ -20,9 +20,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("ph-managed-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let dir =
+            tempfile::Builder::new().prefix(&format!("ph-managed-{name}-")).tempdir().expect("scratch dir").keep();
         Scratch(dir)
     }
 }

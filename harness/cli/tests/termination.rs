@@ -62,9 +62,7 @@ fn fuzz_for_two_minutes(plan: &Path, dir: &Path) -> std::process::Child {
 }
 
 fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ph-term-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let dir = tempfile::Builder::new().prefix(&format!("ph-term-{tag}-")).tempdir().expect("scratch dir").keep();
     dir
 }
 
