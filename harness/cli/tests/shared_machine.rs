@@ -146,10 +146,10 @@ fn run(what: &str, mut cmd: Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
-        "{what} worked ({}):\n{}\n{}",
+        "{what} worked ({}): {}\n{}",
         out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
     );
     out
 }
