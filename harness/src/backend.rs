@@ -171,6 +171,21 @@ pub trait Backend: Sync {
     fn own_pid(&self) -> u32 {
         std::process::id()
     }
+    /// Sets the protection of an endpoint a server the harness started is serving (Unix: the
+    /// socket file's mode), so that a check can reach the server's own defence behind it (and
+    /// put it back after). The default: unsupported (a pipe's DACL is the server's to set).
+    fn set_protection(&self, endpoint: &str, _protection: &crate::protection::Protection) -> Result<()> {
+        Err(crate::Error::Unsupported(format!(
+            "the harness cannot change {endpoint}'s protection on {}",
+            self.platform()
+        )))
+    }
+    /// The directory holding the endpoint when the harness made it (`{dir}`, `{private_dir:...}`
+    /// on Unix): a check must never judge a directory the harness chose. `None`: the product
+    /// chose it (or there is none).
+    fn harness_directory(&self, _endpoint: &str) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// The refusal of a platform that cannot start a target as another identity: an error when the

@@ -452,6 +452,21 @@ impl Backend for UnixBackend {
         })
     }
 
+    fn set_protection(&self, endpoint: &str, protection: &Protection) -> Result<()> {
+        let (Endpoint::Path(p), Protection::Mode(m)) = (Endpoint::unix(endpoint), protection) else {
+            return Err(Error::Unsupported(format!("{endpoint} takes no {protection}: only a socket path has a mode")));
+        };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m.mode))
+            .map_err(|e| io("chmod", format!("setting {}'s mode to {:04o}", p.display(), m.mode), e))
+    }
+
+    fn harness_directory(&self, endpoint: &str) -> Option<PathBuf> {
+        match Endpoint::unix(endpoint) {
+            Endpoint::Path(p) if p.starts_with(&self.dir) => p.parent().map(PathBuf::from),
+            _ => None,
+        }
+    }
+
     fn leftover_file(&self, endpoint: &str) -> Option<PathBuf> {
         match Endpoint::unix(endpoint) {
             // In the run's folder or one of its private directories: the run's to remove.
