@@ -134,6 +134,12 @@ pub trait Backend: Sync {
     fn probe(&self) -> &ProbeReport;
     /// A concrete endpoint name for a template (`{unique}` replaced).
     fn endpoint(&self, template: &crate::endpoint::EndpointTemplate) -> String;
+    /// A concrete endpoint for a target's template: as [`endpoint`](Backend::endpoint), with
+    /// what depends on the target filled for it (Unix: `{dir}` is a runtime directory owned by
+    /// the target's `run_as`).
+    fn endpoint_for(&self, target: &crate::target::Target) -> String {
+        self.endpoint(&target.endpoint)
+    }
     /// The endpoint as a client opens it (`{pipe_path}` in a target's arguments): the socket's
     /// path on Unix, `\\.\pipe\NAME` for a pipe name.
     fn endpoint_path(&self, endpoint: &str) -> String {
@@ -179,6 +185,12 @@ pub trait Backend: Sync {
             "the harness cannot change {endpoint}'s protection on {}",
             self.platform()
         )))
+    }
+    /// After the harness stopped a server: removes the socket file it left at `endpoint`, as
+    /// its clean exit would have (only a socket file nobody listens on). The default: nothing
+    /// (a pipe name goes with its last instance).
+    fn clear_stale_endpoint(&self, _endpoint: &str) -> Result<()> {
+        Ok(())
     }
     /// The directory holding the endpoint when the harness made it (`{dir}`, `{private_dir:...}`
     /// on Unix): a check must never judge a directory the harness chose. `None`: the product

@@ -113,7 +113,7 @@ fn exit_or_takeover<B: Backend>(cx: &Context<'_, B>, server: &mut ServerUnderTes
 pub fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
     cx.needs_start("starts the server on a name an attacker already holds")?;
     let shape = learn_shape(cx)?;
-    let endpoint = cx.backend.endpoint(&cx.target.endpoint);
+    let endpoint = cx.backend.endpoint_for(cx.target);
     let _attacker = cx
         .backend
         .listen(&endpoint, &ListenSpec { shape: Some(shape), open_to_all: true, ..ListenSpec::default() })

@@ -158,7 +158,7 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
     }
     let mut target = cx.target.clone();
     target.umask = Some(0o000);
-    let endpoint = cx.backend.endpoint(&target.endpoint);
+    let endpoint = cx.backend.endpoint_for(&target);
     let path = cx.backend.endpoint_path(&endpoint);
     let mut server =
         ServerUnderTest::start(cx.backend, &target, &endpoint).map_err(|e| Verdict::error("starting the target", e))?;
