@@ -55,7 +55,8 @@ pub struct RuntimeDirectory {
 }
 
 impl RuntimeDirectory {
-    /// Makes `<random parent>/run` (the parent random and exclusive, 0755, the caller's), owned
+    /// Makes `<random parent>/run` (the parent `pipe-harness-PID-` and a random part, made
+    /// exclusively, 0755, the caller's), owned
     /// by `owner` with mode 0755.
     pub fn new(owner: Ids) -> Result<RuntimeDirectory> {
         Self::with_mode(owner, 0o755)
@@ -65,7 +66,7 @@ impl RuntimeDirectory {
     /// as a deployment may make by mistake (anyone may create and remove sockets there).
     pub fn with_mode(owner: Ids, mode: u32) -> Result<RuntimeDirectory> {
         let parent = tempfile::Builder::new()
-            .prefix("pipe-harness-")
+            .prefix(&format!("pipe-harness-{}-", std::process::id()))
             .tempdir()
             .map_err(|e| io("mkdir", "creating a run folder in the temporary directory", e))?;
         std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o755))
@@ -110,7 +111,7 @@ impl UnixBackend {
     /// With a probe report already made.
     pub fn with_probe(probe: ProbeReport) -> Result<Self> {
         let dir = tempfile::Builder::new()
-            .prefix("pipe-harness-")
+            .prefix(&format!("pipe-harness-{}-", std::process::id()))
             .tempdir()
             .map_err(|e| io("mkdir", "creating the run's folder in the temporary directory", e))?
             .keep();
