@@ -54,9 +54,7 @@ pub fn windows_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
 
 /// A Unix-socket fixture at `exe`: run as [`UNIX_SERVICE_UID`], its socket in `{dir}` (the
 /// runtime directory the harness makes for that uid, which the checks do not judge), except
-/// `unix-steals-path` (in the system's temporary directory, `/tmp`, where such servers keep
-/// their sockets: anyone can take its name while it is down) and `unix-abstract` (an abstract
-/// name).
+/// `unix-abstract` (an abstract name).
 pub fn unix_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
     unix_fixture_in(fixture, exe, None)
 }
@@ -68,7 +66,6 @@ pub fn unix_fixture_in(fixture: &str, exe: &Path, runtime_dir: Option<&Path>) ->
     let endpoint = match (fixture, runtime_dir) {
         ("unix-abstract", _) => "@ph-fx-{unique}".to_string(),
         (_, Some(dir)) => format!("{}/ph-fx-{{unique}}.sock", dir.display()),
-        ("unix-steals-path", None) => format!("{}/ph-fx-{{unique}}.sock", std::env::temp_dir().display()),
         (_, None) => "{dir}/ph-fx-{unique}.sock".to_string(),
     };
     let endpoint = endpoint.as_str();

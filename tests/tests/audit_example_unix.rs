@@ -72,20 +72,15 @@ fn a_service_that_leaves_its_mode_to_the_umask_is_caught() {
     }
 }
 
-/// The same hardened server with its socket in a directory every uid may write (the system's
-/// `/tmp`, as such servers keep theirs): while it is down (restarting), uid 61001 takes its
+/// The same hardened server with its socket in a directory every uid may write (mode 1777, as
+/// `/tmp`, where such servers keep theirs): while it is down (restarting), uid 61001 takes its
 /// name, and the clients that arrive meanwhile talk to uid 61001.
 #[test]
 fn a_socket_in_a_shared_directory_is_taken_in_the_restart_gap() {
     let backend = UnixBackend::new().expect("backend");
-    let tmp = std::env::temp_dir();
-    let report = audit(
-        &backend,
-        &in_dir("unix-hardened", &tmp.display().to_string()),
-        &policy(),
-        42,
-        &[ScenarioId::InstanceSquatting],
-    );
+    let tmp = RuntimeDirectory::with_mode(Ids { uid: 0, gid: 0 }, 0o1777).expect("a shared directory");
+    let shared = in_dir("unix-hardened", &tmp.path().display().to_string());
+    let report = audit(&backend, &shared, &policy(), 42, &[ScenarioId::InstanceSquatting]);
     let verdict = &report.results[0].verdict;
     if !pipe_harness::unix::creds::is_root() {
         assert_eq!(verdict.kind(), "unverifiable", "{}", report.to_human());
