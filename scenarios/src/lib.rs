@@ -320,7 +320,7 @@ impl<B: Backend> Context<'_, B> {
     /// a plan that attaches to a running server).
     pub fn start_ready(&self) -> Result<ServerUnderTest, Verdict> {
         self.needs_start("starts the server itself")?;
-        let endpoint = self.backend.endpoint(&self.target.endpoint);
+        let endpoint = self.backend.endpoint_for(self.target);
         let mut server = ServerUnderTest::start(self.backend, self.target, &endpoint)
             .map_err(|e| Verdict::error("starting the target", e))?;
         match server.wait_ready(self.backend, &self.target.readiness, self.target.ready_timeout) {
@@ -434,7 +434,7 @@ pub fn audit<B: Backend>(
     };
     // The accounts the plan asks for exist while the scenarios run, and are gone after.
     // A managed service is put back as it was found once the checks are done.
-    let endpoint = backend.endpoint(&target.endpoint);
+    let endpoint = backend.endpoint_for(target);
     let held = pipe_harness_core::supervise::TestAccounts::create(&target.create_accounts)
         .map_err(|e| format!("creating the plan's accounts (create_accounts): {e}"))
         .and_then(|accounts| {

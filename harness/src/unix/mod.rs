@@ -13,4 +13,4 @@ pub mod creds;
 pub mod probe;
 pub mod procfs;
 
-pub use backend::UnixBackend;
+pub use backend::{RuntimeDirectory, UnixBackend};

@@ -345,7 +345,7 @@ pub fn fuzz<B: Backend>(
             ));
         }
     }
-    let endpoint = backend.endpoint(&target.endpoint);
+    let endpoint = backend.endpoint_for(target);
     let _service = crate::engine::service::ServiceGuard::new(target, &endpoint, &backend.endpoint_path(&endpoint))?;
     // The target's ping is a well-formed request of its protocol: always a corpus entry.
     let mut with_ping = opts.clone();

@@ -372,7 +372,7 @@ pub fn start_again<B: Backend>(backend: &B, target: &Target) -> Result<ServerUnd
 
 /// Starts a fresh server for the target and waits until it is ready.
 pub fn start<B: Backend>(backend: &B, target: &Target) -> Result<ServerUnderTest> {
-    let endpoint = backend.endpoint(&target.endpoint);
+    let endpoint = backend.endpoint_for(target);
     let mut server = ServerUnderTest::start(backend, target, &endpoint)?;
     match server.wait_ready(backend, &target.readiness, target.ready_timeout) {
         Started::Ready => Ok(server),
