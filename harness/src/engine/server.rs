@@ -243,8 +243,9 @@ impl ServerUnderTest {
         }
     }
 
-    /// Waits until the server is ready, exits, or `timeout` passes. With [`Readiness::Line`], text
-    /// after the prefix on the ready line, if any, becomes the run's endpoint.
+    /// Waits until the server is ready, exits, or `timeout` passes. With
+    /// [`Readiness::LineNamingEndpoint`], the endpoint the ready line names becomes the run's;
+    /// [`Readiness::Line`] is a prefix match and leaves the endpoint as the plan made it.
     pub fn wait_ready<B: Backend>(&mut self, backend: &B, readiness: &Readiness, timeout: Duration) -> Started {
         let deadline = Instant::now() + timeout;
         // An exit is reported with everything the process wrote before it: its drains get up
@@ -263,13 +264,22 @@ impl ServerUnderTest {
                 return Started::TimedOut;
             }
             let step = left.min(Duration::from_millis(100));
-            match readiness {
-                Readiness::Line(prefix) => match self.lines.recv_timeout(step) {
+            let prefix = match readiness {
+                Readiness::Line(prefix) | Readiness::LineNamingEndpoint { prefix, .. } => Some(prefix),
+                Readiness::Endpoint => None,
+            };
+            match prefix {
+                Some(prefix) => match self.lines.recv_timeout(step) {
                     Ok(l) if l.starts_with(prefix.as_str()) => {
-                        // "READY <endpoint>": a server that generates its endpoint names it here.
-                        let rest = l[prefix.len()..].trim();
-                        if !rest.is_empty() {
-                            self.endpoint = rest.to_string();
+                        // Only a plan that says where the line names the endpoint changes it
+                        // ("line:PREFIX{endpoint}UNTIL"); "line:PREFIX" is a prefix match alone.
+                        if let Readiness::LineNamingEndpoint { until, .. } = readiness {
+                            let rest = &l[prefix.len()..];
+                            let named =
+                                if until.is_empty() { rest } else { rest.split(until.as_str()).next().unwrap_or(rest) };
+                            if !named.trim().is_empty() {
+                                self.endpoint = named.trim().to_string();
+                            }
                         }
                         return Started::Ready;
                     }
@@ -281,7 +291,7 @@ impl ServerUnderTest {
                         return exited(self, t);
                     }
                 },
-                Readiness::Endpoint => {
+                None => {
                     let spec = ConnectSpec { timeout: step, ..ConnectSpec::default() };
                     if backend.connect(&self.endpoint, &spec).is_ok() {
                         return Started::Ready;

@@ -445,8 +445,8 @@ struct Job<'a, B: Backend> {
 
 impl<'a, B: Backend> Job<'a, B> {
     fn new(backend: &'a B, target: &'a Target, opts: &'a FuzzOptions, shared: &'a Shared, t0: Instant) -> Result<Self> {
-        let server = start(backend, target)?;
-        let live = Liveness::measure(backend, &server, opts.hang_timeout, opts.ping_every);
+        let mut server = start(backend, target)?;
+        let live = Liveness::measure(backend, target, &mut server, opts.hang_timeout, opts.ping_every)?;
         {
             let mut c = shared.lock();
             c.restarts += 1;

@@ -55,7 +55,7 @@ pub fn minimize_corpus<B: Backend>(backend: &B, target: &Target, messages: &[Vec
     let mut out = Minimized { given: inputs.len(), ..Minimized::default() };
     for (i, m) in inputs.into_iter().enumerate() {
         let mut server = start(backend, &t)?;
-        let live = Liveness::measure(backend, &server, hang, 16);
+        let live = Liveness::measure(backend, &t, &mut server, hang, 16)?;
         file.clear()?;
         let case = Case {
             writes: vec![m],
