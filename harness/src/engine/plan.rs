@@ -539,7 +539,8 @@ other_sessions = false
 
     #[test]
     fn a_ready_line_names_the_endpoint_only_where_the_plan_marks_it() {
-        let ready = |form: &str| parse(Path::new("/p.toml"), &GOOD.replace("line:READY", form)).map(|(t, _)| t.readiness);
+        let ready =
+            |form: &str| parse(Path::new("/p.toml"), &GOOD.replace("line:READY", form)).map(|(t, _)| t.readiness);
         assert_eq!(ready("line:unix:").expect("prefix"), Readiness::Line("unix:".into()));
         assert_eq!(
             ready("line:unix:path={endpoint},").expect("marked"),
