@@ -40,27 +40,38 @@ pub struct Liveness {
 }
 
 impl Liveness {
-    /// Proves the endpoint on a fresh `server` ([`prove_endpoint`]: an error when a legitimate
-    /// client never reaches it or its ping never succeeds), then measures whether it ends a
-    /// connection whose client ended its side: one connection that sends nothing. Pings after
-    /// every case where that does not hold or the platform cannot half-close; else every
-    /// `ping_every` cases.
+    /// Measures, on a fresh `server` (one [`start_proved`] started), whether it ends a
+    /// connection whose client ended its side: one connection that sends nothing, as the
+    /// target's legitimate client. Pings after every case where that does not hold or the
+    /// platform cannot half-close; else every `ping_every` cases.
     pub fn measure<B: Backend>(
         backend: &B,
         target: &Target,
-        server: &mut ServerUnderTest,
+        server: &ServerUnderTest,
         hang_timeout: Duration,
         ping_every: u64,
-    ) -> Result<Self> {
-        prove_endpoint(backend, target, server, hang_timeout)?;
+    ) -> Self {
         let client = target.client_identity();
         let spec = ConnectSpec { timeout: hang_timeout, as_user: client.clone(), ..ConnectSpec::default() };
         let ends_connections = backend.connect(&server.endpoint, &spec).is_ok_and(|mut c| {
             matches!(c.end_of_stream(), Ok(true)) && hung_up(&mut c, Instant::now() + hang_timeout) == HangUp::Closed
         });
         let ping_every = if ends_connections { ping_every.max(1) } else { 1 };
-        Ok(Liveness { hang_timeout, ends_connections, ping_every, client })
+        Liveness { hang_timeout, ends_connections, ping_every, client }
     }
+}
+
+/// Starts a fresh server and proves its endpoint ([`prove_endpoint`]) before any case. A
+/// server that died during the control (its ping crashed it: a crash any first request
+/// causes) is started again, and what the cases do to it is for the campaign to judge.
+pub fn start_proved<B: Backend>(backend: &B, target: &Target, timeout: Duration) -> Result<ServerUnderTest> {
+    let mut server = start(backend, target)?;
+    prove_endpoint(backend, target, &mut server, timeout)?;
+    if server.try_exit().is_some() {
+        drop(server);
+        return start_again(backend, target);
+    }
+    Ok(server)
 }
 
 /// The control connection, before any case: a legitimate client
@@ -69,6 +80,8 @@ impl Liveness {
 /// [`Error::Plan`], with the endpoint, who connected and the reply or error it got: a server
 /// that was never reached, or never answered its ping, has shown nothing a finding could rest
 /// on (a plan whose ready line or endpoint is wrong, a client the server rightly refuses).
+/// A server that exits during the control is no plan error: `Ok`, and the caller sees it
+/// dead.
 pub fn prove_endpoint<B: Backend>(
     backend: &B,
     target: &Target,
@@ -85,10 +98,12 @@ pub fn prove_endpoint<B: Backend>(
     );
     let spec = ConnectSpec { timeout, as_user: client, ..ConnectSpec::default() };
     let endpoint = server.endpoint.clone();
-    let mut conn = backend.connect(&endpoint, &spec).map_err(|e| {
-        let ended = server.try_exit().map(|t| format!("; the server then {}", t.describe())).unwrap_or_default();
-        Error::Plan(format!(
-            "a fresh server's endpoint {endpoint:?} was never reached: a client connecting as {who} for {} s got {e}{ended}{}",
+    let mut conn = match backend.connect(&endpoint, &spec) {
+        Ok(c) => c,
+        Err(_) if server.try_exit().is_some() => return Ok(()),
+        Err(e) => {
+            return Err(Error::Plan(format!(
+            "a fresh server's endpoint {endpoint:?} was never reached: a client connecting as {who} for {} s got {e}{}",
             timeout.as_secs_f64(),
             match &target.readiness {
                 crate::target::Readiness::LineNamingEndpoint { .. } if endpoint != server.requested() => {
@@ -96,15 +111,21 @@ pub fn prove_endpoint<B: Backend>(
                 }
                 _ => "",
             }
-        ))
-    })?;
+        )))
+        }
+    };
     let Some(ping) = &target.ping else { return Ok(()) };
     let captured = super::session::open(&mut conn, target, target.session.len(), timeout).map_err(|e| {
         Error::Plan(format!("the session opening on a fresh server at {endpoint:?}, connected as {who}, failed: {e}"))
     })?;
     let mut request = crate::target::substitute(&target.message_prefix, &captured);
     request.extend_from_slice(&ping.request);
-    let got = match exchange(&mut conn, &target.framing, &request, timeout) {
+    let answer = exchange(&mut conn, &target.framing, &request, timeout);
+    drop(conn);
+    if server.wait_exit(Duration::from_millis(100)).is_some() {
+        return Ok(());
+    }
+    let got = match answer {
         Ok(reply) if reply.starts_with(&ping.success_prefix) => return Ok(()),
         Ok(reply) => format!("the reply {:?}", String::from_utf8_lossy(&reply)),
         Err(e) => format!("no reply ({e})"),
