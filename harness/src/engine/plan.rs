@@ -7,7 +7,8 @@
 //! args = ["--pipe", "{pipe}"]          # {pipe}: the name; {pipe_path}: \\.\pipe\NAME, or the socket's path
 //! endpoint = "my-service-{unique}"    # a pipe name; Unix: "{dir}/x-{unique}.sock", "@name", or
 //!                                     # "{private_dir:61000}/x.sock" (a directory only uid 61000 may write)
-//! ready = "line:READY"                # or "endpoint"
+//! ready = "line:READY"                # a prefix match; or "endpoint"; or "line:READY {endpoint}" (the
+//!                                     # line names the endpoint the server chose)
 //! # attach = "/run/svc.sock"          # instead of program and endpoint: a server already running
 //! framing = "length:4:be"             # length:W:be|le, thrift, content-length, lines
 //! ping = { request = "PING", success = "PONG" }
