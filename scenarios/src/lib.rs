@@ -499,7 +499,10 @@ fn endpoint_reached<B: Backend>(cx: &Context<'_, B>) -> Result<(), String> {
         (None, None) => return Ok(()),
     };
     let mut tried = Vec::new();
-    let mut who = vec![cx.target.client_identity()];
+    // A legitimate client: the target's, else the policy's first allowed user, else the
+    // server's own identity (as the fuzzer's cases connect), then the harness itself.
+    let client = cx.target.client_as.clone().or_else(|| cx.policy.allowed_users.first().cloned());
+    let mut who = vec![client.or_else(|| cx.target.run_as.clone())];
     if who[0].is_some() {
         who.push(None);
     }
