@@ -443,7 +443,16 @@ pub fn audit<B: Backend>(
                 .map_err(|e| format!("asking the service manager whether {} runs: {e}", target.name))
         });
     let results = match held {
-        Ok(_held) => chosen.into_iter().map(|s| run(s, &cx, Unmet::Skip)).collect(),
+        Ok(_held) => match endpoint_reached(&cx) {
+            Ok(()) => chosen.into_iter().map(|s| run(s, &cx, Unmet::Skip)).collect(),
+            // Said once: no check is judged against an endpoint nobody reached.
+            Err(reason) => vec![CheckResult {
+                scenario: CONTROL_CONNECTION.into(),
+                target: target.name.clone(),
+                verdict: Verdict::Error { reason },
+                duration_ms: 0,
+            }],
+        },
         Err(reason) => chosen
             .into_iter()
             .map(|s| CheckResult {
@@ -460,4 +469,74 @@ pub fn audit<B: Backend>(
         None => backend.platform().to_string(),
     };
     pipe_harness_core::engine::report::AuditReport::new(platform, seed, results)
+}
+
+/// The name an audit's one result carries when its control connection failed.
+pub const CONTROL_CONNECTION: &str = "control_connection";
+
+/// How long the control connection tries before the endpoint counts as never reached.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The control connection, before any check: a fresh server (or the attached one) must be
+/// reached at its endpoint by a legitimate client ([`Target::client_identity`]) or by the
+/// harness itself. `Err`: why it never was, naming the endpoint and what was tried: a plan
+/// error, said once, never a finding. A target that does not start is left to the checks
+/// (each says how its start failed), and a client under test has no server endpoint to prove.
+fn endpoint_reached<B: Backend>(cx: &Context<'_, B>) -> Result<(), String> {
+    if cx.target.client_under_test.is_some() {
+        return Ok(());
+    }
+    let mut started = match &cx.target.attach {
+        Some(_) => None,
+        None => match cx.start_ready() {
+            Ok(s) => Some(s),
+            Err(_) => return Ok(()),
+        },
+    };
+    let endpoint = match (&started, &cx.target.attach) {
+        (Some(s), _) => s.endpoint.clone(),
+        (None, Some(a)) => a.clone(),
+        (None, None) => return Ok(()),
+    };
+    let mut tried = Vec::new();
+    // A legitimate client: the target's, else the policy's first allowed user, else the
+    // server's own identity (as the fuzzer's cases connect), then the harness itself.
+    let client = cx.target.client_as.clone().or_else(|| cx.policy.allowed_users.first().cloned());
+    let mut who = vec![client.or_else(|| cx.target.run_as.clone())];
+    if who[0].is_some() {
+        who.push(None);
+    }
+    for as_user in who {
+        let spec = pipe_harness_core::engine::ConnectSpec {
+            timeout: CONTROL_TIMEOUT,
+            as_user: as_user.clone(),
+            ..Default::default()
+        };
+        match cx.backend.connect(&endpoint, &spec) {
+            Ok(_) => return Ok(()),
+            Err(e) => tried.push(format!(
+                "as {}: {e}",
+                as_user.map_or_else(
+                    || "the harness's own identity".to_string(),
+                    |u| match u {
+                        pipe_harness_core::identity::Identity::Uid { .. } => format!("uid {u}"),
+                        _ => u.to_string(),
+                    }
+                )
+            )),
+        }
+    }
+    let ended = started.as_mut().and_then(|s| s.try_exit()).map(|t| format!("; the server then {}", t.describe()));
+    let named = match (&started, &cx.target.readiness) {
+        (Some(s), pipe_harness_core::engine::Readiness::LineNamingEndpoint { .. }) if s.endpoint != s.requested() => {
+            " (the endpoint its ready line named)"
+        }
+        _ => "",
+    };
+    Err(format!(
+        "the plan's endpoint {endpoint:?}{named} was never reached on a fresh server, so no check ran: connecting for {} s {}{}",
+        CONTROL_TIMEOUT.as_secs(),
+        tried.join("; "),
+        ended.unwrap_or_default()
+    ))
 }

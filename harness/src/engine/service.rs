@@ -6,7 +6,6 @@
 use super::live::Termination;
 use crate::error::{Error, Result};
 use crate::target::{fill, Managed};
-use std::collections::VecDeque;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,7 +46,7 @@ pub(crate) struct Service<'a> {
     pub(crate) spec: &'a Managed,
     pub(crate) endpoint: &'a str,
     pub(crate) path: &'a str,
-    pub(crate) log: Arc<Mutex<VecDeque<String>>>,
+    pub(crate) log: Arc<Mutex<super::server::KeptOutput>>,
 }
 
 impl Service<'_> {
@@ -248,7 +247,7 @@ struct Restore {
 
 impl Restore {
     fn apply(&self) {
-        let log = Arc::new(Mutex::new(VecDeque::new()));
+        let log = Arc::new(Mutex::new(super::server::KeptOutput::default()));
         let s = Service { spec: &self.spec, endpoint: &self.endpoint, path: &self.path, log };
         let _ = operate(true, || {
             let running = matches!(s.state(), Ok(ServiceState::Running(_)));
@@ -266,7 +265,7 @@ impl ServiceGuard {
     /// starts itself). `endpoint` and `path` fill `{pipe}` and `{pipe_path}` in its commands.
     pub fn new(target: &crate::target::Target, endpoint: &str, path: &str) -> Result<ServiceGuard> {
         let Some(spec) = &target.managed else { return Ok(ServiceGuard { restore: None }) };
-        let log = Arc::new(Mutex::new(VecDeque::new()));
+        let log = Arc::new(Mutex::new(super::server::KeptOutput::default()));
         let s = Service { spec, endpoint, path, log };
         let was_running = matches!(s.state()?, ServiceState::Running(_));
         let restore = Restore { spec: spec.clone(), endpoint: endpoint.into(), path: path.into(), was_running };

@@ -19,7 +19,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::case::{generate_for, Case};
-use super::driver::{look_after, run_case, start, Blame, Liveness};
+use super::driver::{look_after, run_case, Blame, Liveness};
 use super::minimize::{minimize, Budget};
 use super::oracle::{BucketKey, Outcome};
 use super::replay::{confirm, Replays};
@@ -442,8 +442,8 @@ struct Job<'a, B: Backend> {
 
 impl<'a, B: Backend> Job<'a, B> {
     fn new(backend: &'a B, target: &'a Target, opts: &'a FuzzOptions, shared: &'a Shared, t0: Instant) -> Result<Self> {
-        let server = start(backend, target)?;
-        let live = Liveness::measure(backend, &server, opts.hang_timeout, opts.ping_every);
+        let server = super::driver::start_proved(backend, target, opts.hang_timeout)?;
+        let live = Liveness::measure(backend, target, &server, opts.hang_timeout, opts.ping_every);
         {
             let mut c = shared.lock();
             c.restarts += 1;

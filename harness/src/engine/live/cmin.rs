@@ -7,7 +7,7 @@
 
 use super::case::{Case, SessionUse};
 use super::coverage::{CoverageFile, Seen, VAR};
-use super::driver::{run_case, start, Liveness};
+use super::driver::{run_case, Liveness};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::target::Target;
@@ -53,8 +53,8 @@ pub fn minimize_corpus<B: Backend>(backend: &B, target: &Target, messages: &[Vec
     let mut seen = Seen::default();
     let mut out = Minimized { given: inputs.len(), ..Minimized::default() };
     for (i, m) in inputs.into_iter().enumerate() {
-        let mut server = start(backend, &t)?;
-        let live = Liveness::measure(backend, &server, hang, 16);
+        let mut server = super::driver::start_proved(backend, &t, hang)?;
+        let live = Liveness::measure(backend, &t, &server, hang, 16);
         file.clear()?;
         let case = Case {
             writes: vec![m],
