@@ -134,6 +134,12 @@ pub trait Backend: Sync {
     fn probe(&self) -> &ProbeReport;
     /// A concrete endpoint name for a template (`{unique}` replaced).
     fn endpoint(&self, template: &crate::endpoint::EndpointTemplate) -> String;
+    /// A concrete endpoint for a target's template: as [`endpoint`](Backend::endpoint), with
+    /// what depends on the target filled for it (Unix: `{dir}` is a runtime directory owned by
+    /// the target's `run_as`).
+    fn endpoint_for(&self, target: &crate::target::Target) -> String {
+        self.endpoint(&target.endpoint)
+    }
     /// The endpoint as a client opens it (`{pipe_path}` in a target's arguments): the socket's
     /// path on Unix, `\\.\pipe\NAME` for a pipe name.
     fn endpoint_path(&self, endpoint: &str) -> String {
@@ -170,6 +176,27 @@ pub trait Backend: Sync {
     /// The harness's own process id (to tell a client that reached the harness's endpoint).
     fn own_pid(&self) -> u32 {
         std::process::id()
+    }
+    /// Sets the protection of an endpoint a server the harness started is serving (Unix: the
+    /// socket file's mode), so that a check can reach the server's own defence behind it (and
+    /// put it back after). The default: unsupported (a pipe's DACL is the server's to set).
+    fn set_protection(&self, endpoint: &str, _protection: &crate::protection::Protection) -> Result<()> {
+        Err(crate::Error::Unsupported(format!(
+            "the harness cannot change {endpoint}'s protection on {}",
+            self.platform()
+        )))
+    }
+    /// After the harness stopped a server: removes the socket file it left at `endpoint`, as
+    /// its clean exit would have (only a socket file nobody listens on). The default: nothing
+    /// (a pipe name goes with its last instance).
+    fn clear_stale_endpoint(&self, _endpoint: &str) -> Result<()> {
+        Ok(())
+    }
+    /// The directory holding the endpoint when the harness made it (`{dir}`, `{private_dir:...}`
+    /// on Unix): a check must never judge a directory the harness chose. `None`: the product
+    /// chose it (or there is none).
+    fn harness_directory(&self, _endpoint: &str) -> Option<std::path::PathBuf> {
+        None
     }
 }
 

@@ -184,6 +184,10 @@ pub enum Error {
     /// The requested operation does not exist on this platform or build.
     #[error("unsupported here: {0}")]
     Unsupported(String),
+    /// The plan does not describe a server the harness can talk to: a fresh server's endpoint
+    /// was never reached, or its ping never succeeded. Nothing about the server is judged.
+    #[error("the plan does not reach its server: {0}")]
+    Plan(String),
 }
 
 impl Error {

@@ -149,21 +149,53 @@ fn directory_modes(path: &std::path::Path) -> Vec<u32> {
 
 /// Every endpoint on this machine; `with_protection` also reads each one's protection (on
 /// Windows this opens each pipe once as a client).
+///
+/// On Linux a socket is listed where its file is now, with that file's owner and mode: the
+/// kernel's record of the file `bind(2)` created (`UNIX_DIAG_VFS`: its device and inode) is
+/// matched against `stat(2)` of the bound name, and when the name no longer is that file (a
+/// server that binds a temporary name and renames it into place, as haproxy does), against the
+/// socket files of the same directory. A listener whose file is gone (its name unlinked and,
+/// perhaps, taken by another server's socket) can be reached by no path and is not listed:
+/// listing it under the name would give it the new socket's owner and mode.
 #[cfg(unix)]
 pub fn list(_with_protection: bool) -> Result<Vec<EndpointInfo>> {
     use std::os::unix::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
+    // Without sock_diag (an old kernel), the bound names as /proc/net/unix gives them.
+    let bound = crate::unix::sock_diag::listening_bound_files().unwrap_or_default();
     let mut out = Vec::new();
     for s in crate::unix::procfs::listening_sockets()? {
-        let meta = (!s.name.starts_with('@')).then(|| std::fs::metadata(&s.name).ok()).flatten();
-        let dirs = if s.name.starts_with('@') { Vec::new() } else { directory_modes(std::path::Path::new(&s.name)) };
+        let (name, meta) = if s.name.starts_with('@') {
+            (s.name, None)
+        } else {
+            let at_name = std::fs::symlink_metadata(&s.name).ok();
+            match bound.get(&s.inode) {
+                None => (s.name, at_name),
+                Some(file) if at_name.as_ref().is_some_and(|m| file.is(m)) => (s.name, at_name),
+                Some(file) => {
+                    let dir = Path::new(&s.name).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+                    let moved = std::fs::read_dir(&dir).ok().and_then(|entries| {
+                        entries.flatten().find_map(|e| {
+                            let m = std::fs::symlink_metadata(e.path()).ok()?;
+                            file.is(&m).then(|| (e.path().display().to_string(), Some(m)))
+                        })
+                    });
+                    match moved {
+                        Some(found) => found,
+                        None => continue,
+                    }
+                }
+            }
+        };
+        let dirs = if name.starts_with('@') { Vec::new() } else { directory_modes(Path::new(&name)) };
         let mode = meta.as_ref().map(|m| m.mode());
         out.push(EndpointInfo {
-            flags: unix_flags(&s.name, mode, &dirs),
+            flags: unix_flags(&name, mode, &dirs),
             owner: meta.as_ref().map(|m| format!("uid {}", m.uid())),
             protection: mode.map(|m| format!("mode={:04o}", m & 0o7777)),
             server_pids: s.pids,
             instances: None,
-            name: s.name,
+            name,
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));

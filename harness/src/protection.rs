@@ -175,6 +175,92 @@ impl UnixMode {
     pub fn others_may_connect(&self) -> bool {
         self.mode & 0o002 != 0
     }
+
+    /// Who may connect, class by class: `connect(2)` on a socket file needs only its write
+    /// bit, so read and execute bits grant nothing.
+    pub fn connect_access(&self) -> ConnectAccess {
+        ConnectAccess { owner: self.mode & 0o200 != 0, group: self.mode & 0o020 != 0, others: self.mode & 0o002 != 0 }
+    }
+}
+
+/// Who a socket's mode lets connect, per class (the write bit of each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnectAccess {
+    /// The owning uid may connect.
+    pub owner: bool,
+    /// Members of the owning group may connect.
+    pub group: bool,
+    /// Every other user may connect.
+    pub others: bool,
+}
+
+/// How an endpoint's protection compares with the policy's, by the access each grants (for a
+/// socket: who may connect; a DACL is compared as a value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AccessComparison {
+    /// The same protection.
+    Same,
+    /// Written differently, granting exactly the same (a socket's 0700 where the policy says
+    /// 0600: connecting needs only the write bit): information, not a finding.
+    SameAccess(String),
+    /// It grants some identity less than the policy (a service's own clients may be refused),
+    /// and nobody more: information, not a finding.
+    Narrower(String),
+    /// It grants some identity more than the policy: a finding.
+    Wider(String),
+}
+
+impl AccessComparison {
+    /// Whether it grants nobody more than the policy.
+    pub fn grants_nothing_more(&self) -> bool {
+        !matches!(self, AccessComparison::Wider(_))
+    }
+}
+
+fn compare_modes(want: &UnixMode, got: &UnixMode) -> AccessComparison {
+    if want.mode == got.mode
+        && want.uid.is_none_or(|u| got.uid == Some(u))
+        && want.gid.is_none_or(|g| got.gid == Some(g))
+    {
+        return AccessComparison::Same;
+    }
+    let (w, g) = (want.connect_access(), got.connect_access());
+    let name = |id: Option<u32>| id.map_or("?".to_string(), |i| i.to_string());
+    let mut wider = Vec::new();
+    let mut narrower = Vec::new();
+    // The owner: another (non-root) uid owning a socket it may write is one more identity that
+    // may connect; root may connect to any socket anyway.
+    let other_owner = want.uid.is_some_and(|u| got.uid != Some(u));
+    if other_owner && g.owner && got.uid != Some(0) {
+        wider.push(format!("uid {} owns it and may connect (the policy names uid {})", name(got.uid), name(want.uid)));
+    }
+    if w.owner && (!g.owner || other_owner) {
+        narrower.push(format!("uid {} (the policy's owner) may not connect as its owner", name(want.uid)));
+    }
+    // The group: members of a group the policy does not open to may connect.
+    let other_group = want.gid.is_some_and(|x| got.gid != Some(x));
+    if g.group && (!w.group || other_group) {
+        wider.push(format!("the members of group {} may connect", name(got.gid)));
+    } else if w.group && !g.group {
+        narrower.push("the policy's group may not connect".to_string());
+    }
+    if g.others && !w.others {
+        wider.push("every other user may connect".to_string());
+    } else if w.others && !g.others {
+        narrower.push("other users may not connect, as the policy would let them".to_string());
+    }
+    let seen = format!("mode {:04o} (owner uid {}, group {})", got.mode, name(got.uid), name(got.gid));
+    let policy = format!("the policy's {}", Protection::Mode(*want));
+    if !wider.is_empty() {
+        AccessComparison::Wider(format!("{seen} grants more than {policy}: {}", wider.join("; ")))
+    } else if !narrower.is_empty() {
+        AccessComparison::Narrower(format!("{seen} grants less than {policy} and nobody more: {}", narrower.join("; ")))
+    } else {
+        AccessComparison::SameAccess(format!(
+            "{seen} differs from {policy} only in bits a connect does not use (it needs the write bit alone): the same identities may connect"
+        ))
+    }
 }
 
 impl Protection {
@@ -203,15 +289,20 @@ impl Protection {
     }
 
     /// Whether an endpoint that carries `seen` meets this (the policy's) protection: the same
-    /// DACL, or the same mode with the owner (and group) this names.
+    /// DACL, or a socket mode and owner that let nobody connect whom the policy's would not
+    /// (see [`compare`](Protection::compare)).
     pub fn is_met_by(&self, seen: &Protection) -> bool {
+        self.compare(seen).grants_nothing_more()
+    }
+
+    /// How `seen` compares with this (the policy's) protection: socket modes by who each lets
+    /// connect (the write bit of owner, group and others, and who the owner and group are);
+    /// DACLs, and protections of different kinds, as values.
+    pub fn compare(&self, seen: &Protection) -> AccessComparison {
         match (self, seen) {
-            (Protection::Mode(want), Protection::Mode(got)) => {
-                want.mode == got.mode
-                    && want.uid.is_none_or(|u| got.uid == Some(u))
-                    && want.gid.is_none_or(|g| got.gid == Some(g))
-            }
-            (want, got) => want == got,
+            (Protection::Mode(want), Protection::Mode(got)) => compare_modes(want, got),
+            (want, got) if want == got => AccessComparison::Same,
+            (want, got) => AccessComparison::Wider(format!("{got} is not the policy's {want}")),
         }
     }
 }
@@ -436,10 +527,43 @@ mod tests {
     #[case("D:P(A;;GA;;;SY)", "D:P(A;;GA;;;SY)(A;;GR;;;WD)")]
     #[case("D:P(A;;GA;;;SY)", "D:NO_ACCESS_CONTROL")]
     #[case("mode=0600 uid=61000", "mode=0666 uid=61000")]
-    #[case("mode=0600 uid=61000", "mode=0600 uid=0")]
-    #[case("mode=0600 uid=61000 gid=5", "mode=0600 uid=61000 gid=6")]
-    fn a_different_protection_does_not_meet_the_policy(#[case] policy: &str, #[case] seen: &str) {
+    #[case("mode=0600 uid=61000", "mode=0602 uid=61000")]
+    #[case("mode=0600 uid=61000", "mode=0620 uid=61000 gid=100")]
+    #[case("mode=0600 uid=61000", "mode=0600 uid=61002")]
+    #[case("mode=0660 uid=61000 gid=5", "mode=0660 uid=61000 gid=6")]
+    fn a_protection_that_lets_more_identities_connect_does_not_meet_the_policy(
+        #[case] policy: &str,
+        #[case] seen: &str,
+    ) {
         assert!(!p(policy).is_met_by(&p(seen)), "{policy} vs {seen}");
+        assert!(matches!(p(policy).compare(&p(seen)), AccessComparison::Wider(_)), "{policy} vs {seen}");
+    }
+
+    /// `connect(2)` needs only the write bit: a mode that differs in other bits grants the same.
+    #[rstest]
+    #[case("mode=0600 uid=61000", "mode=0700 uid=61000", "same")]
+    #[case("mode=0600 uid=61000", "mode=0644 uid=61000", "same")]
+    #[case("mode=0660 uid=61000 gid=5", "mode=0670 uid=61000 gid=5", "same")]
+    #[case("mode=0600 uid=61000 gid=5", "mode=0600 uid=61000 gid=6", "same")]
+    #[case("mode=0660 uid=61000", "mode=0600 uid=61000", "narrower")]
+    #[case("mode=0600 uid=61000", "mode=0600 uid=0", "narrower")]
+    #[case("mode=0600 uid=61000", "mode=0400 uid=61000", "narrower")]
+    fn modes_are_compared_by_who_may_connect(#[case] policy: &str, #[case] seen: &str, #[case] want: &str) {
+        let got = p(policy).compare(&p(seen));
+        let kind = match &got {
+            AccessComparison::Same => "exact",
+            AccessComparison::SameAccess(_) => "same",
+            AccessComparison::Narrower(_) => "narrower",
+            AccessComparison::Wider(_) => "wider",
+        };
+        assert_eq!(kind, want, "{policy} vs {seen}: {got:?}");
+        assert!(p(policy).is_met_by(&p(seen)), "{policy} vs {seen}");
+    }
+
+    #[test]
+    fn a_dacl_is_compared_as_a_value() {
+        assert!(matches!(p("D:P(A;;GA;;;SY)").compare(&p("D:(A;;GA;;;SY)")), AccessComparison::Wider(_)));
+        assert_eq!(p("D:P(A;;GA;;;SY)").compare(&p("D:P(A;;FA;;;SY)")), AccessComparison::Same);
     }
 
     #[test]

@@ -9,8 +9,19 @@ use std::time::Duration;
 /// How the harness knows the server under test is ready.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Readiness {
-    /// A line on the server's stdout starting with this text.
+    /// A line on the server's stdout starting with this text (a prefix match; the rest of the
+    /// line is not read).
     Line(String),
+    /// A line on the server's stdout that names the endpoint the server chose: it starts with
+    /// `prefix`, the endpoint follows, and ends where `until` first follows it (the line's end
+    /// when `until` is empty). The plan's `ready = "line:PREFIX{endpoint}UNTIL"`: dbus-daemon's
+    /// `unix:path=P,guid=G` is `"line:unix:path={endpoint},"`.
+    LineNamingEndpoint {
+        /// What the line starts with.
+        prefix: String,
+        /// What follows the endpoint on the line (empty: nothing, the endpoint ends the line).
+        until: String,
+    },
     /// The endpoint exists (a client can open it).
     Endpoint,
 }
@@ -253,6 +264,11 @@ pub struct Target {
     pub coverage: bool,
     /// The identity to run the server as (Unix: `UID[:GID]`); `None`: the harness's own.
     pub run_as: Option<crate::identity::Identity>,
+    /// The identity a legitimate client connects as (Unix: `UID[:GID]`): the live fuzzer's
+    /// cases, its liveness ping and the control connection that proves the endpoint. A plan
+    /// sets it to the policy's first allowed user; `None`: [`Target::run_as`], else the
+    /// harness's own ([`Target::client_identity`]).
+    pub client_as: Option<crate::identity::Identity>,
     /// Accounts the harness creates for the run when they do not exist, and deletes after
     /// (the service's own account, an attacker's), so a plan can name the accounts a product
     /// installs on a machine that has not got them ([`crate::supervise::TestAccounts`]).
@@ -293,6 +309,7 @@ impl Target {
             message_prefix: Vec::new(),
             coverage: false,
             run_as: None,
+            client_as: None,
             create_accounts: Vec::new(),
             umask: None,
             limits: Limits::default(),
@@ -307,6 +324,13 @@ impl Target {
     /// chose).
     pub fn args_for(&self, endpoint: &str, path: &str) -> Vec<String> {
         fill(&self.args, endpoint, path)
+    }
+
+    /// Who a legitimate client is: [`Target::client_as`], else the identity the server runs
+    /// as ([`Target::run_as`]: a server that serves only its own uid, as ssh-agent does, serves
+    /// it), else the harness's own (`None`).
+    pub fn client_identity(&self) -> Option<crate::identity::Identity> {
+        self.client_as.clone().or_else(|| self.run_as.clone())
     }
 }
 

@@ -52,15 +52,21 @@ pub fn windows_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
     (t, Policy { protection: Some(protection), other_sessions: Some(true), ..Policy::default() })
 }
 
-/// A Unix-socket fixture at `exe`: run as [`UNIX_SERVICE_UID`], its socket in a directory only
-/// that uid may write (a service's runtime directory), except `unix-steals-path` (in the run's
-/// shared directory, where such servers live: anyone can take its name while it is down) and
+/// A Unix-socket fixture at `exe`: run as [`UNIX_SERVICE_UID`], its socket in `{dir}` (the
+/// runtime directory the harness makes for that uid, which the checks do not judge), except
 /// `unix-abstract` (an abstract name).
 pub fn unix_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
-    let endpoint = match fixture {
-        "unix-abstract" => "@ph-fx-{unique}".to_string(),
-        "unix-steals-path" => "{dir}/ph-fx-{unique}.sock".to_string(),
-        _ => format!("{{private_dir:{UNIX_SERVICE_UID}}}/ph-fx-{{unique}}.sock"),
+    unix_fixture_in(fixture, exe, None)
+}
+
+/// As [`unix_fixture`], with the socket (of every fixture but `unix-abstract`) in `runtime_dir`
+/// when one is given: the directory the product's deployment made (as a service manager makes
+/// `RuntimeDirectory=`, or a shared directory), which the checks judge as the product's.
+pub fn unix_fixture_in(fixture: &str, exe: &Path, runtime_dir: Option<&Path>) -> (Target, Policy) {
+    let endpoint = match (fixture, runtime_dir) {
+        ("unix-abstract", _) => "@ph-fx-{unique}".to_string(),
+        (_, Some(dir)) => format!("{}/ph-fx-{{unique}}.sock", dir.display()),
+        (_, None) => "{dir}/ph-fx-{unique}.sock".to_string(),
     };
     let endpoint = endpoint.as_str();
     let mut t = Target::new(fixture, exe, endpoint);
@@ -77,8 +83,11 @@ pub fn unix_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
     }
     // A socket for every local user, authorized by SO_PEERCRED, is unix-no-peer-check's design.
     let mode = if matches!(fixture, "unix-no-peer-check" | "unix-one-at-a-time") { 0o666 } else { 0o600 };
+    // unix-chmod-before-listen stands for a first plan written for a web server: no protection
+    // named yet (its 0666 is its design).
+    let protection = (fixture != "unix-chmod-before-listen").then(|| Protection::unix(mode, UNIX_SERVICE_UID));
     let policy = Policy {
-        protection: Some(Protection::unix(mode, UNIX_SERVICE_UID)),
+        protection,
         allowed_users: vec![Identity::uid(UNIX_SERVICE_UID)],
         denied_users: vec![Identity::uid(UNIX_DENIED_UID)],
         // A client in another network namespace (sharing the filesystem) must reach it.

@@ -78,7 +78,7 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
     let Some(client) = &cx.target.client_under_test else {
         return Err(Verdict::not_applicable("the target has no client under test", CLIENT_KEY));
     };
-    let endpoint = cx.backend.endpoint(&cx.target.endpoint);
+    let endpoint = cx.backend.endpoint_for(cx.target);
     let mut rogue = cx
         .backend
         .listen(&endpoint, &ListenSpec { open_to_all: true, ..ListenSpec::default() })

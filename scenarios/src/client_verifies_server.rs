@@ -124,10 +124,13 @@ fn judge(obs: &Observations) -> Verdict {
 /// Plays the server as `who` on a fresh endpoint, starts the client against it, and records
 /// what the client sends until it closes (or 3 s of quiet).
 fn contact<B: Backend>(cx: &Context<'_, B>, client: &ClientProgram, who: &Identity) -> Result<Contact, Verdict> {
-    // In the run's shared folder, where any identity may create the socket.
-    let template =
-        if cx.backend.platform() == "windows" { "ph-client-{unique}" } else { "{dir}/ph-client-{unique}.sock" };
-    let endpoint = cx.backend.endpoint(&template.parse().expect("a valid template"));
+    // On Unix, in a runtime directory of the identity that plays the server.
+    let template = if cx.backend.platform() == "windows" {
+        "ph-client-{unique}".to_string()
+    } else {
+        format!("{{private_dir:{who}}}/ph-client-{{unique}}.sock")
+    };
+    let endpoint = cx.backend.endpoint(&pipe_harness_core::endpoint::EndpointTemplate::lenient(&template));
     let spec = ListenSpec { as_user: Some(who.clone()), open_to_all: true, ..ListenSpec::default() };
     let mut server = cx
         .backend

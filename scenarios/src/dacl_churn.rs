@@ -9,7 +9,7 @@
 use crate::{Context, Scenario, CLIENT_TIMEOUT};
 use pipe_harness_core::engine::{exchange, Backend, Conn, ConnectSpec, Finding, Policy, Schedule, Severity, Verdict};
 use pipe_harness_core::probe::Rule;
-use pipe_harness_core::protection::Protection;
+use pipe_harness_core::protection::{AccessComparison, Protection};
 
 /// The scenario.
 pub struct DaclChurn;
@@ -50,7 +50,9 @@ pub struct Observations {
     pub null_reads_default: bool,
 }
 
-/// The verdict: the first cycle whose protection differs from the policy's is a finding.
+/// The verdict: the first cycle whose protection grants more than the policy's is a finding (a
+/// socket mode that differs only in bits a connect does not use, or that grants less, is
+/// information in the evidence).
 fn judge(obs: &Observations) -> Verdict {
     let evidence: Vec<String> = obs
         .seen
@@ -62,7 +64,16 @@ fn judge(obs: &Observations) -> Verdict {
                 i + 1,
                 if i % 2 == 1 { " (after a restart)" } else { "" }
             ),
-            Ok(p) => format!("cycle {}{}: {p}", i + 1, if i % 2 == 1 { " (after a restart)" } else { "" }),
+            Ok(p) => {
+                let note = match obs.expected.compare(p) {
+                    AccessComparison::Same => String::new(),
+                    AccessComparison::SameAccess(why) | AccessComparison::Narrower(why) | AccessComparison::Wider(why) => {
+                        format!(" ({why})")
+                    }
+                    _ => String::new(),
+                };
+                format!("cycle {}{}: {p}{note}", i + 1, if i % 2 == 1 { " (after a restart)" } else { "" })
+            }
             Err(e) => format!("cycle {}: unreadable: {e}", i + 1),
         })
         .collect();
@@ -73,7 +84,7 @@ fn judge(obs: &Observations) -> Verdict {
         None => Verdict::Error { reason: "no cycle completed".into() },
         Some(i) => Verdict::Fail(Finding {
             title: format!(
-                "from cycle {} on, the endpoint's protection (DACL / socket mode) is not the policy's",
+                "from cycle {} on, the endpoint's protection (DACL / socket mode) grants more than the policy's",
                 i + 1
             ),
             severity: Severity::High,
@@ -155,5 +166,33 @@ mod tests {
             v => panic!("{v:?}"),
         }
         assert_eq!(judge(&Observations { expected, seen: vec![], null_reads_default: false }).kind(), "error");
+    }
+
+    #[test]
+    fn a_socket_mode_is_judged_by_who_may_connect_not_by_its_number() {
+        let policy = Protection::unix(0o600, 61000);
+        let same = Observations {
+            expected: policy.clone(),
+            seen: vec![Ok(Protection::unix(0o600, 61000)), Ok(Protection::unix(0o700, 61000))],
+            null_reads_default: false,
+        };
+        match judge(&same) {
+            Verdict::Pass { evidence } => {
+                assert!(evidence.iter().any(|e| e.contains("the same identities may connect")), "{evidence:?}")
+            }
+            v => panic!("{v:?}"),
+        }
+        let open = Observations {
+            expected: policy,
+            seen: vec![Ok(Protection::unix(0o700, 61000)), Ok(Protection::unix(0o602, 61000))],
+            null_reads_default: false,
+        };
+        match judge(&open) {
+            Verdict::Fail(f) => {
+                assert!(f.title.contains("cycle 2"), "{}", f.title);
+                assert!(f.evidence.iter().any(|e| e.contains("every other user may connect")), "{:?}", f.evidence);
+            }
+            v => panic!("{v:?}"),
+        }
     }
 }

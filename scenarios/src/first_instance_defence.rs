@@ -12,6 +12,7 @@ use pipe_harness_core::engine::{
     Backend, Conn, ConnectSpec, Finding, ListenSpec, PipeShape, Policy, ServerUnderTest, Severity, Started, Verdict,
 };
 use pipe_harness_core::probe::Rule;
+use pipe_harness_core::protection::Protection;
 use std::time::Duration;
 
 /// The scenario.
@@ -41,6 +42,10 @@ impl Scenario for FirstInstanceDefence {
 pub struct Observations {
     /// The settings the attacker mirrored.
     pub shape: PipeShape,
+    /// The squatting socket's protection (its mode and owner), as a client read it, on Unix,
+    /// where those decide what a server may do about it (a server may connect to it, or unlink
+    /// it, only as its mode and directory allow); `None` for a named pipe.
+    pub squatter: Option<Protection>,
     /// How the start ended.
     pub started: Started,
     /// Clients that reached the server itself (not the attacker).
@@ -108,11 +113,20 @@ fn exit_or_takeover<B: Backend>(cx: &Context<'_, B>, server: &mut ServerUnderTes
 pub fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
     cx.needs_start("starts the server on a name an attacker already holds")?;
     let shape = learn_shape(cx)?;
-    let endpoint = cx.backend.endpoint(&cx.target.endpoint);
+    let endpoint = cx.backend.endpoint_for(cx.target);
     let _attacker = cx
         .backend
         .listen(&endpoint, &ListenSpec { shape: Some(shape), open_to_all: true, ..ListenSpec::default() })
         .map_err(|e| Verdict::error("creating the attacker's instance", e))?;
+    // On Unix the squatting socket's mode and owner are read as a client would (a connect to a
+    // listening socket takes no instance); a pipe instance would be used up by the reading.
+    let squatter = if cx.backend.platform() == "windows" {
+        None
+    } else {
+        let spec = ConnectSpec { read_protection: true, timeout: CLIENT_TIMEOUT, ..ConnectSpec::default() };
+        let c = cx.backend.connect(&endpoint, &spec).map_err(|e| Verdict::error("connecting to the squatter", e))?;
+        Some(c.protection().map_err(|e| Verdict::error("reading the squatting socket's mode", e))?)
+    };
     let mut server = ServerUnderTest::start(cx.backend, cx.target, &endpoint)
         .map_err(|e| Verdict::error("starting the target", e))?;
     let started = match &cx.target.readiness {
@@ -128,6 +142,7 @@ pub fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict>
     };
     Ok(Observations {
         shape,
+        squatter,
         started,
         clients_on_server: on_server,
         clients_on_attacker: on_attacker,
@@ -135,14 +150,37 @@ pub fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict>
     })
 }
 
+/// What held the name before the server started, in the platform's words.
+fn squatter_line(obs: &Observations) -> String {
+    match &obs.squatter {
+        Some(Protection::Mode(m)) => format!(
+            "the squatter (the harness, uid {}) held the path with a listening socket of mode {:04o}, owner uid {}, group {}: any uid may connect to it, and only its owner (or the directory's rights) may unlink it; only the server's own defence can refuse it (not unlinking a socket it did not make)",
+            m.uid.map_or("?".into(), |u| u.to_string()),
+            m.mode,
+            m.uid.map_or("?".into(), |u| u.to_string()),
+            m.gid.map_or("?".into(), |g| g.to_string()),
+        ),
+        Some(other) => format!(
+            "the squatter (the harness) held the name ({other}): only the server's own defence can refuse it (not unbinding a name it did not take)"
+        ),
+        None => format!(
+            "the attacker's pipe instance mirrored the server's settings ({} type, max instances {}) and let everyone in, so only the server's own defence can refuse (FILE_FLAG_FIRST_PIPE_INSTANCE)",
+            if obs.shape.message { "message" } else { "byte" },
+            obs.shape.max_instances
+        ),
+    }
+}
+
 /// The verdict for what was observed.
 pub(crate) fn judge(obs: &Observations, policy: &Policy) -> Verdict {
-    let mut evidence = vec![format!(
-        "the attacker's endpoint mirrored the server's settings ({} type, max instances {}) and let everyone in, so only the server's own defence can refuse (FILE_FLAG_FIRST_PIPE_INSTANCE on Windows; not unlinking an existing socket on Unix)",
-        if obs.shape.message { "message" } else { "byte" },
-        obs.shape.max_instances
-    )];
-    evidence.push(format!("start on the taken name: {:?}", obs.started));
+    let mut evidence = vec![squatter_line(obs)];
+    evidence.push(match obs.started {
+        Started::Exited(Some(code)) => format!("the server exited with {code} on the taken name"),
+        Started::Exited(None) => "the server died by a signal on the taken name".into(),
+        Started::Stopped => "the server stopped on the taken name".into(),
+        Started::Ready => "the server started on the taken name and serves".into(),
+        Started::TimedOut => "the server neither exited nor got ready on the taken name".into(),
+    });
     if !policy.refuse_taken_name {
         evidence.push("the policy does not require refusing a taken name".into());
         return Verdict::Pass { evidence };
@@ -170,8 +208,10 @@ pub(crate) fn judge(obs: &Observations, policy: &Policy) -> Verdict {
         ),
         Started::Ready | Started::TimedOut => {
             evidence.push(format!(
-                "{} test clients reached the server, {} reached the attacker's instance",
-                obs.clients_on_server, obs.clients_on_attacker
+                "{} test clients reached the server, {} reached the {}",
+                obs.clients_on_server,
+                obs.clients_on_attacker,
+                if obs.squatter.is_some() { "squatting socket" } else { "attacker's instance" }
             ));
             fail("started on a name an attacker already held (beside its instance, or by taking it over) instead of refusing", Severity::High, evidence)
         }
@@ -185,6 +225,7 @@ mod tests {
     fn obs(started: Started) -> Observations {
         Observations {
             shape: PipeShape { message: false, max_instances: 255 },
+            squatter: None,
             started,
             clients_on_server: 1,
             clients_on_attacker: 2,
@@ -208,5 +249,27 @@ mod tests {
         }
         let lax = Policy { refuse_taken_name: false, ..Policy::default() };
         assert_eq!(judge(&obs(Started::Ready), &lax).kind(), "pass");
+    }
+
+    /// On Unix the evidence names the squatter's uid and its socket's mode, and what the
+    /// server did, in Unix words (no pipe type, no instance count).
+    #[test]
+    fn unix_evidence_says_who_squatted_with_what_mode_and_what_the_server_did() {
+        let squatted = Observations {
+            squatter: Some(Protection::Mode(pipe_harness_core::protection::UnixMode {
+                mode: 0o777,
+                uid: Some(0),
+                gid: Some(0),
+            })),
+            ..obs(Started::Exited(Some(1)))
+        };
+        let Verdict::Pass { evidence } = judge(&squatted, &Policy::default()) else { panic!() };
+        let text = evidence.join("\n");
+        assert!(text.contains("uid 0") && text.contains("mode 0777"), "{text}");
+        assert!(text.contains("the server exited with 1"), "{text}");
+        assert!(!text.contains("max instances") && !text.contains("byte type"), "{text}");
+        let taken = Observations { squatter: squatted.squatter.clone(), ..obs(Started::Ready) };
+        let Verdict::Fail(f) = judge(&taken, &Policy::default()) else { panic!() };
+        assert!(f.evidence.iter().any(|e| e.contains("2 reached the squatting socket")), "{:?}", f.evidence);
     }
 }

@@ -5,7 +5,9 @@
 //! (`docs/windows-rules.md`, rule 4). On Unix a socket's name is as safe as its directory: whoever
 //! may write the directory may create the name while the server is down (a sticky bit keeps them
 //! from removing a live socket, not from taking a free name), and an abstract name has no
-//! permissions at all.
+//! permissions at all. Only a directory the product chose is judged: one the harness made for
+//! the run (`{dir}`, `{private_dir:...}`) makes the check not applicable, naming the endpoint
+//! that would make it run.
 //!
 //! Judged from the descriptor alone (under Wine too, which stores and returns DACLs as Windows
 //! does); `instance_squatting` tries the same for real where the platform enforces it. A pipe
@@ -23,6 +25,10 @@ use std::path::PathBuf;
 
 /// The scenario.
 pub struct InstanceCreateRights;
+
+/// The plan key that puts a socket where the product really keeps it, so its directory is
+/// judged.
+pub const DEPLOYED_KEY: &str = "[target] endpoint = \"/run/my-service/my-service.sock\" (the directory the product really uses, made as its deployment makes it; or attach = its live socket), not {dir} or {private_dir:...}";
 
 impl Scenario for InstanceCreateRights {
     const ID: &'static str = "instance_create_rights";
@@ -192,6 +198,15 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
             crate::null_dacl_is_telling(cx, "the pipe")?;
         }
         return Ok(Observations::Pipe { dacl: protection });
+    }
+    if let Some(dir) = cx.backend.harness_directory(server.endpoint()) {
+        return Err(Verdict::not_applicable(
+            format!(
+                "the socket's directory ({}) is one the harness made for this run, not one the product chose: who may create names there says nothing about the product",
+                dir.display()
+            ),
+            DEPLOYED_KEY,
+        ));
     }
     let server_uid = match &protection {
         Protection::Mode(m) => m.uid,

@@ -9,9 +9,11 @@
 //! tries to create it; clients that arrive meanwhile reach whoever holds it. On Unix a socket
 //! path is only as safe as its directory: a shared one (`/tmp`, a world-writable folder, an
 //! abstract name) lets anyone take the name; a runtime directory only the service may write
-//! does not. Named pipes have no directories (any identity may create a free name; the
-//! defence is the client's check of the server, `client_impersonation`), so there this phase
-//! is recorded as not applicable.
+//! does not. Only a directory the product chose is tried: in one the harness made for the run
+//! (`{dir}`, `{private_dir:...}`) this phase is not applicable, and says which endpoint would
+//! make it run; phases (a) and (b), the server's own defence, still run. Named pipes have no
+//! directories (any identity may create a free name; the defence is the client's check of the
+//! server, `client_impersonation`), so there this phase is recorded as not applicable.
 
 use crate::first_instance_defence;
 use crate::{Context, Scenario};
@@ -164,6 +166,9 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
     drop(held);
     // The server goes down; the harness removes its socket file, as a clean exit would.
     drop(server);
+    cx.backend
+        .clear_stale_endpoint(&endpoint)
+        .map_err(|e| Verdict::error("removing the stopped server's socket", e))?;
     let gap = restart_gap(cx, &endpoint)?;
     Ok(Observations {
         pre_start: pre.started,
@@ -180,6 +185,14 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
 /// can, test clients connect and are counted. Only a refusal for lack of rights closes the gap:
 /// any other failure (a missing directory, a name too long) is the harness's error, not a pass.
 fn restart_gap<B: Backend>(cx: &Context<'_, B>, endpoint: &str) -> Result<Gap, Verdict> {
+    // A directory the harness made says nothing about the product: not judged.
+    if let Some(dir) = cx.backend.harness_directory(endpoint) {
+        return Ok(Gap::NotApplicable(format!(
+            "the socket's directory ({}) is one the harness made for this run, not one the product chose; {} would make it run",
+            dir.display(),
+            crate::instance_create_rights::DEPLOYED_KEY
+        )));
+    }
     let by = cx.policy.denied_users.first().cloned().unwrap_or(Identity::uid(GAP_ATTACKER_UID));
     // As an attacker would: a socket file the stopped server left is removed first, if the
     // directory lets this identity remove it.

@@ -321,7 +321,7 @@ impl<B: Backend> Context<'_, B> {
     /// a plan that attaches to a running server).
     pub fn start_ready(&self) -> Result<ServerUnderTest, Verdict> {
         self.needs_start("starts the server itself")?;
-        let endpoint = self.backend.endpoint(&self.target.endpoint);
+        let endpoint = self.backend.endpoint_for(self.target);
         let mut server = ServerUnderTest::start(self.backend, self.target, &endpoint)
             .map_err(|e| Verdict::error("starting the target", e))?;
         match server.wait_ready(self.backend, &self.target.readiness, self.target.ready_timeout) {
@@ -448,7 +448,7 @@ pub fn audit_with<B: Backend>(
     };
     // The accounts the plan asks for exist while the scenarios run, and are gone after.
     // A managed service is put back as it was found once the checks are done.
-    let endpoint = backend.endpoint(&target.endpoint);
+    let endpoint = backend.endpoint_for(target);
     let held = pipe_harness_core::supervise::TestAccounts::create(&target.create_accounts)
         .map_err(|e| format!("creating the plan's accounts (create_accounts): {e}"))
         .and_then(|accounts| {
@@ -458,22 +458,40 @@ pub fn audit_with<B: Backend>(
         });
     let total = chosen.len();
     let results = match held {
-        Ok(_held) => chosen
+        Ok(_held) => match endpoint_reached(&cx) {
+            Ok(()) => chosen
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let result = run(s, &cx, Unmet::Skip);
+                    progress(&result, (i + 1, total));
+                    result
+                })
+                .collect(),
+            // Said once: no check is judged against an endpoint nobody reached.
+            Err(reason) => {
+                let result = CheckResult {
+                    scenario: CONTROL_CONNECTION.into(),
+                    target: target.name.clone(),
+                    verdict: Verdict::Error { reason },
+                    duration_ms: 0,
+                };
+                progress(&result, (1, 1));
+                vec![result]
+            }
+        },
+        Err(reason) => chosen
             .into_iter()
             .enumerate()
             .map(|(i, s)| {
-                let result = run(s, &cx, Unmet::Skip);
+                let result = CheckResult {
+                    scenario: s.id().into(),
+                    target: target.name.clone(),
+                    verdict: Verdict::Error { reason: reason.clone() },
+                    duration_ms: 0,
+                };
                 progress(&result, (i + 1, total));
                 result
-            })
-            .collect(),
-        Err(reason) => chosen
-            .into_iter()
-            .map(|s| CheckResult {
-                scenario: s.id().into(),
-                target: target.name.clone(),
-                verdict: Verdict::Error { reason: reason.clone() },
-                duration_ms: 0,
             })
             .collect(),
     };
@@ -487,4 +505,74 @@ pub fn platform<B: Backend>(backend: &B) -> String {
         Some(w) => format!("{} (Wine {w})", backend.platform()),
         None => backend.platform().to_string(),
     }
+}
+
+/// The name an audit's one result carries when its control connection failed.
+pub const CONTROL_CONNECTION: &str = "control_connection";
+
+/// How long the control connection tries before the endpoint counts as never reached.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The control connection, before any check: a fresh server (or the attached one) must be
+/// reached at its endpoint by a legitimate client ([`Target::client_identity`]) or by the
+/// harness itself. `Err`: why it never was, naming the endpoint and what was tried: a plan
+/// error, said once, never a finding. A target that does not start is left to the checks
+/// (each says how its start failed), and a client under test has no server endpoint to prove.
+fn endpoint_reached<B: Backend>(cx: &Context<'_, B>) -> Result<(), String> {
+    if cx.target.client_under_test.is_some() {
+        return Ok(());
+    }
+    let mut started = match &cx.target.attach {
+        Some(_) => None,
+        None => match cx.start_ready() {
+            Ok(s) => Some(s),
+            Err(_) => return Ok(()),
+        },
+    };
+    let endpoint = match (&started, &cx.target.attach) {
+        (Some(s), _) => s.endpoint.clone(),
+        (None, Some(a)) => a.clone(),
+        (None, None) => return Ok(()),
+    };
+    let mut tried = Vec::new();
+    // A legitimate client: the target's, else the policy's first allowed user, else the
+    // server's own identity (as the fuzzer's cases connect), then the harness itself.
+    let client = cx.target.client_as.clone().or_else(|| cx.policy.allowed_users.first().cloned());
+    let mut who = vec![client.or_else(|| cx.target.run_as.clone())];
+    if who[0].is_some() {
+        who.push(None);
+    }
+    for as_user in who {
+        let spec = pipe_harness_core::engine::ConnectSpec {
+            timeout: CONTROL_TIMEOUT,
+            as_user: as_user.clone(),
+            ..Default::default()
+        };
+        match cx.backend.connect(&endpoint, &spec) {
+            Ok(_) => return Ok(()),
+            Err(e) => tried.push(format!(
+                "as {}: {e}",
+                as_user.map_or_else(
+                    || "the harness's own identity".to_string(),
+                    |u| match u {
+                        pipe_harness_core::identity::Identity::Uid { .. } => format!("uid {u}"),
+                        _ => u.to_string(),
+                    }
+                )
+            )),
+        }
+    }
+    let ended = started.as_mut().and_then(|s| s.try_exit()).map(|t| format!("; the server then {}", t.describe()));
+    let named = match (&started, &cx.target.readiness) {
+        (Some(s), pipe_harness_core::engine::Readiness::LineNamingEndpoint { .. }) if s.endpoint != s.requested() => {
+            " (the endpoint its ready line named)"
+        }
+        _ => "",
+    };
+    Err(format!(
+        "the plan's endpoint {endpoint:?}{named} was never reached on a fresh server, so no check ran: connecting for {} s {}{}",
+        CONTROL_TIMEOUT.as_secs(),
+        tried.join("; "),
+        ended.unwrap_or_default()
+    ))
 }

@@ -1,9 +1,17 @@
-//! **permission window** (Unix sockets): between `bind(2)` and a later `chmod`, the socket has
-//! whatever mode the umask left, and anyone it allows can connect. The harness starts the server
+//! **permission window** (Unix sockets): between `bind(2)`+`listen(2)` and a later `chmod`, the
+//! socket accepts connections with whatever mode the umask left. The harness starts the server
 //! under the most permissive umask a service manager could hand it (000) and, as an identity
 //! the policy denies, tries to connect from the moment the socket appears until the server is
-//! ready. A server that sets its umask before bind (or binds in a private directory) has no
-//! window; an abstract socket has no permissions at all.
+//! ready, then once more: the mode it settled on. The window is only the time the socket is
+//! connectable with a mode other than the one it settles on: a connect during startup is a
+//! finding only when the settled mode refuses the same identity. A server that sets its umask
+//! before bind, binds in a private directory, or chmods between `bind` and `listen` (a bound
+//! socket that does not listen refuses every connect) has no window; a settled mode that lets
+//! the identity in (0666, an abstract name) is its steady state, which `dacl_churn` and
+//! `peer_credentials` judge, not a startup race.
+//!
+//! Which defence held is in the evidence: the socket's mode (the settled attempt was refused
+//! with `EACCES`), or nothing yet (the socket was not listening).
 
 use crate::{Context, Scenario};
 use pipe_harness_core::engine::{Backend, ConnectSpec, Finding, Policy, ServerUnderTest, Severity, Started, Verdict};
@@ -20,7 +28,8 @@ const DENIED_KEY: &str = "[policy] denied_users = [\"61001\"]";
 
 impl Scenario for PermissionWindow {
     const ID: &'static str = "permission_window";
-    const TITLE: &'static str = "can a denied uid connect while the server starts, before it sets the socket's mode?";
+    const TITLE: &'static str =
+        "can a denied uid connect while the server starts, with a mode other than the one the socket settles on?";
     /// Named pipes are created with their descriptor: there is no window.
     const WINDOWS: Option<&'static [Rule]> = None;
     /// Another uid's connect must be refused by a socket's mode.
@@ -48,14 +57,37 @@ pub enum Attempt {
     Connected,
 }
 
+/// One connect attempt: when (ms since start), what it found, and the socket's mode read just
+/// after it (`None`: no socket file, or an abstract name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Try {
+    /// Milliseconds since the server was started.
+    pub at_ms: u128,
+    /// What it found.
+    pub attempt: Attempt,
+    /// The socket file's mode just after.
+    pub mode: Option<u32>,
+}
+
 /// The race as the denied identity saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observations {
     /// The identity that raced the server.
     pub who: Identity,
-    /// Each connect attempt: when (ms since start), and what it found (none when the policy's
+    /// Each connect attempt before the server said it was ready (none when the policy's
     /// protection lets everyone connect anyway).
-    pub attempts: Vec<(u128, Attempt)>,
+    pub attempts: Vec<Try>,
+    /// The attempt made once the server was ready: the mode it settled on. `None`: it never
+    /// got ready while the harness watched.
+    pub settled: Option<Try>,
+}
+
+fn mode_text(mode: Option<u32>) -> String {
+    mode.map_or("no socket file".into(), |m| format!("mode {m:04o}"))
+}
+
+fn line(who: &Identity, t: &Try) -> String {
+    format!("{} ms: as uid {who}: {:?} ({})", t.at_ms, t.attempt, mode_text(t.mode))
 }
 
 /// The verdict.
@@ -65,23 +97,46 @@ fn judge(obs: &Observations, policy: &Policy) -> Verdict {
             evidence: vec![format!("the policy's protection ({}) lets every user connect: there is no window to close (authorization is by peer credentials; see peer_credentials)", policy.protection.as_ref().map(ToString::to_string).unwrap_or_default())],
         };
     }
-    let (who, obs) = (&obs.who, &obs.attempts);
-    let seen: Vec<&(u128, Attempt)> = obs.iter().filter(|(_, a)| *a != Attempt::NoSocketYet).collect();
-    let evidence: Vec<String> = seen.iter().take(20).map(|(t, a)| format!("{t} ms: as uid {who}: {a:?}")).collect();
-    if let Some((t, _)) = obs.iter().find(|(_, a)| *a == Attempt::Connected) {
+    let who = &obs.who;
+    let seen: Vec<&Try> = obs.attempts.iter().filter(|t| t.attempt != Attempt::NoSocketYet).collect();
+    let mut evidence: Vec<String> = seen.iter().take(20).map(|t| line(who, t)).collect();
+    let Some(settled) = &obs.settled else {
+        return Verdict::Error {
+            reason: format!(
+                "the server never said it was ready while the harness watched, so there is no settled mode to compare with: {evidence:?}"
+            ),
+        };
+    };
+    evidence.push(format!("settled (after ready): {}", line(who, settled)));
+    if settled.attempt == Attempt::Connected {
+        evidence.push(format!(
+            "no window: the mode it settles on ({}) lets uid {who} connect too, so startup opens nothing it does not keep open; a steady mode is dacl_churn's business, and who may do what once connected peer_credentials'",
+            mode_text(settled.mode)
+        ));
+        return Verdict::Pass { evidence };
+    }
+    if let Some(t) = seen.iter().find(|t| t.attempt == Attempt::Connected) {
         return Verdict::Fail(Finding {
-            title: format!("uid {who}, which the policy denies, connected {t} ms into startup"),
+            title: format!(
+                "uid {who}, which the policy denies, connected {} ms into startup, while the socket's mode was {}; the mode it settles on ({}) refuses it",
+                t.at_ms,
+                mode_text(t.mode).trim_start_matches("mode "),
+                mode_text(settled.mode).trim_start_matches("mode ")
+            ),
             severity: Severity::High,
             evidence,
             seed: None,
             replay: None,
         });
     }
-    if seen.is_empty() {
+    if seen.is_empty() && obs.attempts.is_empty() {
         return Verdict::Error {
             reason: "the socket never appeared while the harness watched: nothing was tested".into(),
         };
     }
+    evidence.push(format!(
+        "no connect as uid {who} succeeded during startup, and the settled mode refuses it: the socket's mode (or its not listening yet) held throughout"
+    ));
     Verdict::Pass { evidence }
 }
 
@@ -97,13 +152,14 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
     let Some(denied) = cx.policy.denied_users.first() else {
         return Err(Verdict::not_applicable("the policy names no denied identity to race the server with", DENIED_KEY));
     };
-    let mut obs = Observations { who: denied.clone(), attempts: Vec::new() };
+    let mut obs = Observations { who: denied.clone(), attempts: Vec::new(), settled: None };
     if policy_lets_others_connect(cx.policy.protection.as_ref()) {
         return Ok(obs);
     }
     let mut target = cx.target.clone();
     target.umask = Some(0o000);
-    let endpoint = cx.backend.endpoint(&target.endpoint);
+    let endpoint = cx.backend.endpoint_for(&target);
+    let path = cx.backend.endpoint_path(&endpoint);
     let mut server =
         ServerUnderTest::start(cx.backend, &target, &endpoint).map_err(|e| Verdict::error("starting the target", e))?;
     let t0 = Instant::now();
@@ -116,10 +172,12 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
             Err(e) if e.os_code() == Some(pipe_harness_core::OsCode::ENOENT) => Attempt::NoSocketYet,
             Err(e) => Attempt::Refused(e.to_string()),
         };
-        obs.attempts.push((t0.elapsed().as_millis(), attempt));
+        let t = Try { at_ms: t0.elapsed().as_millis(), attempt, mode: socket_mode(&path) };
         if ready {
-            break; // one attempt after ready: the settled mode
+            obs.settled = Some(t); // one attempt after ready: the settled mode
+            break;
         }
+        obs.attempts.push(t);
         match server.wait_ready(cx.backend, &target.readiness, Duration::from_millis(2)) {
             Started::Ready => ready = true,
             ended @ (Started::Exited(_) | Started::Stopped) => {
@@ -133,6 +191,21 @@ fn observe<B: Backend>(cx: &Context<'_, B>) -> Result<Observations, Verdict> {
     Ok(obs)
 }
 
+/// The socket file's permission bits (`None`: no file, or not a path).
+#[cfg(unix)]
+fn socket_mode(path: &str) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    if path.starts_with('@') {
+        return None;
+    }
+    std::fs::symlink_metadata(path).ok().map(|m| m.mode() & 0o7777)
+}
+
+#[cfg(not(unix))]
+fn socket_mode(_: &str) -> Option<u32> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,16 +217,64 @@ mod tests {
         assert!(!policy_lets_others_connect(None));
     }
 
+    fn at(at_ms: u128, attempt: Attempt, mode: Option<u32>) -> Try {
+        Try { at_ms, attempt, mode }
+    }
+
+    fn seen(attempts: Vec<Try>, settled: Try) -> Observations {
+        Observations { who: Identity::uid(61001), attempts, settled: Some(settled) }
+    }
+
+    fn refused() -> Attempt {
+        Attempt::Refused("Permission denied".into())
+    }
+
     #[test]
-    fn a_connect_during_startup_is_a_finding_and_never_seeing_the_socket_is_an_error() {
+    fn a_connect_during_startup_that_the_settled_mode_refuses_is_a_finding() {
         let p = Policy::default();
-        let seen = |attempts| Observations { who: Identity::uid(61001), attempts };
-        let refused = seen(vec![(1, Attempt::NoSocketYet), (3, Attempt::Refused("Permission denied".into()))]);
-        assert_eq!(judge(&refused, &p).kind(), "pass");
-        let open = seen(vec![(1, Attempt::NoSocketYet), (3, Attempt::Connected)]);
-        assert_eq!(judge(&open, &p).kind(), "fail");
-        assert_eq!(judge(&seen(vec![(1, Attempt::NoSocketYet)]), &p).kind(), "error");
+        let closed =
+            seen(vec![at(1, Attempt::NoSocketYet, None), at(3, refused(), Some(0o600))], at(5, refused(), Some(0o600)));
+        assert_eq!(judge(&closed, &p).kind(), "pass");
+        let window = seen(
+            vec![at(1, Attempt::NoSocketYet, None), at(3, Attempt::Connected, Some(0o777))],
+            at(305, refused(), Some(0o600)),
+        );
+        match judge(&window, &p) {
+            Verdict::Fail(f) => assert!(f.title.contains("mode was 0777") && f.title.contains("(0600)"), "{}", f.title),
+            v => panic!("{v:?}"),
+        }
         let everyone = Policy { protection: Some(Protection::unix(0o666, 61000)), ..Policy::default() };
-        assert_eq!(judge(&open, &everyone).kind(), "pass", "the policy itself opens it to all");
+        assert_eq!(judge(&window, &everyone).kind(), "pass", "the policy itself opens it to all");
+    }
+
+    /// bind, chmod 0666, listen: the denied uid connects as soon as the socket listens, with
+    /// the mode it keeps. Its steady 0666 is not a startup race.
+    #[test]
+    fn a_steady_mode_that_lets_the_identity_in_is_no_window() {
+        let steady = seen(
+            vec![
+                at(1, Attempt::NoSocketYet, None),
+                at(3, refused(), Some(0o777)),
+                at(305, Attempt::Connected, Some(0o666)),
+            ],
+            at(307, Attempt::Connected, Some(0o666)),
+        );
+        match judge(&steady, &Policy::default()) {
+            Verdict::Pass { evidence } => {
+                assert!(evidence.iter().any(|e| e.contains("no window") && e.contains("mode 0666")), "{evidence:?}")
+            }
+            v => panic!("{v:?}"),
+        }
+    }
+
+    #[test]
+    fn never_seeing_the_socket_or_never_ready_is_an_error() {
+        let p = Policy::default();
+        let never = Observations {
+            who: Identity::uid(61001),
+            attempts: vec![at(1, Attempt::NoSocketYet, None)],
+            settled: None,
+        };
+        assert_eq!(judge(&never, &p).kind(), "error");
     }
 }

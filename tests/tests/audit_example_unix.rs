@@ -12,7 +12,8 @@ use pipe_harness::engine::{Exchange, Policy, Readiness, Target, Verdict};
 use pipe_harness::identity::Identity;
 use pipe_harness::protection::Protection;
 use pipe_harness::scenarios::{audit, ScenarioId};
-use pipe_harness::unix::UnixBackend;
+use pipe_harness::unix::creds::Ids;
+use pipe_harness::unix::{RuntimeDirectory, UnixBackend};
 use rstest::rstest;
 
 use pipe_harness_tests::bundled;
@@ -62,13 +63,7 @@ fn the_hardened_service_has_no_findings(#[case] scenario: ScenarioId) {
 #[test]
 fn a_service_that_leaves_its_mode_to_the_umask_is_caught() {
     let backend = UnixBackend::new().expect("backend");
-    let report = audit(
-        &backend,
-        &service("unix-umask-leak"),
-        &policy(),
-        42,
-        &[ScenarioId::DaclChurn, ScenarioId::PermissionWindow],
-    );
+    let report = audit(&backend, &service("unix-umask-leak"), &policy(), 42, &[ScenarioId::DaclChurn]);
     if pipe_harness::unix::creds::is_root() {
         assert_eq!(report.exit_code(), 1, "{}", report.to_human());
         assert!(report.results.iter().all(|r| r.verdict.kind() == "fail"), "{}", report.to_human());
@@ -77,13 +72,15 @@ fn a_service_that_leaves_its_mode_to_the_umask_is_caught() {
     }
 }
 
-/// The same hardened server with its socket in a directory every uid may write (the run's
-/// shared folder, like `/tmp`): while it is down (restarting), uid 61001 takes its name, and
-/// the clients that arrive meanwhile talk to uid 61001.
+/// The same hardened server with its socket in a directory every uid may write (mode 1777, as
+/// `/tmp`, where such servers keep theirs): while it is down (restarting), uid 61001 takes its
+/// name, and the clients that arrive meanwhile talk to uid 61001.
 #[test]
 fn a_socket_in_a_shared_directory_is_taken_in_the_restart_gap() {
     let backend = UnixBackend::new().expect("backend");
-    let report = audit(&backend, &in_dir("unix-hardened", "{dir}"), &policy(), 42, &[ScenarioId::InstanceSquatting]);
+    let tmp = RuntimeDirectory::with_mode(Ids { uid: 0, gid: 0 }, 0o1777).expect("a shared directory");
+    let shared = in_dir("unix-hardened", &tmp.path().display().to_string());
+    let report = audit(&backend, &shared, &policy(), 42, &[ScenarioId::InstanceSquatting]);
     let verdict = &report.results[0].verdict;
     if !pipe_harness::unix::creds::is_root() {
         assert_eq!(verdict.kind(), "unverifiable", "{}", report.to_human());
@@ -96,8 +93,11 @@ fn a_socket_in_a_shared_directory_is_taken_in_the_restart_gap() {
         }
         v => panic!("expected the restart gap finding, got {v:?}"),
     }
-    // In its own directory the same binary passes, because the directory refuses uid 61001.
-    let report = audit(&backend, &service("unix-hardened"), &policy(), 42, &[ScenarioId::InstanceSquatting]);
+    // In the runtime directory its deployment makes (0755, owned by its uid), the same binary
+    // passes, because the directory refuses uid 61001.
+    let runtime = RuntimeDirectory::new(Ids { uid: 61000, gid: 61000 }).expect("runtime directory");
+    let deployed = in_dir("unix-hardened", &runtime.path().display().to_string());
+    let report = audit(&backend, &deployed, &policy(), 42, &[ScenarioId::InstanceSquatting]);
     match &report.results[0].verdict {
         Verdict::Pass { evidence } => {
             assert!(
@@ -106,5 +106,33 @@ fn a_socket_in_a_shared_directory_is_taken_in_the_restart_gap() {
             )
         }
         v => panic!("expected a pass, got {v:?}"),
+    }
+}
+
+/// A first plan written as the README teaches (`{dir}`): the harness made that directory, so
+/// neither check judges it. The server's own defence still runs, and nothing is blamed on it.
+#[test]
+fn a_directory_the_harness_made_is_never_judged() {
+    let backend = UnixBackend::new().expect("backend");
+    let first_plan = in_dir("unix-hardened", "{dir}");
+    let report =
+        audit(&backend, &first_plan, &policy(), 42, &[ScenarioId::InstanceSquatting, ScenarioId::InstanceCreateRights]);
+    if !pipe_harness::unix::creds::is_root() {
+        return;
+    }
+    match &report.results[0].verdict {
+        Verdict::Pass { evidence } => assert!(
+            evidence.iter().any(|e| e.starts_with("(c) restart gap: not applicable") && e.contains("the harness made")),
+            "{}",
+            report.to_human()
+        ),
+        v => panic!("expected a pass with the restart gap not applicable, got {v:?}"),
+    }
+    match &report.results[1].verdict {
+        Verdict::NotApplicable { reason, needs } => {
+            assert!(reason.contains("the harness made"), "{reason}");
+            assert!(needs.contains("/run/my-service/my-service.sock"), "{needs}");
+        }
+        v => panic!("expected not applicable, got {v:?}"),
     }
 }

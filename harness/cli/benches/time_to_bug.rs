@@ -60,8 +60,8 @@ fn times(c: &Campaign) -> [Option<f64>; 3] {
 fn main() {
     let seeds = arg("--seeds", 3);
     let seconds = arg("--seconds", 20);
-    let dir = std::env::temp_dir().join(format!("ph-time-to-bug-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch");
+    let scratch = tempfile::Builder::new().prefix("ph-time-to-bug-").tempdir().expect("scratch");
+    let dir = scratch.path().to_path_buf();
     let backend = pipe_harness::native_backend().expect("backend");
     let (cov_bin, plain_bin) = (build(&dir, true), build(&dir, false));
     let cov = target(&dir, &cov_bin, true, true);
@@ -111,5 +111,5 @@ fn main() {
         "cases/s, coverage-guided (coverage = true, other cases): instrumented build {guided:.0}, {} edges",
         edges.unwrap_or(0)
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(scratch);
 }

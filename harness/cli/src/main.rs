@@ -939,12 +939,16 @@ fn cc(args: &[String]) -> anyhow::Result<u8> {
             "cc".into()
         }
     });
-    let dir = std::env::temp_dir().join(format!("pipe-harness-cc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let source = dir.join("ph_cov.c");
-    let object = dir.join("ph_cov.o");
-    std::fs::write(&source, pipe_harness::engine::live::coverage::RUNTIME_C)
-        .with_context(|| format!("writing {}", source.display()))?;
+    // A fresh directory only root can write (random name, made exclusively, 0700), so the
+    // source compiled and the object linked are the harness's own.
+    let dir = tempfile::Builder::new().prefix("pipe-harness-cc-").tempdir().context("creating the build directory")?;
+    let source = dir.path().join("ph_cov.c");
+    let object = dir.path().join("ph_cov.o");
+    std::io::Write::write_all(
+        &mut std::fs::File::create_new(&source).with_context(|| format!("creating {}", source.display()))?,
+        pipe_harness::engine::live::coverage::RUNTIME_C.as_bytes(),
+    )
+    .with_context(|| format!("writing {}", source.display()))?;
     // The runtime itself is not instrumented.
     let status = std::process::Command::new(&compiler)
         .args(["-c", "-O2", "-fPIC", "-o"])
@@ -960,7 +964,7 @@ fn cc(args: &[String]) -> anyhow::Result<u8> {
         cmd.arg(&object);
     }
     let status = cmd.status().with_context(|| format!("running {compiler}"))?;
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     Ok(status.code().map_or(2, |c| c.clamp(0, 255) as u8))
 }
 
@@ -1091,15 +1095,21 @@ fn audit_plan(
             let mut one = AuditReport::new(String::new(), seed, vec![r.clone()]);
             one.name_plan(&plan_name);
             let r = one.results.remove(0);
-            if streaming {
-                print!("{}", AuditReport::human_check(&r));
-                let _ = std::io::stdout().flush();
+            // Recorded before it is shown: whatever was shown, a signal's report has.
+            let line = if streaming {
+                AuditReport::human_check(&r)
             } else {
-                eprintln!("[{done}/{total}] {} {} ({} ms)", r.verdict.kind().to_uppercase(), r.scenario, r.duration_ms);
-            }
+                format!("[{done}/{total}] {} {} ({} ms)", r.verdict.kind().to_uppercase(), r.scenario, r.duration_ms)
+            };
             if let Ok(mut j) = judged.lock() {
                 j.0.push(r);
                 j.1 = total;
+            }
+            if streaming {
+                print!("{line}");
+                let _ = std::io::stdout().flush();
+            } else {
+                eprintln!("{line}");
             }
         });
     if pipe_harness::supervise::is_ending() {

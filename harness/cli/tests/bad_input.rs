@@ -7,11 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn scratch() -> PathBuf {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("ph-bad-input-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch");
-    dir
+    tempfile::Builder::new().prefix("ph-bad-input-").tempdir().expect("scratch dir").keep()
 }
 
 /// A plan whose program does not exist (caught at load, at `program`).

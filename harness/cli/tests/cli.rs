@@ -19,8 +19,7 @@ fn probe_json_has_a_result_with_evidence_for_every_rule() {
 
 #[test]
 fn probe_table_goes_to_the_file_given() {
-    let dir = std::env::temp_dir().join(format!("ph-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = tempfile::Builder::new().prefix("ph-cli-").tempdir().expect("scratch dir").keep();
     let file = dir.join("probe.txt");
     let status = harness().args(["probe", "--out"]).arg(&file).status().expect("run");
     assert!(status.success());
@@ -68,8 +67,7 @@ fn plan(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn audit_reports_a_bad_plan_with_its_line_and_column_and_exits_2() {
-    let dir = std::env::temp_dir().join(format!("ph-plan-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tempfile::Builder::new().prefix("ph-plan-").tempdir().expect("scratch dir").keep();
     let file = dir.join("typo.toml");
     std::fs::write(&file, "[target]\nname = \"x\"\nprogram = \"x\"\nendpoint = \"x\"\nframing = \"length:3:be\"\n")
         .expect("write");

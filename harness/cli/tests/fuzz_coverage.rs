@@ -67,16 +67,14 @@ fn build_rust() -> PathBuf {
 
 #[test]
 fn with_coverage_the_magic_and_the_checksum_are_solved_not_guessed() {
-    let dir = std::env::temp_dir().join(format!("ph-fuzz-coverage-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tempfile::Builder::new().prefix("ph-fuzz-coverage-").tempdir().expect("scratch dir").keep();
     solved(&dir, &plan(&dir, &build(&dir)), ["SIGABRT", "SIGFPE", "SIGSEGV"]);
     std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn with_coverage_the_rust_twin_is_solved_too() {
-    let dir = std::env::temp_dir().join(format!("ph-fuzz-coverage-rust-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tempfile::Builder::new().prefix("ph-fuzz-coverage-rust-").tempdir().expect("scratch dir").keep();
     // The records bug is Rust's abort: SIGABRT too.
     solved(&dir, &plan(&dir, &build_rust()), ["SIGABRT", "SIGFPE", "SIGSEGV"]);
     std::fs::remove_dir_all(&dir).ok();
@@ -113,9 +111,7 @@ fn solved(dir: &Path, plan: &Path, want: [&str; 3]) {
 /// first (they were in its corpus from the start) and more.
 #[test]
 fn a_campaign_saves_its_corpus_and_the_next_one_resumes_from_it() {
-    let dir = std::env::temp_dir().join(format!("ph-fuzz-corpus-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tempfile::Builder::new().prefix("ph-fuzz-corpus-").tempdir().expect("scratch dir").keep();
     let plan = plan(&dir, &build(&dir));
     let (corpus, resumed) = (dir.join("corpus"), dir.join("resumed"));
     let files = |d: &Path| -> std::collections::BTreeSet<String> {

@@ -54,8 +54,7 @@ fn seeds() -> std::ops::RangeInclusive<u64> {
 
 #[test]
 fn with_its_session_the_bug_behind_it_is_found_and_replays_and_without_it_never() {
-    let dir = std::env::temp_dir().join(format!("ph-fuzz-session-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tempfile::Builder::new().prefix("ph-fuzz-session-").tempdir().expect("scratch dir").keep();
     let (with, cold) = (plan(&dir, true), plan(&dir, false));
     for seed in seeds() {
         let out = dir.join(format!("seed{seed}"));
@@ -99,8 +98,7 @@ fn with_its_session_the_bug_behind_it_is_found_and_replays_and_without_it_never(
 #[test]
 fn a_recorded_session_replays_and_seeds_a_campaign() {
     use std::time::{Duration, Instant};
-    let dir = std::env::temp_dir().join(format!("ph-record-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tempfile::Builder::new().prefix("ph-record-").tempdir().expect("scratch dir").keep();
     let plan = plan(&dir, true);
     let listen = dir.join("client.sock");
     let recordings = dir.join("recordings");
@@ -162,8 +160,7 @@ fn a_recorded_session_replays_and_seeds_a_campaign() {
 /// `--stats FILE`: a CSV line a second, the cases counting up, as a plot script reads it.
 #[test]
 fn the_stats_file_has_a_line_a_second() {
-    let dir = std::env::temp_dir().join(format!("ph-stats-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tempfile::Builder::new().prefix("ph-stats-").tempdir().expect("scratch dir").keep();
     let plan = plan(&dir, true);
     let stats = dir.join("stats.csv");
     let run = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))

@@ -65,8 +65,7 @@ fn seeds() -> (std::ops::RangeInclusive<u64>, &'static str) {
 }
 
 fn campaigns_report_every_bug_once_and_every_finding_replays(ping: bool) {
-    let dir = std::env::temp_dir().join(format!("ph-fuzz-truth-{}-{ping}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tempfile::Builder::new().prefix(&format!("ph-fuzz-truth-{ping}-")).tempdir().expect("scratch dir").keep();
     let plan = plan(&dir, ping);
     let want = expected();
     let (seeds, duration) = seeds();
@@ -147,8 +146,7 @@ fn fuzz(plan: &Path, args: &[&str], out: &Path) -> (Campaign, Option<i32>, Strin
 #[cfg(unix)]
 #[test]
 fn a_server_that_stops_starting_ends_the_campaign_early_and_says_why() {
-    let dir = std::env::temp_dir().join(format!("ph-fuzz-ended-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tempfile::Builder::new().prefix("ph-fuzz-ended-").tempdir().expect("scratch dir").keep();
     let script = "n=$(cat \"$2\" 2>/dev/null || echo 0); echo $((n + 1)) > \"$2\"; \
                   if [ \"$n\" -ge 40 ]; then echo \"state file corrupt after $n starts\" >&2; exit 3; fi; \
                   exec \"$3\" --endpoint \"$1\" --bugs divide";
@@ -181,8 +179,7 @@ fn a_server_that_stops_starting_ends_the_campaign_early_and_says_why() {
 #[cfg(unix)]
 #[test]
 fn servers_on_a_fixed_path_follow_each_other_without_overlap() {
-    let dir = std::env::temp_dir().join(format!("ph-fuzz-fixed-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tempfile::Builder::new().prefix("ph-fuzz-fixed-").tempdir().expect("scratch dir").keep();
     let plan = dir.join("plan.toml");
     std::fs::write(
         &plan,

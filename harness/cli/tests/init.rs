@@ -11,8 +11,7 @@ fn harness() -> Command {
 }
 
 fn init_then_audit(name: &str, command: &[&str]) -> String {
-    let dir = std::env::temp_dir().join(format!("ph-init-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = tempfile::Builder::new().prefix(&format!("ph-init-{name}-")).tempdir().expect("scratch dir").keep();
     let plan = dir.join("plan.toml");
     let sock = dir.join("first.sock").display().to_string();
     let argv: Vec<String> = command.iter().map(|a| a.replace("SOCK", &sock)).collect();

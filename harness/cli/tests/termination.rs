@@ -62,9 +62,7 @@ fn fuzz_for_two_minutes(plan: &Path, dir: &Path) -> std::process::Child {
 }
 
 fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ph-term-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let dir = tempfile::Builder::new().prefix(&format!("ph-term-{tag}-")).tempdir().expect("scratch dir").keep();
     dir
 }
 
@@ -206,8 +204,9 @@ fn killing_the_harness_kills_the_whole_run() {
 }
 
 /// SIGINT (Ctrl-C) mid-audit: the checks judged before it are written where the report was
-/// asked for, marked interrupted, and nothing of the run is left. The first check here is not
-/// applicable (at once), the second waits up to 60 s for a server that never gets ready: the
+/// asked for, marked interrupted, and nothing of the run is left. The server listens (socat)
+/// the first time it starts, for the control connection, and never again; the first check is
+/// not applicable (at once), the second waits up to 60 s for a server that never gets ready: the
 /// signal goes once stderr says the first is judged, so it always lands in the second.
 #[cfg(unix)]
 #[test]
@@ -215,9 +214,14 @@ fn sigint_mid_audit_writes_what_was_judged_marked_interrupted() {
     use std::io::BufRead as _;
     let dir = scratch("sigint");
     let plan = dir.join("plan.toml");
+    let once = dir.join("started-once");
+    let script = "if [ -e \\\"$1\\\" ]; then exec sleep 120; fi; : > \\\"$1\\\"; exec socat UNIX-LISTEN:\\\"$2\\\",fork EXEC:/bin/cat";
     std::fs::write(
         &plan,
-        "[target]\nname = \"never-ready\"\nprogram = \"/bin/sh\"\nargs = [\"-c\", \"exec sleep 120\"]\nendpoint = \"{dir}/nr-{unique}.sock\"\nready = \"line:READY\"\nready_timeout_ms = 60000\n",
+        format!(
+            "[target]\nname = \"ready-once\"\nprogram = \"/bin/sh\"\nargs = [\"-c\", \"{script}\", \"sh\", '{}', \"{{pipe}}\"]\nendpoint = \"{{dir}}/ro-{{unique}}.sock\"\nready_timeout_ms = 60000\n",
+            once.display()
+        ),
     )
     .expect("plan");
     let report = dir.join("report.json");

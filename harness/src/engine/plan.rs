@@ -7,7 +7,8 @@
 //! args = ["--pipe", "{pipe}"]          # {pipe}: the name; {pipe_path}: \\.\pipe\NAME, or the socket's path
 //! endpoint = "my-service-{unique}"    # a pipe name; Unix: "{dir}/x-{unique}.sock", "@name", or
 //!                                     # "{private_dir:61000}/x.sock" (a directory only uid 61000 may write)
-//! ready = "line:READY"                # or "endpoint"
+//! ready = "line:READY"                # a prefix match; or "endpoint"; or "line:READY {endpoint}" (the
+//!                                     # line names the endpoint the server chose)
 //! # attach = "/run/svc.sock"          # instead of program and endpoint: a server already running
 //! framing = "length:4:be"             # length:W:be|le, thrift, content-length, lines
 //! ping = { request = "PING", success = "PONG" }
@@ -28,6 +29,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
+
+/// Where a ready line names the endpoint, in `ready = "line:PREFIX{endpoint}UNTIL"`.
+const ENDPOINT_MARK: &str = "{endpoint}";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -216,10 +220,21 @@ impl Located<'_> {
         match v.get_ref().as_str() {
             "endpoint" => Ok(Readiness::Endpoint),
             s => match s.strip_prefix("line:") {
+                // "line:PREFIX{endpoint}UNTIL": the line names the endpoint the server chose.
+                Some(form) if form.contains(ENDPOINT_MARK) => {
+                    let (prefix, until) = form.split_once(ENDPOINT_MARK).unwrap_or((form, ""));
+                    if prefix.is_empty() || until.contains(ENDPOINT_MARK) {
+                        return Err(self.error(
+                            Some(v.span()),
+                            format!("readiness {s:?}: {ENDPOINT_MARK} once, after the text the line starts with (\"line:READY {ENDPOINT_MARK}\")"),
+                        ));
+                    }
+                    Ok(Readiness::LineNamingEndpoint { prefix: prefix.to_string(), until: until.to_string() })
+                }
                 Some(prefix) if !prefix.is_empty() => Ok(Readiness::Line(prefix.to_string())),
                 _ => Err(self.error(
                     Some(v.span()),
-                    format!("unknown readiness {s:?}, expected \"endpoint\" or \"line:PREFIX\""),
+                    format!("unknown readiness {s:?}, expected \"endpoint\", \"line:PREFIX\" or \"line:PREFIX{ENDPOINT_MARK}\""),
                 )),
             },
         }
@@ -540,6 +555,9 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
             ));
         }
     }
+    // The fuzzer's cases and ping connect as a client the policy allows (else as the server's
+    // own identity: `Target::client_identity`).
+    target.client_as = allowed.first().cloned();
     let defaults = Policy::default();
     let policy = Policy {
         protection,
@@ -710,6 +728,37 @@ other_sessions = false
         assert_eq!(p.min_privileged_level, ImpersonationLevel::Identification);
         assert_eq!(p.other_sessions, Some(false));
         assert!(p.refuse_taken_name, "defaults fill what the plan leaves out");
+    }
+
+    #[test]
+    fn a_ready_line_names_the_endpoint_only_where_the_plan_marks_it() {
+        let ready =
+            |form: &str| parse(Path::new("/p.toml"), &GOOD.replace("line:READY", form)).map(|(t, _)| t.readiness);
+        assert_eq!(ready("line:unix:").expect("prefix"), Readiness::Line("unix:".into()));
+        assert_eq!(
+            ready("line:unix:path={endpoint},").expect("marked"),
+            Readiness::LineNamingEndpoint { prefix: "unix:path=".into(), until: ",".into() }
+        );
+        assert_eq!(
+            ready("line:READY {endpoint}").expect("to the end"),
+            Readiness::LineNamingEndpoint { prefix: "READY ".into(), until: String::new() }
+        );
+        for bad in ["line:{endpoint}", "line:a{endpoint}b{endpoint}"] {
+            let e = ready(bad).expect_err(bad).to_string();
+            assert!(e.contains("{endpoint} once, after the text the line starts with"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_fuzzers_client_is_the_first_allowed_user_else_the_servers_identity() {
+        let (t, _) = parse(Path::new("/p.toml"), GOOD).expect("plan");
+        assert_eq!(t.client_identity(), None, "neither: the harness's own");
+        let run_as = GOOD.replace("framing =", "run_as = \"61000\"\nframing =");
+        let (t, _) = parse(Path::new("/p.toml"), &run_as).expect("plan");
+        assert_eq!(t.client_identity(), Some(Identity::uid(61000)));
+        let allowed = run_as.replace("denied_users", "allowed_users = [\"61002\", \"61003\"]\ndenied_users");
+        let (t, _) = parse(Path::new("/p.toml"), &allowed).expect("plan");
+        assert_eq!(t.client_identity(), Some(Identity::uid(61002)));
     }
 
     #[rstest]

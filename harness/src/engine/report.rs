@@ -703,9 +703,8 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/sarif-multitool/Sarif.Multitool")
         });
         assert!(tool.is_file(), "{} is missing: run ci/setup (it installs the SARIF validator)", tool.display());
-        let dir = std::env::temp_dir().join(format!("ph-sarif-{}-{}", std::process::id(), sarif.len()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let file = dir.join("report.sarif");
+        let dir = tempfile::Builder::new().prefix("ph-sarif-").tempdir().expect("temp dir");
+        let file = dir.path().join("report.sarif");
         std::fs::write(&file, sarif).expect("write");
         let out = std::process::Command::new(&tool)
             .arg("validate")

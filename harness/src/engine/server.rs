@@ -26,16 +26,117 @@ pub(crate) fn termination_of(status: &std::process::ExitStatus) -> Termination {
     }
 }
 
-/// Lines of output kept as evidence (the newest).
-const KEPT_LINES: usize = 200;
+/// A server's output kept as evidence, bounded: its first lines (the banner, the version), the
+/// lines around each crash marker (a fatal signal, a stack trace, a panic, a sanitizer's or a
+/// program's own bug report: a report printed before a long dump of state, as redis prints
+/// its stack trace before its INFO output), and the newest lines. What falls between is
+/// counted and said, not kept.
+#[derive(Debug, Default)]
+pub(crate) struct KeptOutput {
+    /// The first [`KeptOutput::HEAD`] lines.
+    head: Vec<String>,
+    /// Lines around crash markers, with their numbers, at most [`KeptOutput::MARKED`].
+    marked: Vec<(u64, String)>,
+    /// The newest [`KeptOutput::TAIL`] lines after the head, with their numbers.
+    tail: VecDeque<(u64, String)>,
+    /// Lines seen.
+    seen: u64,
+    /// Lines up to this number follow a marker and are kept.
+    mark_until: Option<u64>,
+}
 
-/// Adds `line` to a server's kept output, dropping the oldest past [`KEPT_LINES`].
-pub(crate) fn keep(kept: &Mutex<VecDeque<String>>, line: String) {
-    if let Ok(mut k) = kept.lock() {
-        if k.len() >= KEPT_LINES {
-            k.pop_front();
+impl KeptOutput {
+    /// First lines kept.
+    const HEAD: usize = 40;
+    /// Newest lines kept.
+    const TAIL: usize = 200;
+    /// Lines kept around markers, in all.
+    const MARKED: usize = 400;
+    /// Lines kept before a marker (the report's heading) and after it (its trace).
+    const BEFORE: usize = 5;
+    const AFTER: u64 = 100;
+
+    /// Adds the next line.
+    pub(crate) fn push(&mut self, line: String) {
+        let n = self.seen;
+        self.seen += 1;
+        if self.head.len() < Self::HEAD {
+            self.head.push(line);
+            return;
         }
-        k.push_back(line);
+        if is_crash_marker(&line) {
+            let last = self.marked.last().map(|(i, _)| *i);
+            let before: Vec<(u64, String)> = self
+                .tail
+                .iter()
+                .skip(self.tail.len().saturating_sub(Self::BEFORE))
+                .filter(|(i, _)| last.is_none_or(|l| *i > l))
+                .cloned()
+                .collect();
+            for b in before {
+                if self.marked.len() < Self::MARKED {
+                    self.marked.push(b);
+                }
+            }
+            self.mark_until = Some(n + Self::AFTER);
+        }
+        if self.mark_until.is_some_and(|until| n <= until) && self.marked.len() < Self::MARKED {
+            self.marked.push((n, line.clone()));
+        }
+        self.tail.push_back((n, line));
+        if self.tail.len() > Self::TAIL {
+            self.tail.pop_front();
+        }
+    }
+
+    /// The kept lines in order, with a line saying how many were left out where some were.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        let mut rest: std::collections::BTreeMap<u64, &String> = self.marked.iter().map(|(i, l)| (*i, l)).collect();
+        rest.extend(self.tail.iter().map(|(i, l)| (*i, l)));
+        let mut out = self.head.clone();
+        let mut next = self.head.len() as u64;
+        for (i, l) in rest {
+            if i > next {
+                out.push(format!("[... {} line(s) of output left out ...]", i - next));
+            }
+            out.push(l.clone());
+            next = i + 1;
+        }
+        out
+    }
+}
+
+/// A line that starts or belongs to a crash report, whoever printed it.
+fn is_crash_marker(line: &str) -> bool {
+    const MARKERS: &[&str] = &[
+        "sigsegv",
+        "sigbus",
+        "sigill",
+        "sigfpe",
+        "sigabrt",
+        "by signal",
+        "fatal signal",
+        "received signal",
+        "segmentation fault",
+        "stack trace",
+        "backtrace",
+        "bug report",
+        "panicked at",
+        "has overflowed its stack",
+        "sanitizer",
+        "runtime error:",
+        "fatal error",
+        "unhandled exception",
+        "assertion",
+    ];
+    let lower = line.to_ascii_lowercase();
+    MARKERS.iter().any(|m| lower.contains(m))
+}
+
+/// Adds `line` to a server's kept output ([`KeptOutput`]).
+pub(crate) fn keep(kept: &Mutex<KeptOutput>, line: String) {
+    if let Ok(mut k) = kept.lock() {
+        k.push(line);
     }
 }
 
@@ -69,7 +170,7 @@ impl Started {
 pub struct ServerUnderTest {
     child: Proc,
     lines: mpsc::Receiver<String>,
-    kept: Arc<Mutex<VecDeque<String>>>,
+    kept: Arc<Mutex<KeptOutput>>,
     /// How many of its output pipes have closed, with a condition variable to wait on.
     closed: Arc<(Mutex<usize>, std::sync::Condvar)>,
     /// The endpoint of this run (as the server named it on its ready line, if it did).
@@ -90,7 +191,7 @@ enum Proc {
 
 fn drain(
     reader: impl Read + Send + 'static,
-    kept: Arc<Mutex<VecDeque<String>>>,
+    kept: Arc<Mutex<KeptOutput>>,
     tx: Option<mpsc::Sender<String>>,
     tag: &'static str,
     closed: Arc<(Mutex<usize>, std::sync::Condvar)>,
@@ -156,7 +257,7 @@ impl ServerUnderTest {
         }
         // A failure to catch signals leaves PR_SET_PDEATHSIG and the job object: not fatal.
         let _ = crate::supervise::install_signal_cleanup();
-        let kept = Arc::new(Mutex::new(VecDeque::new()));
+        let kept = Arc::new(Mutex::new(KeptOutput::default()));
         let closed = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
         let (tx, lines) = mpsc::channel();
         if let Some(out) = child.stdout.take() {
@@ -180,7 +281,7 @@ impl ServerUnderTest {
     /// checks need a start of their own). Its commands' output is the kept output.
     fn start_managed<B: Backend>(backend: &B, spec: &crate::target::Managed, endpoint: &str) -> Result<Self> {
         let path = backend.endpoint_path(endpoint);
-        let kept = Arc::new(Mutex::new(VecDeque::new()));
+        let kept = Arc::new(Mutex::new(KeptOutput::default()));
         let service = Service { spec, endpoint, path: &path, log: kept.clone() };
         super::service::operate(false, || {
             if matches!(service.state()?, ServiceState::Running(_)) {
@@ -243,8 +344,9 @@ impl ServerUnderTest {
         }
     }
 
-    /// Waits until the server is ready, exits, or `timeout` passes. With [`Readiness::Line`], text
-    /// after the prefix on the ready line, if any, becomes the run's endpoint.
+    /// Waits until the server is ready, exits, or `timeout` passes. With
+    /// [`Readiness::LineNamingEndpoint`], the endpoint the ready line names becomes the run's;
+    /// [`Readiness::Line`] is a prefix match and leaves the endpoint as the plan made it.
     pub fn wait_ready<B: Backend>(&mut self, backend: &B, readiness: &Readiness, timeout: Duration) -> Started {
         let deadline = Instant::now() + timeout;
         // An exit is reported with everything the process wrote before it: its drains get up
@@ -263,13 +365,22 @@ impl ServerUnderTest {
                 return Started::TimedOut;
             }
             let step = left.min(Duration::from_millis(100));
-            match readiness {
-                Readiness::Line(prefix) => match self.lines.recv_timeout(step) {
+            let prefix = match readiness {
+                Readiness::Line(prefix) | Readiness::LineNamingEndpoint { prefix, .. } => Some(prefix),
+                Readiness::Endpoint => None,
+            };
+            match prefix {
+                Some(prefix) => match self.lines.recv_timeout(step) {
                     Ok(l) if l.starts_with(prefix.as_str()) => {
-                        // "READY <endpoint>": a server that generates its endpoint names it here.
-                        let rest = l[prefix.len()..].trim();
-                        if !rest.is_empty() {
-                            self.endpoint = rest.to_string();
+                        // Only a plan that says where the line names the endpoint changes it
+                        // ("line:PREFIX{endpoint}UNTIL"); "line:PREFIX" is a prefix match alone.
+                        if let Readiness::LineNamingEndpoint { until, .. } = readiness {
+                            let rest = &l[prefix.len()..];
+                            let named =
+                                if until.is_empty() { rest } else { rest.split(until.as_str()).next().unwrap_or(rest) };
+                            if !named.trim().is_empty() {
+                                self.endpoint = named.trim().to_string();
+                            }
                         }
                         return Started::Ready;
                     }
@@ -281,7 +392,7 @@ impl ServerUnderTest {
                         return exited(self, t);
                     }
                 },
-                Readiness::Endpoint => {
+                None => {
                     let spec = ConnectSpec { timeout: step, ..ConnectSpec::default() };
                     if backend.connect(&self.endpoint, &spec).is_ok() {
                         return Started::Ready;
@@ -338,7 +449,7 @@ impl ServerUnderTest {
         self.poll().is_none()
     }
 
-    /// The newest lines of its output once both output pipes have closed (after it exited),
+    /// Its output as kept ([`ServerUnderTest::output`]) once both output pipes have closed (after it exited),
     /// waiting at most `timeout` for the last lines to be read.
     pub fn final_output(&self, timeout: Duration) -> Vec<String> {
         let (count, cv) = &*self.closed;
@@ -348,9 +459,10 @@ impl ServerUnderTest {
         self.output()
     }
 
-    /// The newest lines of its output.
+    /// Its output as kept: the first lines, those around a crash report, and the newest
+    /// ([`KeptOutput`]).
     pub fn output(&self) -> Vec<String> {
-        self.kept.lock().map(|k| k.iter().cloned().collect()).unwrap_or_default()
+        self.kept.lock().map(|k| k.lines()).unwrap_or_default()
     }
 }
 
@@ -394,5 +506,50 @@ impl ServerUnderTest {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeptOutput;
+
+    /// A server's own bug report, as redis prints one: a banner, the signal and the stack trace,
+    /// then a dump of state longer than the tail.
+    fn bug_report(dump: usize) -> Vec<String> {
+        let mut out: Vec<String> = (0..60).map(|i| format!("stdout: banner line {i}")).collect();
+        out.extend((0..500).map(|i| format!("stdout: serving request {i}")));
+        out.push("stderr: === BUG REPORT START ===".into());
+        out.push("stderr: crashed by signal: 11".into());
+        out.push("stderr: ------ STACK TRACE ------".into());
+        out.extend(["handleFrame", "readRequest", "serveClient"].map(|f| format!("stderr: ./srv({f}+0x10)[0x55d4]")));
+        out.extend((0..dump).map(|i| format!("stderr: info_field_{i}:0")));
+        out.push("stderr: === BUG REPORT END ===".into());
+        out
+    }
+
+    #[test]
+    fn the_head_the_crash_report_and_the_tail_are_kept_and_the_rest_counted() {
+        let mut k = KeptOutput::default();
+        for l in bug_report(400) {
+            k.push(l);
+        }
+        let lines = k.lines();
+        assert_eq!(lines[0], "stdout: banner line 0", "the head");
+        assert_eq!(lines.last().map(String::as_str), Some("stderr: === BUG REPORT END ==="), "the tail");
+        assert!(lines.iter().any(|l| l.contains("(readRequest+0x10)")), "the trace, before the dump: {lines:#?}");
+        assert!(lines.iter().any(|l| l.contains("=== BUG REPORT START ===")), "the heading before the marker");
+        assert!(lines.iter().any(|l| l.contains("line(s) of output left out")), "the gap is said");
+        let report = crate::engine::live::crash_report::parse(&lines).expect("the report is read");
+        assert_eq!(report.frames, ["handleFrame", "readRequest", "serveClient"]);
+        assert!(
+            lines.len() <= KeptOutput::HEAD + KeptOutput::TAIL + KeptOutput::MARKED + 3,
+            "bounded: {}",
+            lines.len()
+        );
+        // Short output is kept whole, with nothing said left out.
+        let mut k = KeptOutput::default();
+        let short: Vec<String> = (0..100).map(|i| format!("stdout: {i}")).collect();
+        short.iter().for_each(|l| k.push(l.clone()));
+        assert_eq!(k.lines(), short);
     }
 }

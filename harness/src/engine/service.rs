@@ -6,7 +6,6 @@
 use super::live::Termination;
 use crate::error::{Error, Result};
 use crate::target::{fill, Managed};
-use std::collections::VecDeque;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,7 +46,7 @@ pub(crate) struct Service<'a> {
     pub(crate) spec: &'a Managed,
     pub(crate) endpoint: &'a str,
     pub(crate) path: &'a str,
-    pub(crate) log: Arc<Mutex<VecDeque<String>>>,
+    pub(crate) log: Arc<Mutex<super::server::KeptOutput>>,
 }
 
 impl Service<'_> {
@@ -197,19 +196,18 @@ fn windows_stop(name: &str) -> Result<()> {
 
 /// Runs `argv` to its end within [`COMMAND_TIMEOUT`] (killed after it, with its process
 /// group on Unix), its stdout and stderr in a scratch file (a daemon it starts may keep the
-/// descriptors it inherited: a file never blocks). Success, and what it printed.
+/// descriptors it inherited: a file never blocks). The file has no name another user could
+/// plant or open (`tempfile::tempfile`: unlinked from the start, read back through its
+/// descriptor). Success, and what it printed.
 fn run_command(argv: &[String]) -> Result<(bool, String)> {
     let Some((program, args)) = argv.split_first() else {
         return Err(Error::invalid("service command", "empty"));
     };
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let out_path = std::env::temp_dir().join(format!("pipe-harness-svc-{}-{seq}.log", std::process::id()));
-    let out = std::fs::File::create(&out_path)
-        .map_err(|e| Error::invalid("service command", format!("creating {}: {e}", out_path.display())))?;
-    let err = out.try_clone().map_err(|e| Error::invalid("service command", e.to_string()))?;
+    let mut out = tempfile::tempfile()
+        .map_err(|e| Error::invalid("service command", format!("creating a scratch file for its output: {e}")))?;
+    let dup = || out.try_clone().map_err(|e| Error::invalid("service command", e.to_string()));
     let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+    cmd.args(args).stdin(Stdio::null()).stdout(dup()?).stderr(dup()?);
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let spawned = cmd.spawn();
@@ -226,8 +224,9 @@ fn run_command(argv: &[String]) -> Result<(bool, String)> {
                 }
             }
         });
-    let text = std::fs::read(&out_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-    let _ = std::fs::remove_file(&out_path);
+    let mut bytes = Vec::new();
+    let _ = std::io::Seek::rewind(&mut out).and_then(|()| std::io::Read::read_to_end(&mut out, &mut bytes));
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     result.map(|status| (status.success(), text))
 }
 
@@ -248,7 +247,7 @@ struct Restore {
 
 impl Restore {
     fn apply(&self) {
-        let log = Arc::new(Mutex::new(VecDeque::new()));
+        let log = Arc::new(Mutex::new(super::server::KeptOutput::default()));
         let s = Service { spec: &self.spec, endpoint: &self.endpoint, path: &self.path, log };
         let _ = operate(true, || {
             let running = matches!(s.state(), Ok(ServiceState::Running(_)));
@@ -266,7 +265,7 @@ impl ServiceGuard {
     /// starts itself). `endpoint` and `path` fill `{pipe}` and `{pipe_path}` in its commands.
     pub fn new(target: &crate::target::Target, endpoint: &str, path: &str) -> Result<ServiceGuard> {
         let Some(spec) = &target.managed else { return Ok(ServiceGuard { restore: None }) };
-        let log = Arc::new(Mutex::new(VecDeque::new()));
+        let log = Arc::new(Mutex::new(super::server::KeptOutput::default()));
         let s = Service { spec, endpoint, path, log };
         let was_running = matches!(s.state()?, ServiceState::Running(_));
         let restore = Restore { spec: spec.clone(), endpoint: endpoint.into(), path: path.into(), was_running };

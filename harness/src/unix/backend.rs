@@ -1,6 +1,7 @@
-//! The [`Backend`] for Unix-domain sockets: endpoints are socket paths (in the run's shared
-//! directory, `{dir}` in a template) or Linux abstract names (`@name`); protection is the
-//! socket file's mode and owner; identities are uids, taken per thread.
+//! The [`Backend`] for Unix-domain sockets: endpoints are socket paths (the product's own, or
+//! in a runtime directory the harness makes, `{dir}` in a template) or Linux abstract names
+//! (`@name`); protection is the socket file's mode and owner; identities are uids, taken per
+//! thread.
 
 use super::creds::{as_user, Ids};
 use crate::backend::{Backend, Conn, ConnectSpec, ListenSpec, Listener, PeerIdentity, PipeShape, SessionReach};
@@ -28,61 +29,143 @@ fn io(call: &'static str, context: impl Into<String>, e: std::io::Error) -> Erro
     }
 }
 
-/// Unix sockets on this machine, with the probe's measurements and the run's shared directory.
-/// The directory is mode 0777 without the sticky bit: every identity may create, and remove,
-/// sockets there (the premise of squatting and stealing a path in a shared directory).
+/// Unix sockets on this machine, with the probe's measurements and the run's folder.
+///
+/// The run's folder is made with `tempfile` (a random name, created exclusively), mode 0755 and
+/// owned by the harness: nobody else may write it, so nobody else may rename or replace what is
+/// in it. `{dir}` in an endpoint is a directory in it owned by the server's identity (the
+/// target's `run_as`, else the harness's own: the folder itself), mode 0755, as a service
+/// manager makes a runtime directory (systemd's `RuntimeDirectory=`); `{private_dir:ID}` is the
+/// same for another identity. Checks never judge these directories
+/// ([`Backend::harness_directory`]): the harness chose them, not the product.
 #[derive(Debug)]
 pub struct UnixBackend {
     probe: ProbeReport,
     dir: PathBuf,
 }
 
+/// A directory made as a service manager makes a service's runtime directory (systemd's
+/// `RuntimeDirectory=`): mode 0755, owned by the service's identity, in a parent only its
+/// maker may write; both removed on drop. For a test that plays the product's deployment (a
+/// directory the product chose, which the checks then judge), or for the harness's own.
+#[derive(Debug)]
+pub struct RuntimeDirectory {
+    parent: Option<tempfile::TempDir>,
+    path: PathBuf,
+}
+
+impl RuntimeDirectory {
+    /// Makes `<random parent>/run` (the parent `pipe-harness-PID-` and a random part, made
+    /// exclusively, 0755, the caller's), owned
+    /// by `owner` with mode 0755.
+    pub fn new(owner: Ids) -> Result<RuntimeDirectory> {
+        Self::with_mode(owner, 0o755)
+    }
+
+    /// The same with another mode: 0777 is a world-writable directory without the sticky bit,
+    /// as a deployment may make by mistake (anyone may create and remove sockets there).
+    pub fn with_mode(owner: Ids, mode: u32) -> Result<RuntimeDirectory> {
+        let parent = tempfile::Builder::new()
+            .prefix(&format!("pipe-harness-{}-", std::process::id()))
+            .tempdir()
+            .map_err(|e| io("mkdir", "creating a run folder in the temporary directory", e))?;
+        std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| io("chmod", format!("making {} 0755", parent.path().display()), e))?;
+        let path = parent.path().join("run");
+        make_owned_dir(&path, owner)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| io("chmod", format!("making {} {mode:04o}", path.display()), e))?;
+        Ok(RuntimeDirectory { parent: Some(parent), path })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl Drop for RuntimeDirectory {
+    fn drop(&mut self) {
+        if let Some(parent) = self.parent.take() {
+            let _ = parent.close();
+        }
+    }
+}
+
+/// `mkdir` (exclusive: an existing path is an error), then mode 0755 and `owner`.
+fn make_owned_dir(dir: &std::path::Path, owner: Ids) -> Result<()> {
+    std::fs::create_dir(dir).map_err(|e| io("mkdir", format!("creating {}", dir.display()), e))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| io("chmod", format!("making {} 0755", dir.display()), e))?;
+    std::os::unix::fs::chown(dir, Some(owner.uid), Some(owner.gid))
+        .map_err(|e| io("chown", format!("giving {} to uid {}", dir.display(), owner.uid), e))
+}
+
 impl UnixBackend {
-    /// Makes the run's shared directory, with the platform's probe (measured once per
-    /// process: [`probe::measured`](super::probe::measured)).
+    /// Makes the run's folder, with the platform's probe (measured once per process:
+    /// [`probe::measured`](super::probe::measured)).
     pub fn new() -> Result<Self> {
         Self::with_probe(super::probe::measured().clone())
     }
 
     /// With a probe report already made.
     pub fn with_probe(probe: ProbeReport) -> Result<Self> {
-        static RUN: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "pipe-harness-{}-{}-{nanos:x}",
-            std::process::id(),
-            RUN.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir(&dir).map_err(|e| io("mkdir", format!("creating {}", dir.display()), e))?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
-            .map_err(|e| io("chmod", format!("opening {} to every identity", dir.display()), e))?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("pipe-harness-{}-", std::process::id()))
+            .tempdir()
+            .map_err(|e| io("mkdir", "creating the run's folder in the temporary directory", e))?
+            .keep();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| io("chmod", format!("making {} 0755", dir.display()), e))?;
         crate::tree::register_folder(dir.clone());
         Ok(UnixBackend { probe, dir })
     }
 
-    /// The run's shared directory.
+    /// The run's folder (0755, the harness's): `{dir}` for a server that runs as the harness's
+    /// own identity.
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
     }
 
-    /// The run's directory that only `ids` may write (`{private_dir:UID}` in an endpoint):
-    /// `private-UID` in the shared directory, mode 0755, owned by `ids`; made if missing.
+    /// The run's directory that only `ids` may write (`{private_dir:UID}` in an endpoint, and
+    /// `{dir}` for a server that runs as `ids`): `private-UID` in the run's folder, mode 0755,
+    /// owned by `ids`; made if missing. The harness's own identity's is the folder itself.
     pub fn private_dir(&self, ids: Ids) -> Result<PathBuf> {
+        if ids.uid == rustix::process::geteuid().as_raw() {
+            return Ok(self.dir.clone());
+        }
         let dir = self.dir.join(format!("private-{}", ids.uid));
         // One maker at a time: a second caller must not use the directory before its mode
         // and owner are set.
         static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _making = MAKING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match std::fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(dir),
-            Err(e) => return Err(io("mkdir", format!("creating {}", dir.display()), e)),
+        if dir.is_dir() {
+            return Ok(dir);
         }
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| io("chmod", format!("making {} 0755", dir.display()), e))?;
-        std::os::unix::fs::chown(&dir, Some(ids.uid), Some(ids.gid))
-            .map_err(|e| io("chown", format!("giving {} to uid {}", dir.display(), ids.uid), e))?;
+        make_owned_dir(&dir, ids)?;
         Ok(dir)
+    }
+
+    /// Fills a template, `{dir}` being the runtime directory of `owner` (the harness's own
+    /// identity when `None`).
+    fn fill(&self, template: &EndpointTemplate, owner: Option<&crate::identity::Identity>) -> String {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let unique = format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let private = |who: &crate::identity::Identity| {
+            Ids::resolve(who).and_then(|ids| self.private_dir(ids)).map(|d| d.to_string_lossy().into_owned())
+        };
+        let filled: std::result::Result<String, std::convert::Infallible> = template.fill(|part| {
+            Ok(match part {
+                Part::Unique => unique.clone(),
+                Part::Dir => match owner {
+                    None => self.dir.to_string_lossy().into_owned(),
+                    Some(who) => private(who).unwrap_or_else(|_| format!("{{dir of {who}}}")),
+                },
+                Part::PrivateDir(who) => private(who).unwrap_or_else(|_| format!("{{private_dir:{who}}}")),
+                _ => String::new(),
+            })
+        });
+        filled.unwrap_or_else(|never| match never {})
     }
 }
 
@@ -295,26 +378,19 @@ impl Backend for UnixBackend {
         &self.probe
     }
 
-    /// `{unique}`: a name no other run uses; `{dir}`: the run's shared directory (anyone may
-    /// create and remove sockets there); `{private_dir:UID}` (or `UID:GID`): a directory in it
-    /// that only that identity may write (0755, owned by it), as a service's runtime directory
-    /// is (systemd's `RuntimeDirectory=`), made on first use. A `{private_dir:...}` whose
-    /// identity does not resolve here is left as written, so the bind names it.
+    /// `{unique}`: a name no other run uses; `{dir}`: the run's folder (0755, the harness's);
+    /// `{private_dir:UID}` (or `UID:GID`): a directory in it that only that identity may write
+    /// (0755, owned by it), as a service's runtime directory is (systemd's
+    /// `RuntimeDirectory=`), made on first use. A `{private_dir:...}` whose identity does not
+    /// resolve here is left as written, so the bind names it.
     fn endpoint(&self, template: &EndpointTemplate) -> String {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let unique = format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let filled: std::result::Result<String, std::convert::Infallible> = template.fill(|part| {
-            Ok(match part {
-                Part::Unique => unique.clone(),
-                Part::Dir => self.dir.to_string_lossy().into_owned(),
-                Part::PrivateDir(who) => match Ids::resolve(who).and_then(|ids| self.private_dir(ids)) {
-                    Ok(dir) => dir.to_string_lossy().into_owned(),
-                    Err(_) => format!("{{private_dir:{who}}}"),
-                },
-                _ => String::new(),
-            })
-        });
-        filled.unwrap_or_else(|never| match never {})
+        self.fill(template, None)
+    }
+
+    /// As [`endpoint`](Backend::endpoint), with `{dir}` the runtime directory of the target's
+    /// `run_as` (0755, owned by it).
+    fn endpoint_for(&self, target: &crate::target::Target) -> String {
+        self.fill(&target.endpoint, target.run_as.as_ref())
     }
 
     fn listen(&self, endpoint: &str, spec: &ListenSpec) -> Result<UnixServer> {
@@ -356,7 +432,8 @@ impl Backend for UnixBackend {
                 (None, false) => None,
             };
             if let Some(mode) = mode {
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+                let ours = bound.as_ref().map(|(_, dev, ino)| (*dev, *ino));
+                chmod_bound_socket(&p, ours, mode)
                     .map_err(|e| io("chmod", format!("setting {}'s mode", p.display()), e))?;
             }
         }
@@ -452,11 +529,86 @@ impl Backend for UnixBackend {
         })
     }
 
+    fn set_protection(&self, endpoint: &str, protection: &Protection) -> Result<()> {
+        let (Endpoint::Path(p), Protection::Mode(m)) = (Endpoint::unix(endpoint), protection) else {
+            return Err(Error::Unsupported(format!("{endpoint} takes no {protection}: only a socket path has a mode")));
+        };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m.mode))
+            .map_err(|e| io("chmod", format!("setting {}'s mode to {:04o}", p.display(), m.mode), e))
+    }
+
+    fn clear_stale_endpoint(&self, endpoint: &str) -> Result<()> {
+        use std::os::unix::fs::FileTypeExt;
+        let Endpoint::Path(p) = Endpoint::unix(endpoint) else { return Ok(()) };
+        let is_socket = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_socket());
+        let nobody_listens =
+            matches!(connect_now(endpoint), Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused);
+        if is_socket && nobody_listens {
+            std::fs::remove_file(&p)
+                .map_err(|e| io("unlink", format!("removing the stale socket {}", p.display()), e))?;
+        }
+        Ok(())
+    }
+
+    fn harness_directory(&self, endpoint: &str) -> Option<PathBuf> {
+        match Endpoint::unix(endpoint) {
+            Endpoint::Path(p) if p.starts_with(&self.dir) => p.parent().map(PathBuf::from),
+            _ => None,
+        }
+    }
+
     fn leftover_file(&self, endpoint: &str) -> Option<PathBuf> {
         match Endpoint::unix(endpoint) {
             // In the run's folder or one of its private directories: the run's to remove.
             Endpoint::Path(p) if p.starts_with(&self.dir) => Some(p),
             _ => None,
         }
+    }
+}
+
+/// Sets the mode of the socket the harness just bound at `path` without following a symlink:
+/// the path is opened `O_PATH | O_NOFOLLOW`, must be a socket (the one bound, `ours` = its
+/// device and inode, when known), and the mode is set through that descriptor
+/// (`/proc/self/fd/N`), so a name swapped for a symlink in the meantime (in a directory others
+/// may write) changes nothing but the harness's own socket, or is refused.
+fn chmod_bound_socket(path: &std::path::Path, ours: Option<(u64, u64)>, mode: u32) -> std::io::Result<()> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    use std::os::fd::AsRawFd;
+    let fd = rustix::fs::open(path, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+    let st = rustix::fs::fstat(&fd)?;
+    let same = ours.is_none_or(|(dev, ino)| st.st_dev == dev && st.st_ino == ino);
+    if FileType::from_raw_mode(st.st_mode) != FileType::Socket || !same {
+        return Err(std::io::Error::other("it is no longer the socket the harness bound (replaced)"));
+    }
+    Ok(rustix::fs::chmod(format!("/proc/self/fd/{}", fd.as_raw_fd()), Mode::from_raw_mode(mode))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chmod_bound_socket;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    /// The socket the harness bound gets its mode; a symlink put at its name (to a file of
+    /// root's) and another socket are refused, and the file keeps its mode (`set_permissions`
+    /// on the path, as before, followed the symlink and made the file 0777).
+    #[test]
+    fn a_socket_mode_is_set_on_the_bound_socket_never_through_a_symlink() {
+        let dir = tempfile::Builder::new().prefix("ph-chmod-").tempdir().expect("dir");
+        let sock = dir.path().join("s.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+        let m = std::fs::symlink_metadata(&sock).expect("stat");
+        chmod_bound_socket(&sock, Some((m.dev(), m.ino())), 0o777).expect("chmod the bound socket");
+        assert_eq!(std::fs::symlink_metadata(&sock).expect("stat").mode() & 0o7777, 0o777);
+
+        let file = dir.path().join("precious");
+        std::fs::write(&file, "x").expect("file");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let link = dir.path().join("swapped.sock");
+        std::os::unix::fs::symlink(&file, &link).expect("symlink");
+        assert!(chmod_bound_socket(&link, None, 0o777).is_err(), "a symlink is not followed");
+        let other = dir.path().join("other.sock");
+        let _other = std::os::unix::net::UnixListener::bind(&other).expect("bind");
+        assert!(chmod_bound_socket(&other, Some((m.dev(), m.ino())), 0o777).is_err(), "another socket is refused");
+        assert_eq!(std::fs::metadata(&file).expect("stat").mode() & 0o7777, 0o600, "the file kept its mode");
     }
 }

@@ -541,14 +541,15 @@ mod tests {
     /// everything and no v1 hierarchy is used.
     #[test]
     fn pure_v2_with_controllers_uses_v2_for_everything() {
-        let root = std::env::temp_dir().join(format!("ph-cgroup-mock-{}", std::process::id()));
+        let scratch = tempfile::Builder::new().prefix("ph-cgroup-mock-").tempdir().expect("mock");
+        let root = scratch.path();
         let own = root.join("system.slice/svc.service");
         std::fs::create_dir_all(&own).expect("mock");
         std::fs::write(own.join("cgroup.controllers"), "cpuset cpu io memory pids\n").expect("mock");
         std::fs::write(own.join("cgroup.subtree_control"), "memory pids\n").expect("mock");
         let mountinfo = format!("35 24 0:30 / {} rw - cgroup2 cgroup2 rw\n", root.display());
         let l = detect(&mountinfo, "0::/system.slice/svc.service\n");
-        std::fs::remove_dir_all(&root).ok();
+        drop(scratch);
         assert_eq!(l.v2.as_deref(), Some(own.as_path()));
         assert_eq!(l.v2_controllers, ["memory", "pids"]);
         assert!(l.v1.is_empty(), "{l:?}");

@@ -12,5 +12,6 @@ pub mod cgroup;
 pub mod creds;
 pub mod probe;
 pub mod procfs;
+pub mod sock_diag;
 
-pub use backend::UnixBackend;
+pub use backend::{RuntimeDirectory, UnixBackend};

@@ -11,26 +11,18 @@ use std::path::{Path, PathBuf};
 /// The uid the probe acts as (any uid without an account works for sockets).
 pub const PROBE_UID: u32 = 61_999;
 
-/// A scratch directory anyone may traverse, removed on drop.
-struct Scratch(PathBuf);
+/// A scratch directory anyone may traverse (and only the harness write: a fresh random name,
+/// made exclusively), removed on drop.
+struct Scratch(tempfile::TempDir);
 
 impl Scratch {
     fn new() -> std::io::Result<Scratch> {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("ph-probe-{}-{n}", std::process::id()));
-        std::fs::create_dir(&dir)?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        let dir = tempfile::Builder::new().prefix("ph-probe-").tempdir()?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
         Ok(Scratch(dir))
     }
     fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path().join(name)
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::case::{generate_for, Case};
-use super::driver::{look_after, run_case, start, Blame, Liveness};
+use super::driver::{look_after, run_case, Blame, Liveness};
 use super::minimize::{minimize, Budget};
 use super::oracle::{BucketKey, Outcome};
 use super::replay::{confirm, Replays};
@@ -345,7 +345,7 @@ pub fn fuzz<B: Backend>(
             ));
         }
     }
-    let endpoint = backend.endpoint(&target.endpoint);
+    let endpoint = backend.endpoint_for(target);
     let _service = crate::engine::service::ServiceGuard::new(target, &endpoint, &backend.endpoint_path(&endpoint))?;
     // The target's ping is a well-formed request of its protocol: always a corpus entry.
     let mut with_ping = opts.clone();
@@ -363,10 +363,7 @@ pub fn fuzz<B: Backend>(
     // A server built for coverage gets a coverage file per job, named in its environment.
     let jobs = opts.jobs.max(1);
     let files: Vec<super::coverage::CoverageFile> = if target.coverage {
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        (0..jobs)
-            .map(|j| super::coverage::CoverageFile::create(&std::env::temp_dir(), &format!("{stamp:x}-{j}")))
-            .collect::<Result<_>>()?
+        (0..jobs).map(|_| super::coverage::CoverageFile::create(target.run_as.as_ref())).collect::<Result<_>>()?
     } else {
         Vec::new()
     };
@@ -445,8 +442,8 @@ struct Job<'a, B: Backend> {
 
 impl<'a, B: Backend> Job<'a, B> {
     fn new(backend: &'a B, target: &'a Target, opts: &'a FuzzOptions, shared: &'a Shared, t0: Instant) -> Result<Self> {
-        let server = start(backend, target)?;
-        let live = Liveness::measure(backend, &server, opts.hang_timeout, opts.ping_every);
+        let server = super::driver::start_proved(backend, target, opts.hang_timeout)?;
+        let live = Liveness::measure(backend, target, &server, opts.hang_timeout, opts.ping_every);
         {
             let mut c = shared.lock();
             c.restarts += 1;

@@ -7,7 +7,7 @@
 
 use super::case::{Case, SessionUse};
 use super::coverage::{CoverageFile, Seen, VAR};
-use super::driver::{run_case, start, Liveness};
+use super::driver::{run_case, Liveness};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::target::Target;
@@ -45,8 +45,7 @@ pub fn minimize_corpus<B: Backend>(backend: &B, target: &Target, messages: &[Vec
     let mut inputs: Vec<Vec<u8>> = messages.to_vec();
     inputs.sort_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
     inputs.dedup();
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let file = CoverageFile::create(&std::env::temp_dir(), &format!("cmin-{stamp:x}"))?;
+    let file = CoverageFile::create(target.run_as.as_ref())?;
     let mut t = target.clone();
     t.env.push((VAR.to_string(), file.path().display().to_string()));
     let hang = Duration::from_secs(2);
@@ -54,8 +53,8 @@ pub fn minimize_corpus<B: Backend>(backend: &B, target: &Target, messages: &[Vec
     let mut seen = Seen::default();
     let mut out = Minimized { given: inputs.len(), ..Minimized::default() };
     for (i, m) in inputs.into_iter().enumerate() {
-        let mut server = start(backend, &t)?;
-        let live = Liveness::measure(backend, &server, hang, 16);
+        let mut server = super::driver::start_proved(backend, &t, hang)?;
+        let live = Liveness::measure(backend, &t, &server, hang, 16);
         file.clear()?;
         let case = Case {
             writes: vec![m],

@@ -27,11 +27,21 @@ const HEADER: usize = 8;
 /// The file's size: the map, a count and a reserved word, the comparison log.
 pub const FILE_SIZE: usize = MAP_SIZE + HEADER + CMP_MAX * 24;
 
-/// One job's coverage file, removed when this goes.
+/// One job's coverage file, removed (with its directory) when this goes.
+///
+/// It is made fresh, with a random name and exclusive creation, in a directory of its own
+/// that only the harness can write (`tempfile`), and the harness reads and clears it only
+/// through the descriptor it created: nothing another user could have planted is opened.
+/// On Unix the file is 0600, owned by the server's identity when the plan runs the server as
+/// another one (its directory then 0711: the server may reach the file by its name, nobody
+/// may list or add to the directory), so no third identity can open it, let alone write the
+/// edges and comparisons the campaign takes as the truth about coverage.
 #[derive(Debug)]
 pub struct CoverageFile {
     path: PathBuf,
     file: std::fs::File,
+    // Dropped after `file`'s path is removed: the directory goes last.
+    _dir: tempfile::TempDir,
 }
 
 fn io(what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -39,25 +49,37 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> Error {
 }
 
 impl CoverageFile {
-    /// Creates a zeroed file in `dir` that any identity may write (the server may run as
-    /// another uid).
-    pub fn create(dir: &Path, tag: &str) -> Result<CoverageFile> {
-        let path = dir.join(format!("ph-coverage-{}-{tag}", std::process::id()));
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(|e| io("creating", &path, e))?;
-        file.set_len(FILE_SIZE as u64).map_err(|e| io("sizing", &path, e))?;
+    /// Creates a zeroed coverage file for a server that runs as `server` (`None`: as the
+    /// harness itself), in a new private directory under the system's temporary directory.
+    pub fn create(server: Option<&crate::identity::Identity>) -> Result<CoverageFile> {
+        let tmp = std::env::temp_dir();
+        let dir = tempfile::Builder::new()
+            .prefix("pipe-harness-coverage-")
+            .tempdir_in(&tmp)
+            .map_err(|e| io("creating a directory in", &tmp, e))?;
+        let named = tempfile::Builder::new()
+            .prefix("map-")
+            .tempfile_in(dir.path())
+            .map_err(|e| io("creating a file in", dir.path(), e))?;
+        let (file, path) = named.keep().map_err(|e| io("keeping", dir.path(), e.error))?;
+        let made = CoverageFile { path, file, _dir: dir };
+        made.file.set_len(FILE_SIZE as u64).map_err(|e| io("sizing", &made.path, e))?;
         #[cfg(unix)]
-        {
+        if let Some(who) = server {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))
-                .map_err(|e| io("opening to the server", &path, e))?;
+            let ids = crate::unix::creds::Ids::resolve(who)?;
+            // The descriptor, not the path: the file the harness made is the one given.
+            std::os::unix::fs::fchown(&made.file, Some(ids.uid), Some(ids.gid))
+                .map_err(|e| io("giving to the server", &made.path, e))?;
+            made.file
+                .set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| io("setting the mode of", &made.path, e))?;
+            std::fs::set_permissions(made._dir.path(), std::fs::Permissions::from_mode(0o711))
+                .map_err(|e| io("opening to the server", made._dir.path(), e))?;
         }
-        Ok(CoverageFile { path, file })
+        #[cfg(not(unix))]
+        let _ = server;
+        Ok(made)
     }
 
     /// Its path (the value of [`VAR`]).
@@ -227,8 +249,7 @@ mod tests {
 
     #[test]
     fn a_coverage_file_reads_back_what_was_written_and_clears() {
-        let dir = std::env::temp_dir();
-        let f = CoverageFile::create(&dir, "unit").expect("file");
+        let f = CoverageFile::create(None).expect("file");
         let mut raw = vec![0u8; FILE_SIZE];
         raw[3] = 9;
         raw[MAP_SIZE] = 1; // one comparison
@@ -244,5 +265,33 @@ mod tests {
         let path = f.path().to_path_buf();
         drop(f);
         assert!(!path.exists(), "removed with its owner");
+    }
+
+    /// A coverage file for a server run as uid 61_130 is that uid's, 0600, in a 0711
+    /// directory of the harness's: the server opens it; a third uid (61_131) cannot open it
+    /// to write, so it cannot feed the campaign edges or comparisons (the file used to be 0666).
+    #[cfg(unix)]
+    #[test]
+    fn a_coverage_file_is_the_servers_alone() {
+        use crate::unix::creds::{as_user, is_root, Ids};
+        use std::os::unix::fs::MetadataExt;
+        if !is_root() {
+            eprintln!("skipped: needs root to act as other uids");
+            return;
+        }
+        let f = CoverageFile::create(Some(&crate::identity::Identity::uid(61_130))).expect("file");
+        let m = std::fs::metadata(f.path()).expect("stat");
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (61_130, 61_130, 0o600));
+        let d = std::fs::metadata(f.path().parent().expect("dir")).expect("stat dir");
+        assert_eq!((d.uid(), d.mode() & 0o7777), (0, 0o711));
+        let open_as = |uid: u32| {
+            let path = f.path().to_path_buf();
+            as_user(Ids { uid, gid: uid }, move || {
+                std::fs::OpenOptions::new().read(true).write(true).open(&path).map(drop).map_err(|e| e.kind())
+            })
+            .expect("act as uid")
+        };
+        assert_eq!(open_as(61_130), Ok(()), "the server's uid opens it");
+        assert_eq!(open_as(61_131), Err(std::io::ErrorKind::PermissionDenied), "a third uid cannot");
     }
 }

@@ -30,6 +30,10 @@ pub enum ReportKind {
     DotNetUnhandled,
     /// An uncaught JavaScript exception with `at ...` frames (Node.js).
     NodeUncaught,
+    /// The program's own report of a fatal signal (a crash handler's "crashed by signal: 11",
+    /// as redis and many C servers print) followed by a stack trace (`backtrace_symbols`'
+    /// `BINARY(FUNC+0xOFF)[0xADDR]` lines, or `#N 0xADDR in FUNC`).
+    OwnSignalReport,
 }
 
 impl ReportKind {
@@ -44,6 +48,7 @@ impl ReportKind {
             ReportKind::GoPanic => "go panic",
             ReportKind::DotNetUnhandled => ".NET unhandled exception",
             ReportKind::NodeUncaught => "node uncaught exception",
+            ReportKind::OwnSignalReport => "own fatal-signal report",
         }
     }
 }
@@ -136,6 +141,9 @@ pub fn parse(lines: &[String]) -> Option<CrashReport> {
             return Some(r);
         }
         if let Some(r) = node(line, rest) {
+            return Some(r);
+        }
+        if let Some(r) = own_signal_report(line, rest) {
             return Some(r);
         }
     }
@@ -323,12 +331,77 @@ fn at_frames(rest: &[&str], func_of: impl Fn(&str) -> String, loc_sep: &str) -> 
     (frames, location)
 }
 
+/// The fatal signal a line announces, by name: `SIGSEGV` as a word, or `signal 11` /
+/// `signal: 11` with the number of a fatal signal (a crash handler's own words).
+fn fatal_signal(line: &str) -> Option<&'static str> {
+    const FATAL: &[(&str, u32)] =
+        &[("SIGSEGV", 11), ("SIGBUS", 7), ("SIGILL", 4), ("SIGFPE", 8), ("SIGABRT", 6), ("SIGSYS", 31)];
+    let by_name = FATAL.iter().find(|(name, _)| {
+        line.match_indices(name).any(|(i, _)| !line[i + name.len()..].starts_with(|c: char| c.is_ascii_alphanumeric()))
+    });
+    if let Some((name, _)) = by_name {
+        return Some(name);
+    }
+    let lower = line.to_ascii_lowercase();
+    let after = lower.split("signal").skip(1).find_map(|rest| {
+        let digits: String = rest.trim_start_matches([':', ' ']).chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().ok()
+    })?;
+    FATAL.iter().find(|(_, n)| *n == after).map(|(name, _)| *name)
+}
+
+/// A line announcing a fatal signal, then (within the report's next lines) a stack trace: the
+/// program's own crash handler. The frames are the named ones of the first trace.
+fn own_signal_report(line: &str, rest: &[&str]) -> Option<CrashReport> {
+    let signal = fatal_signal(line)?;
+    let mut frames = Vec::new();
+    for l in rest.iter().take(200) {
+        let t = l.trim();
+        let func = match (t.strip_prefix('#'), t.rfind('(')) {
+            // `#3 0x55d4 in func file:line` (gdb, libunwind, boost.stacktrace)
+            (Some(f), _) => f.split_once(" in ").and_then(|(_, a)| a.split_whitespace().next()),
+            // `binary(func+0x1b0)[0x55d4]` (glibc's backtrace_symbols)
+            (None, Some(i)) if t.ends_with(']') && t.contains(")[0x") => t[i + 1..].split(['+', ')']).next(),
+            _ => None,
+        };
+        match func {
+            // A frame without a name (`libc.so.6(+0x3bfd0)[...]`) or not the program's.
+            Some(f) if f.is_empty() || is_foreign_frame(f) => {}
+            Some(f) => frames.push(f.to_string()),
+            // A trace ends at the first line that is not a frame, once it has frames.
+            None if frames.len() >= 3 && !t.is_empty() => break,
+            None => {}
+        }
+    }
+    if frames.is_empty() {
+        return None;
+    }
+    Some(CrashReport { kind: ReportKind::OwnSignalReport, title: signal.to_string(), location: None, frames })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn lines(text: &str) -> Vec<String> {
         text.lines().map(|l| format!("stderr: {l}")).collect()
+    }
+
+    #[test]
+    fn a_servers_own_fatal_signal_report_gives_the_signal_and_its_frames() {
+        let text = "=== BUG REPORT START ===\n12:M 02 Dec 2026 # crashed by signal: 11, si_code: 1\n\n------ STACK TRACE ------\nEIP:\n./srv *:6379(handleFrame+0x1b0)[0x55d4a1]\n\nBacktrace:\n/lib/x86_64-linux-gnu/libc.so.6(+0x3bfd0)[0x7f01]\n./srv *:6379(handleFrame+0x1b0)[0x55d4a1]\n./srv *:6379(readRequest+0x22)[0x55d4b2]\n./srv *:6379(serveClient+0x9)[0x55d4c3]\n./srv *:6379(main+0x40)[0x55d4d4]\n\n------ INFO OUTPUT ------";
+        let r = parse(&lines(text)).expect("report");
+        assert_eq!(r.kind, ReportKind::OwnSignalReport);
+        assert_eq!(r.title, "SIGSEGV");
+        assert_eq!(r.frames[..3], ["handleFrame", "handleFrame", "readRequest"]);
+        assert_eq!(r.state(), "own fatal-signal report / handleFrame < handleFrame < readRequest");
+        let gdb = parse(&lines("Received signal SIGBUS\n#0 0x1 in worker src/w.c:3\n#1 0x2 in serve src/s.c:9"))
+            .expect("gdb");
+        assert_eq!((gdb.title.as_str(), gdb.frames.len()), ("SIGBUS", 2));
+        // A signal named without a trace, or a trace without a fatal signal, is no report.
+        assert_eq!(parse(&lines("got SIGTERM, shutting down\n#0 0x1 in f x.c:1")), None);
+        assert_eq!(parse(&lines("exiting on signal 11 (no trace)")), None);
+        assert_eq!(parse(&lines("SIGSEGVX\n#0 0x1 in f x.c:1")), None);
     }
 
     #[test]

@@ -34,20 +34,110 @@ pub struct Liveness {
     pub ends_connections: bool,
     /// Ping after every this many cases (when the target has a ping); 1: after each.
     pub ping_every: u64,
+    /// Who the cases and the ping connect as: a legitimate client
+    /// ([`Target::client_identity`]); `None`: the harness's own identity.
+    pub client: Option<crate::identity::Identity>,
 }
 
 impl Liveness {
-    /// Measures, on a fresh `server`, whether it ends a connection whose client ended its side:
-    /// one connection that sends nothing. Pings after every case where that does not hold or the
+    /// Measures, on a fresh `server` (one [`start_proved`] started), whether it ends a
+    /// connection whose client ended its side: one connection that sends nothing, as the
+    /// target's legitimate client. Pings after every case where that does not hold or the
     /// platform cannot half-close; else every `ping_every` cases.
-    pub fn measure<B: Backend>(backend: &B, server: &ServerUnderTest, hang_timeout: Duration, ping_every: u64) -> Self {
-        let spec = ConnectSpec { timeout: hang_timeout, ..ConnectSpec::default() };
+    pub fn measure<B: Backend>(
+        backend: &B,
+        target: &Target,
+        server: &ServerUnderTest,
+        hang_timeout: Duration,
+        ping_every: u64,
+    ) -> Self {
+        let client = target.client_identity();
+        let spec = ConnectSpec { timeout: hang_timeout, as_user: client.clone(), ..ConnectSpec::default() };
         let ends_connections = backend.connect(&server.endpoint, &spec).is_ok_and(|mut c| {
             matches!(c.end_of_stream(), Ok(true)) && hung_up(&mut c, Instant::now() + hang_timeout) == HangUp::Closed
         });
-        Liveness { hang_timeout, ends_connections, ping_every: if ends_connections { ping_every.max(1) } else { 1 } }
+        let ping_every = if ends_connections { ping_every.max(1) } else { 1 };
+        Liveness { hang_timeout, ends_connections, ping_every, client }
     }
+}
 
+/// Starts a fresh server and proves its endpoint ([`prove_endpoint`]) before any case. A
+/// server that died during the control (its ping crashed it: a crash any first request
+/// causes) is started again, and what the cases do to it is for the campaign to judge.
+pub fn start_proved<B: Backend>(backend: &B, target: &Target, timeout: Duration) -> Result<ServerUnderTest> {
+    let mut server = start(backend, target)?;
+    prove_endpoint(backend, target, &mut server, timeout)?;
+    if server.try_exit().is_some() {
+        drop(server);
+        return start_again(backend, target);
+    }
+    Ok(server)
+}
+
+/// The control connection, before any case: a legitimate client
+/// ([`Target::client_identity`]) connects to the fresh `server` (as long as `timeout`, watching
+/// its process) and, when the target has a ping, the ping must succeed. Either failing is
+/// [`Error::Plan`], with the endpoint, who connected and the reply or error it got: a server
+/// that was never reached, or never answered its ping, has shown nothing a finding could rest
+/// on (a plan whose ready line or endpoint is wrong, a client the server rightly refuses).
+/// A server that exits during the control is no plan error: `Ok`, and the caller sees it
+/// dead.
+pub fn prove_endpoint<B: Backend>(
+    backend: &B,
+    target: &Target,
+    server: &mut ServerUnderTest,
+    timeout: Duration,
+) -> Result<()> {
+    let client = target.client_identity();
+    let who = client.as_ref().map_or_else(
+        || "the harness's own identity".to_string(),
+        |c| match c {
+            crate::identity::Identity::Uid { .. } => format!("uid {c}"),
+            _ => c.to_string(),
+        },
+    );
+    let spec = ConnectSpec { timeout, as_user: client, ..ConnectSpec::default() };
+    let endpoint = server.endpoint.clone();
+    let mut conn = match backend.connect(&endpoint, &spec) {
+        Ok(c) => c,
+        Err(_) if server.try_exit().is_some() => return Ok(()),
+        Err(e) => {
+            return Err(Error::Plan(format!(
+            "a fresh server's endpoint {endpoint:?} was never reached: a client connecting as {who} for {} s got {e}{}",
+            timeout.as_secs_f64(),
+            match &target.readiness {
+                crate::target::Readiness::LineNamingEndpoint { .. } if endpoint != server.requested() => {
+                    " (the endpoint is what the server's ready line named)"
+                }
+                _ => "",
+            }
+        )))
+        }
+    };
+    let Some(ping) = &target.ping else { return Ok(()) };
+    let captured = super::session::open(&mut conn, target, target.session.len(), timeout).map_err(|e| {
+        Error::Plan(format!("the session opening on a fresh server at {endpoint:?}, connected as {who}, failed: {e}"))
+    })?;
+    let mut request = crate::target::substitute(&target.message_prefix, &captured);
+    request.extend_from_slice(&ping.request);
+    let answer = exchange(&mut conn, &target.framing, &request, timeout);
+    drop(conn);
+    if server.wait_exit(Duration::from_millis(100)).is_some() {
+        return Ok(());
+    }
+    let got = match answer {
+        Ok(reply) if reply.starts_with(&ping.success_prefix) => return Ok(()),
+        Ok(reply) => format!("the reply {:?}", String::from_utf8_lossy(&reply)),
+        Err(e) => format!("no reply ({e})"),
+    };
+    Err(Error::Plan(format!(
+        "the ping {:?} to a fresh server at {endpoint:?}, connected as {who}, got {got}, not one starting with {:?}: no liveness check can rest on it",
+        String::from_utf8_lossy(&ping.request),
+        String::from_utf8_lossy(&ping.success_prefix)
+    )))
+}
+
+impl Liveness {
     /// What the detection rests on, for reports.
     pub fn describe(&self, has_ping: bool) -> String {
         let hang = self.hang_timeout.as_secs_f64();
@@ -116,9 +206,10 @@ fn hung_up<C: Conn + ?Sized>(c: &mut C, deadline: Instant) -> HangUp {
 fn connect_watching<B: Backend>(
     backend: &B,
     server: &mut ServerUnderTest,
+    live: &Liveness,
     limit: Duration,
 ) -> std::result::Result<B::Client, Box<Outcome>> {
-    let once = ConnectSpec { timeout: Duration::ZERO, ..ConnectSpec::default() };
+    let once = ConnectSpec { timeout: Duration::ZERO, as_user: live.client.clone(), ..ConnectSpec::default() };
     let deadline = Instant::now() + limit;
     loop {
         let err = match backend.connect(&server.endpoint, &once) {
@@ -171,7 +262,7 @@ pub fn run_case<B: Backend>(
             // A second connection of the case, on a server that takes one at a time (a single
             // pipe instance), is refused while the first is open: not waited for long.
             let limit = if reached { live.hang_timeout.min(Duration::from_millis(50)) } else { live.hang_timeout };
-            match connect_watching(backend, server, limit) {
+            match connect_watching(backend, server, live, limit) {
                 Ok(mut conn) => {
                     if let Some(use_) = case.session {
                         // The opening, as the protocol wants it; a server that refuses it has
@@ -218,7 +309,7 @@ pub fn run_case<B: Backend>(
     }
     // A case with no writes still connects once (an empty connection).
     if case.writes.is_empty() {
-        match connect_watching(backend, server, live.hang_timeout) {
+        match connect_watching(backend, server, live, live.hang_timeout) {
             Ok(conn) => conns[0] = Some(conn),
             Err(outcome) => return (*outcome, Blame::Before),
         }
@@ -268,7 +359,7 @@ pub fn run_case<B: Backend>(
             return (crashed(server, t), Blame::This);
         }
         // One that no longer accepts at all is unreachable, the more telling diagnosis.
-        if let Err(outcome) = connect_watching(backend, server, live.hang_timeout) {
+        if let Err(outcome) = connect_watching(backend, server, live, live.hang_timeout) {
             return (*outcome, Blame::This);
         }
         return (
@@ -307,7 +398,7 @@ fn ping_check<B: Backend>(
     live: &Liveness,
 ) -> Outcome {
     let once = |server: &mut ServerUnderTest| -> Outcome {
-        let mut conn = match connect_watching(backend, server, live.hang_timeout) {
+        let mut conn = match connect_watching(backend, server, live, live.hang_timeout) {
             Ok(c) => c,
             Err(other) => {
                 return match *other {
@@ -372,7 +463,7 @@ pub fn start_again<B: Backend>(backend: &B, target: &Target) -> Result<ServerUnd
 
 /// Starts a fresh server for the target and waits until it is ready.
 pub fn start<B: Backend>(backend: &B, target: &Target) -> Result<ServerUnderTest> {
-    let endpoint = backend.endpoint(&target.endpoint);
+    let endpoint = backend.endpoint_for(target);
     let mut server = ServerUnderTest::start(backend, target, &endpoint)?;
     match server.wait_ready(backend, &target.readiness, target.ready_timeout) {
         Started::Ready => Ok(server),

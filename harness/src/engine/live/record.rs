@@ -123,7 +123,12 @@ pub fn record<B: Backend>(
         }
         let l = listener.as_mut().expect("a listener");
         l.accept(deadline.saturating_duration_since(Instant::now()))?;
-        let spec = ConnectSpec { timeout: Duration::from_secs(10), ..ConnectSpec::default() };
+        // As the legitimate client the fuzzer will be, so that what is recorded is served.
+        let spec = ConnectSpec {
+            timeout: Duration::from_secs(10),
+            as_user: target.client_identity(),
+            ..ConnectSpec::default()
+        };
         let mut conn = backend.connect(server, &spec)?;
         let r = relay(target, l, &mut conn, n, deadline)?;
         each(&r);

@@ -8,7 +8,7 @@ use crate::target::Target;
 use serde::{Deserialize, Serialize};
 
 use super::case::Case;
-use super::driver::{look_after, run_case, start, Liveness};
+use super::driver::{look_after, run_case, Liveness};
 use super::oracle::{BucketKey, Outcome};
 
 /// How often a case, replayed on fresh servers, ended in its bucket.
@@ -107,8 +107,9 @@ pub fn replay_reproducer<B: Backend>(
 ) -> Result<Replays> {
     let opts = super::campaign::FuzzOptions::new(r.seed);
     let live = {
-        let server = start(backend, target)?;
-        Liveness::measure(backend, &server, std::time::Duration::from_millis(r.hang_timeout_ms.max(1)), opts.ping_every)
+        let hang = std::time::Duration::from_millis(r.hang_timeout_ms.max(1));
+        let server = super::driver::start_proved(backend, target, hang)?;
+        Liveness::measure(backend, target, &server, hang, opts.ping_every)
     };
     let growth = match &r.outcome {
         Outcome::MemoryGrowth { baseline_kib, now_kib, .. } => Some(now_kib.saturating_sub(*baseline_kib) / 2),
@@ -122,8 +123,8 @@ pub fn replay_reproducer<B: Backend>(
 pub fn replay_case<B: Backend>(backend: &B, target: &Target, case: &Case, times: u32) -> Result<Vec<Outcome>> {
     let opts = super::campaign::FuzzOptions::new(0);
     let live = {
-        let server = start(backend, target)?;
-        Liveness::measure(backend, &server, opts.hang_timeout, opts.ping_every)
+        let server = super::driver::start_proved(backend, target, opts.hang_timeout)?;
+        Liveness::measure(backend, target, &server, opts.hang_timeout, opts.ping_every)
     };
     (0..times).map(|_| replay_once(backend, target, case, 1, &live, None)).collect()
 }
