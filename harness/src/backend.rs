@@ -167,10 +167,10 @@ pub trait Backend: Sync {
     fn settle_before_close(&self) -> Duration {
         Duration::ZERO
     }
-    /// A file the endpoint leaves behind when its server dies (a Unix socket file in the run's
-    /// own directory), which the harness removes once it has killed the server; `None` when
-    /// there is none or it is not the harness's to remove.
-    fn leftover_file(&self, _endpoint: &str) -> Option<std::path::PathBuf> {
+    /// What the endpoint leaves behind when the harness kills its server (a Unix socket file),
+    /// asked before the server starts; `None` when there is nothing (a pipe name goes with its
+    /// last instance).
+    fn leftover_file(&self, _endpoint: &str) -> Option<Leftover> {
         None
     }
     /// The harness's own process id (to tell a client that reached the harness's endpoint).
@@ -261,5 +261,43 @@ pub fn exchange<C: Conn + ?Sized>(
             return Err(crate::Error::Peer("the server closed the connection before replying".into()));
         }
         d.push(&buf[..n]);
+    }
+}
+
+/// A socket file a server may leave at its endpoint when the harness kills it (a clean exit
+/// would have removed it, or not: the kill is the harness's, so the file is the harness's to
+/// remove, and a next start or check must not find the name taken by it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leftover {
+    pub(crate) path: std::path::PathBuf,
+    pub(crate) owner: LeftoverOwner,
+}
+
+/// Whose the directory of a [`Leftover`] is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LeftoverOwner {
+    /// The run's own folder: whatever is at the path once the server is dead is removed.
+    Harness,
+    /// A path the product chose: removed only when it is a socket that was not there before
+    /// the server started (`before`: the device and inode of what was, if anything) and that
+    /// nobody listens on, so nothing the harness did not cause is ever removed.
+    Product {
+        /// The device and inode of the file at the path before the server started.
+        before: Option<(u64, u64)>,
+    },
+}
+
+impl Leftover {
+    /// Removes it, as said in [`LeftoverOwner`]; best effort (a cleanup).
+    pub(crate) fn remove(&self) {
+        match self.owner {
+            LeftoverOwner::Harness => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            #[cfg(unix)]
+            LeftoverOwner::Product { before } => crate::unix::backend::remove_orphaned_socket(&self.path, before),
+            #[cfg(not(unix))]
+            LeftoverOwner::Product { .. } => {}
+        }
     }
 }

@@ -361,6 +361,12 @@ pub struct Policy {
     /// must be able to find and open the endpoint (`Some(true)`, e.g. a service in session 0
     /// talking to a user's process), must not (`Some(false)`), or either (`None`).
     pub other_sessions: Option<bool>,
+    /// The server checks who its peer is itself (Unix: `SO_PEERCRED`) and must refuse a denied
+    /// identity even where the endpoint's protection would let it connect: the product relies
+    /// on that check, not on the socket's mode alone. `false` (the default): the mode is the
+    /// product's defence; the server's own check is still tested where the harness can reach
+    /// it, and reported as information.
+    pub peer_check: bool,
 }
 
 impl Default for Policy {
@@ -376,6 +382,7 @@ impl Default for Policy {
             allowed_users: Vec::new(),
             denied_users: Vec::new(),
             other_sessions: None,
+            peer_check: false,
         }
     }
 }

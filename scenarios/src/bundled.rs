@@ -92,6 +92,8 @@ pub fn unix_fixture_in(fixture: &str, exe: &Path, runtime_dir: Option<&Path>) ->
         denied_users: vec![Identity::uid(UNIX_DENIED_UID)],
         // A client in another network namespace (sharing the filesystem) must reach it.
         other_sessions: Some(true),
+        // The fixtures authorize by SO_PEERCRED (those that forget to are the vulnerable twins).
+        peer_check: true,
         ..Policy::default()
     };
     (t, policy)

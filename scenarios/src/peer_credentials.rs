@@ -25,6 +25,9 @@ use pipe_harness_core::protection::{Protection, UnixMode};
 /// The scenario.
 pub struct PeerCredentials;
 
+/// The plan key that says the product relies on the server's own check of its peer.
+const PEER_CHECK_KEY: &str = "[policy] peer_check = true";
+
 /// The plan keys that name an allowed and a denied identity.
 const USERS_KEY: &str = "[policy] allowed_users = [\"61000\"] and denied_users = [\"61001\"]";
 
@@ -42,8 +45,8 @@ impl Scenario for PeerCredentials {
         observe(cx)
     }
 
-    fn judge(obs: &Observations, _: &Policy) -> Verdict {
-        judge(obs)
+    fn judge(obs: &Observations, policy: &Policy) -> Verdict {
+        judge(obs, policy.peer_check)
     }
 }
 
@@ -107,8 +110,10 @@ fn denied_done(attempts: &[Attempt]) -> Vec<String> {
     attempts.iter().filter(|a| !a.allowed && a.outcome == Outcome::Done).map(|a| a.who.to_string()).collect()
 }
 
-/// The verdict.
-fn judge(obs: &Observations) -> Verdict {
+/// The verdict. `peer_check`: the policy says the product relies on the server's own check
+/// ([`Policy::peer_check`]); without it, a server that relies on its socket's mode alone passes,
+/// and what its own check did is information in the evidence.
+fn judge(obs: &Observations, peer_check: bool) -> Verdict {
     let mode = obs.protection.as_ref().map_or("?".to_string(), ToString::to_string);
     let mut evidence: Vec<String> = obs
         .attempts
@@ -161,6 +166,13 @@ fn judge(obs: &Observations) -> Verdict {
     }
     if let ServerCheck::Tested(tries) = &obs.server_check {
         let leaked = denied_done(tries);
+        if !leaked.is_empty() && !peer_check {
+            evidence.push(format!(
+                "information: the product relies on the socket's mode, which held; the server itself would serve uid {} (if it is meant to check peers itself, say so with {PEER_CHECK_KEY} and this is a finding)",
+                leaked.join(", ")
+            ));
+            return Verdict::Pass { evidence };
+        }
         if !leaked.is_empty() {
             return Verdict::Fail(Finding {
                 title: format!(
@@ -285,8 +297,8 @@ mod tests {
 
     #[test]
     fn a_denied_uid_getting_the_work_done_is_a_finding() {
-        assert_eq!(judge(&obs(Outcome::ServerRefused, ServerCheck::Reached)).kind(), "pass");
-        match judge(&obs(Outcome::Done, ServerCheck::Reached)) {
+        assert_eq!(judge(&obs(Outcome::ServerRefused, ServerCheck::Reached), true).kind(), "pass");
+        match judge(&obs(Outcome::Done, ServerCheck::Reached), false) {
             Verdict::Fail(f) => assert_eq!(f.severity, Severity::High),
             v => panic!("{v:?}"),
         }
@@ -294,7 +306,7 @@ mod tests {
             attempts: vec![a(61000, true, Outcome::ServerRefused), a(61001, false, Outcome::ServerRefused)],
             ..obs(Outcome::ServerRefused, ServerCheck::Reached)
         };
-        assert_eq!(judge(&broken).kind(), "error");
+        assert_eq!(judge(&broken, true).kind(), "error");
     }
 
     /// The socket's mode refused the denied uid: the verdict says so, and that the server's own
@@ -302,7 +314,7 @@ mod tests {
     #[test]
     fn the_verdict_says_which_defence_held() {
         let untested = obs(refused_by_mode(), ServerCheck::NotTested("attached".into()));
-        let Verdict::Pass { evidence } = judge(&untested) else { panic!() };
+        let Verdict::Pass { evidence } = judge(&untested, true) else { panic!() };
         assert!(
             evidence.iter().any(
                 |e| e.starts_with("defence 1 (the socket's mode, mode=0600 uid=61000): held: it refused uid 61001")
@@ -314,7 +326,7 @@ mod tests {
             "{evidence:?}"
         );
         let both = obs(refused_by_mode(), ServerCheck::Tested(vec![a(61001, false, Outcome::ServerRefused)]));
-        let Verdict::Pass { evidence } = judge(&both) else { panic!() };
+        let Verdict::Pass { evidence } = judge(&both, true) else { panic!() };
         assert!(
             evidence
                 .iter()
@@ -323,12 +335,12 @@ mod tests {
         );
     }
 
-    /// A server whose own check was removed, behind a 0600 socket: the mode holds, the server's
-    /// own check fails.
+    /// A server whose own check was removed, behind a 0600 socket, for a product that relies on
+    /// that check (`peer_check = true`): the mode holds, the server's own check fails.
     #[test]
     fn a_server_that_relies_on_its_mode_alone_fails_the_server_check_layer() {
         let mode_only = obs(refused_by_mode(), ServerCheck::Tested(vec![a(61001, false, Outcome::Done)]));
-        match judge(&mode_only) {
+        match judge(&mode_only, true) {
             Verdict::Fail(f) => {
                 assert_eq!(f.severity, Severity::Medium);
                 assert!(f.title.contains("only the socket's mode (mode=0600 uid=61000) keeps it out"), "{}", f.title);
@@ -336,5 +348,21 @@ mod tests {
             }
             v => panic!("{v:?}"),
         }
+    }
+
+    /// The same server for a product whose defence is its socket's mode (the default, as for
+    /// most servers: redis, memcached, haproxy's stats socket): a pass that says the mode held,
+    /// with what the server's own check did as information, never a finding.
+    #[test]
+    fn a_product_that_relies_on_its_mode_passes_and_learns_what_its_server_would_do() {
+        let mode_only = obs(refused_by_mode(), ServerCheck::Tested(vec![a(61001, false, Outcome::Done)]));
+        let Verdict::Pass { evidence } = judge(&mode_only, false) else {
+            panic!("a finding the product never claimed")
+        };
+        assert!(evidence.iter().any(|e| e.starts_with("defence 1") && e.contains("held")), "{evidence:?}");
+        assert!(
+            evidence.iter().any(|e| e.starts_with("information:") && e.contains("peer_check = true")),
+            "{evidence:?}"
+        );
     }
 }

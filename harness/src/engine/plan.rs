@@ -152,6 +152,8 @@ struct PolicySection {
     denied_users: Vec<Spanned<String>>,
     #[serde(default)]
     other_sessions: Option<bool>,
+    #[serde(default)]
+    peer_check: Option<bool>,
 }
 
 /// Line and column (1-based) of a byte offset.
@@ -568,6 +570,7 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
         allowed_users: allowed,
         denied_users: denied,
         other_sessions: p.other_sessions,
+        peer_check: p.peer_check.unwrap_or(defaults.peer_check),
     };
     Ok((target, policy))
 }

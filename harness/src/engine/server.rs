@@ -176,8 +176,8 @@ pub struct ServerUnderTest {
     /// The endpoint of this run (as the server named it on its ready line, if it did).
     pub endpoint: String,
     requested: String,
-    /// Removed once the server is dead (a socket file in the run's folder or below it).
-    leftover: Option<std::path::PathBuf>,
+    /// Removed once the harness has killed the server (its socket file: [`Leftover`](crate::backend::Leftover)).
+    leftover: Option<crate::backend::Leftover>,
 }
 
 /// The server's process: a child of the harness, or a service its manager runs.
@@ -502,7 +502,7 @@ impl ServerUnderTest {
                 // pipes open; with the tree dead that is at once. Bounded all the same.
                 let _ = self.final_output(Duration::from_secs(2));
                 if let Some(file) = &self.leftover {
-                    let _ = std::fs::remove_file(file);
+                    file.remove();
                 }
             }
         }

@@ -557,10 +557,17 @@ impl Backend for UnixBackend {
         }
     }
 
-    fn leftover_file(&self, endpoint: &str) -> Option<PathBuf> {
+    fn leftover_file(&self, endpoint: &str) -> Option<crate::backend::Leftover> {
+        use crate::backend::{Leftover, LeftoverOwner};
+        use std::os::unix::fs::MetadataExt;
         match Endpoint::unix(endpoint) {
             // In the run's folder or one of its private directories: the run's to remove.
-            Endpoint::Path(p) if p.starts_with(&self.dir) => Some(p),
+            Endpoint::Path(p) if p.starts_with(&self.dir) => Some(Leftover { path: p, owner: LeftoverOwner::Harness }),
+            // The product's path: only a socket the server made there, once nobody serves it.
+            Endpoint::Path(p) => {
+                let before = std::fs::symlink_metadata(&p).ok().map(|m| (m.dev(), m.ino()));
+                Some(Leftover { path: p, owner: LeftoverOwner::Product { before } })
+            }
             _ => None,
         }
     }
@@ -583,14 +590,56 @@ fn chmod_bound_socket(path: &std::path::Path, ours: Option<(u64, u64)>, mode: u3
     Ok(rustix::fs::chmod(format!("/proc/self/fd/{}", fd.as_raw_fd()), Mode::from_raw_mode(mode))?)
 }
 
+/// Removes the socket file at `path` when it is not the file that was there before the server
+/// started (`before`: its device and inode) and nobody listens on it: the socket of a server the
+/// harness killed, in a directory the product chose.
+pub(crate) fn remove_orphaned_socket(path: &std::path::Path, before: Option<(u64, u64)>) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(m) = std::fs::symlink_metadata(path) else { return };
+    let new = before != Some((m.dev(), m.ino()));
+    let orphaned = matches!(std::os::unix::net::UnixStream::connect(path), Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused);
+    if m.file_type().is_socket() && new && orphaned {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::chmod_bound_socket;
+    use super::{chmod_bound_socket, remove_orphaned_socket};
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     /// The socket the harness bound gets its mode; a symlink put at its name (to a file of
     /// root's) and another socket are refused, and the file keeps its mode (`set_permissions`
     /// on the path, as before, followed the symlink and made the file 0777).
+    /// The socket a killed server left at a path the product chose is removed (the kill was the
+    /// harness's); what was there before the server started, and a socket someone serves, are
+    /// not.
+    #[test]
+    fn only_the_orphaned_socket_of_the_server_is_removed_from_the_products_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("svc.sock");
+        // The server's socket, orphaned: it was not there before, nobody listens.
+        drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+        remove_orphaned_socket(&path, None);
+        assert!(!path.exists(), "the orphaned socket stays");
+        // The same, but it was there before the server started: not the server's to remove.
+        drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+        let m = std::fs::symlink_metadata(&path).expect("stat");
+        remove_orphaned_socket(&path, Some((m.dev(), m.ino())));
+        assert!(path.exists(), "a socket from before the server was removed");
+        std::fs::remove_file(&path).expect("unlink");
+        // A socket someone listens on (another server took the name): kept.
+        let live = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        remove_orphaned_socket(&path, None);
+        assert!(path.exists(), "a live socket was removed");
+        drop(live);
+        // Not a socket: kept.
+        std::fs::remove_file(&path).expect("unlink");
+        std::fs::write(&path, b"x").expect("write");
+        remove_orphaned_socket(&path, None);
+        assert!(path.exists(), "a regular file was removed");
+    }
+
     #[test]
     fn a_socket_mode_is_set_on_the_bound_socket_never_through_a_symlink() {
         let dir = tempfile::Builder::new().prefix("ph-chmod-").tempdir().expect("dir");
