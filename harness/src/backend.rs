@@ -275,6 +275,8 @@ pub struct Leftover {
 
 /// Whose the directory of a [`Leftover`] is.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// Only the Unix backend leaves files behind (a pipe name goes with its last instance).
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) enum LeftoverOwner {
     /// The run's own folder: whatever is at the path once the server is dead is removed.
     Harness,
