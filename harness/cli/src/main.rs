@@ -182,7 +182,9 @@ enum Command {
     /// A C compiler wrapper (as afl-cc is): compiles and links with SanitizerCoverage (edges and
     /// comparison operands: `-fsanitize-coverage=trace-pc,trace-cmp`) and pipe-harness's
     /// runtime, for a server the fuzzer then fuzzes with coverage (`coverage = true` in the
-    /// plan). Uses $CC, else clang, else cc. `pipe-harness cc -O1 -o server server.c`.
+    /// plan). Uses $CC, else clang, else cc. No sanitizer runtime is linked unless asked for
+    /// (`-fsanitize=address`...): a plain build crashes with its plain signal, with gcc and
+    /// clang alike. `pipe-harness cc -O1 -o server server.c`.
     Cc {
         /// The compiler's arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -925,6 +927,40 @@ fn replay(reproducer: &std::path::Path, plan: &std::path::Path, times: u32, form
     Ok(u8::from(replays.matched > 0))
 }
 
+/// Whether `compiler` is clang (its `--version` says so): clang links a sanitizer runtime by
+/// itself when it is given `-fsanitize-coverage` alone, and gcc does not.
+fn is_clang(compiler: &str) -> bool {
+    std::process::Command::new(compiler)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("clang"))
+}
+
+/// The flags `pipe-harness cc` adds to the user's: SanitizerCoverage (edges and comparison
+/// operands); and, for clang when the user asked for no sanitizer and the command links,
+/// `-fno-sanitize-link-runtime`, so that a plain build stays plain (without it clang links its
+/// UBSan runtime to serve the coverage callbacks, which catches SIGSEGV, SIGBUS and SIGFPE and
+/// exits 1 with a report of its own). Also for clang, every comparison is traced, those of
+/// loop back edges too (`-sanitizer-coverage-prune-blocks=0`): a magic compared a byte at a
+/// time in a loop is compared on a back edge, which clang's pass leaves out by default.
+fn cc_flags(args: &[String], clang: bool) -> Vec<String> {
+    let mut flags = vec!["-fsanitize-coverage=trace-pc,trace-cmp".to_string()];
+    if clang {
+        flags.extend(["-mllvm".into(), "-sanitizer-coverage-prune-blocks=0".into()]);
+    }
+    let links = !args.iter().any(|a| a == "-c" || a == "-S" || a == "-E");
+    if clang && links && !asks_for_a_sanitizer(args) {
+        flags.push("-fno-sanitize-link-runtime".into());
+    }
+    flags
+}
+
+/// Whether the user asked for a sanitizer (`-fsanitize=address`, `-fsanitize=undefined`...;
+/// `-fsanitize-coverage=` is not one).
+fn asks_for_a_sanitizer(args: &[String]) -> bool {
+    args.iter().any(|a| a.starts_with("-fsanitize="))
+}
+
 fn cc(args: &[String]) -> anyhow::Result<u8> {
     let on_path = |name: &str| {
         std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
@@ -952,7 +988,7 @@ fn cc(args: &[String]) -> anyhow::Result<u8> {
     anyhow::ensure!(status.success(), "{compiler} could not build the coverage runtime ({status})");
     let links = !args.iter().any(|a| a == "-c" || a == "-S" || a == "-E");
     let mut cmd = std::process::Command::new(&compiler);
-    cmd.arg("-fsanitize-coverage=trace-pc,trace-cmp").args(args);
+    cmd.args(cc_flags(args, is_clang(&compiler))).args(args);
     if links {
         cmd.arg(&object);
     }
