@@ -952,6 +952,28 @@ fn cc_flags(args: &[String], clang: bool) -> Vec<String> {
     if clang && links && !asks_for_a_sanitizer(args) {
         flags.push("-fno-sanitize-link-runtime".into());
     }
+    // Library comparisons stay calls, which the runtime (or a sanitizer's interceptors) sees:
+    // not expanded inline, not merged from byte comparisons by the optimiser.
+    flags.extend(LIBRARY_COMPARISONS.iter().map(|f| format!("-fno-builtin-{f}")));
+    flags
+}
+
+/// The library calls whose operands the runtime logs (harness/runtime/ph_cov.c).
+const LIBRARY_COMPARISONS: [&str; 7] = ["memcmp", "bcmp", "strcmp", "strncmp", "strcasecmp", "strncasecmp", "memmem"];
+
+/// The flags the runtime is compiled with: not instrumented, no builtins (its own comparison
+/// loops stay loops), and, when the user asked for a sanitizer that intercepts the library
+/// comparisons (address, memory, thread), `PH_SANITIZER_HOOKS`: the runtime then leaves the
+/// calls to the sanitizer's interceptors and logs from their hooks.
+fn runtime_flags(args: &[String]) -> Vec<String> {
+    let mut flags: Vec<String> = ["-c", "-O2", "-fPIC", "-fno-builtin"].map(String::from).to_vec();
+    let intercepting = args
+        .iter()
+        .filter_map(|a| a.strip_prefix("-fsanitize="))
+        .any(|list| list.split(',').any(|s| matches!(s, "address" | "hwaddress" | "memory" | "thread" | "fuzzer")));
+    if intercepting {
+        flags.push("-DPH_SANITIZER_HOOKS".into());
+    }
     flags
 }
 
@@ -980,7 +1002,8 @@ fn cc(args: &[String]) -> anyhow::Result<u8> {
         .with_context(|| format!("writing {}", source.display()))?;
     // The runtime itself is not instrumented.
     let status = std::process::Command::new(&compiler)
-        .args(["-c", "-O2", "-fPIC", "-o"])
+        .args(runtime_flags(args))
+        .arg("-o")
         .arg(&object)
         .arg(&source)
         .status()

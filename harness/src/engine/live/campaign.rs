@@ -302,6 +302,10 @@ struct Covered {
 /// Candidates queued per new input at most.
 const MAX_CANDIDATES: usize = 64;
 
+/// Candidates from library comparisons (memcmp, strcmp...) queued per new input at most, beside
+/// those of [`MAX_CANDIDATES`].
+const MAX_LIBRARY_CANDIDATES: usize = 16;
+
 /// Places in one input where one operand is put, at most.
 const MAX_PLACES: usize = 8;
 
@@ -558,12 +562,21 @@ impl<'a, B: Backend> Job<'a, B> {
         if trace.map.iter().all(|b| *b == 0) {
             return false;
         }
-        let found = super::coverage::tokens(&trace.cmps);
+        let found = trace.tokens();
         let mut c = self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner);
         let before = (c.corpus.len(), c.tokens.len());
         if c.seen.merge(&trace.map) > 0 {
-            // The last comparisons are the deepest: an input keeps up to 64.
-            let own: Vec<super::coverage::Token> = found.iter().rev().take(64).rev().cloned().collect();
+            // The last comparisons are the deepest: an input keeps up to 64, then the first 16
+            // of its library comparisons (memcmp, strcmp...: logged apart, so their order
+            // among the others is not known; a gate, a magic or a verb, most often). Each kind
+            // has its own candidate budget, so neither crowds the other out.
+            let cmps = super::coverage::tokens(&trace.cmps);
+            let own_cmps = cmps.len().min(64);
+            let own: Vec<super::coverage::Token> = cmps[cmps.len() - own_cmps..]
+                .iter()
+                .cloned()
+                .chain(trace.library_tokens().into_iter().take(16))
+                .collect();
             let messages: Vec<Vec<u8>> = match case.session {
                 Some(use_) if use_.messages => case.writes.clone(),
                 _ => {
@@ -582,20 +595,22 @@ impl<'a, B: Backend> Job<'a, B> {
             };
             for m in messages {
                 if !c.corpus.iter().any(|(e, _)| *e == m) {
-                    let mut queued = 0;
+                    let mut queued = [0, 0];
                     // Every place the operand occurs, not only the first: a byte compared
                     // late in a message (a magic's last byte) often equals one before it, and
                     // replacing that one instead undoes what was solved.
-                    for (from, to) in &own {
+                    for (n, (from, to)) in own.iter().enumerate() {
+                        let kind = usize::from(n >= own_cmps);
+                        let budget = [MAX_CANDIDATES, MAX_LIBRARY_CANDIDATES][kind];
                         for i in super::coverage::occurrences(&m, from).take(MAX_PLACES) {
-                            if queued >= MAX_CANDIDATES {
+                            if queued[kind] >= budget {
                                 break;
                             }
                             let mut candidate = m.clone();
                             candidate.splice(i..i + from.len(), to.iter().copied());
                             if !c.queue.contains(&candidate) {
                                 c.queue.push_back(candidate);
-                                queued += 1;
+                                queued[kind] += 1;
                             }
                         }
                     }
