@@ -299,6 +299,10 @@ struct Covered {
     queue: VecDeque<Vec<u8>>,
 }
 
+/// How long a case's coverage waits for the server to be back waiting for input, at most
+/// (a server still busy then is read as it is; a hang has its own detector).
+pub(crate) const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Candidates queued per new input at most.
 const MAX_CANDIDATES: usize = 64;
 
@@ -493,6 +497,8 @@ impl<'a, B: Backend> Job<'a, B> {
             let case = match coverage {
                 Some(file) => {
                     let queued = self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner).queue.pop_front();
+                    // A fresh server's start is not the case's: cleared once it waits for input.
+                    crate::supervise::wait_until_idle(self.server.pid(), IDLE_TIMEOUT);
                     let _ = file.clear();
                     match queued {
                         Some(m) => {
@@ -519,6 +525,9 @@ impl<'a, B: Backend> Job<'a, B> {
             let (mut outcome, blame) =
                 run_case(self.backend, self.target, &mut self.server, &case, &self.live, self.served);
             if let Some(file) = coverage {
+                // The server is done with the case once it is back waiting for input: only
+                // then is its map whole.
+                crate::supervise::wait_until_idle(self.server.pid(), IDLE_TIMEOUT);
                 let reached = self.learn(file, &case, candidate);
                 if candidate && !reached && outcome.is_finding() {
                     // The server died before the candidate reached its code (an earlier case

@@ -56,6 +56,9 @@ pub fn minimize_corpus<B: Backend>(backend: &B, target: &Target, messages: &[Vec
     for (i, m) in inputs.into_iter().enumerate() {
         let mut server = start(backend, &t)?;
         let live = Liveness::measure(backend, &server, hang, 16);
+        // What the start and the measure ran is not the input's: cleared once the server is
+        // back waiting for input.
+        crate::supervise::wait_until_idle(server.pid(), super::campaign::IDLE_TIMEOUT);
         file.clear()?;
         let case = Case {
             writes: vec![m],
@@ -64,6 +67,7 @@ pub fn minimize_corpus<B: Backend>(backend: &B, target: &Target, messages: &[Vec
             session: Some(SessionUse { steps: all, messages: true, prefix: all > 0 }),
         };
         let (outcome, _) = run_case(backend, &t, &mut server, &case, &live, i as u64);
+        crate::supervise::wait_until_idle(server.pid(), super::campaign::IDLE_TIMEOUT);
         let trace = file.read()?;
         if seen.merge(&trace.map) > 0 {
             out.kept.extend(case.writes);
