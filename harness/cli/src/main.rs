@@ -645,6 +645,9 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
                 match serde_json::from_slice::<live::Recording>(&bytes) {
                     Ok(rec) => {
                         let case = rec.case(&target).with_context(|| format!("reading {}", path.display()))?;
+                        // Whole, as the session it recorded (a coverage campaign sends it
+                        // first), and its messages or writes as seeds of the mutation cases.
+                        opts.seed_cases.push(case.clone());
                         match case.session {
                             Some(_) => opts.messages.extend(case.writes),
                             None => opts.corpus.extend(case.writes),

@@ -304,3 +304,34 @@ fn a_campaign_saves_its_corpus_and_the_next_one_resumes_from_it() {
     assert_eq!(again, edges, "the minimised corpus reaches the edges the whole corpus reached");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A recorded session seeds a coverage campaign as the session it is: sent whole, first (its
+/// messages after the plan's session, each behind the new token). This recording's second
+/// message is the records bug (`07ff`: 255 records, none given), so the first case ends the
+/// server, and the finding is the recording itself. Before, a coverage campaign took the
+/// recording's messages only as entries to mutate, and never sent the recording.
+#[test]
+fn a_recorded_session_seeds_a_coverage_campaign_as_a_session() {
+    let dir = tempdir("ph-fuzz-seeded");
+    let plan = plan(dir.path(), &build(dir.path()));
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir_all(&corpus).expect("corpus dir");
+    // HELLO 2, then the captured token aabbccdd and the message 07ff; the reply carries the token.
+    let recording = r#"{"target": "stateful-bugs-c", "connection": 1,
+        "messages": ["48454c4c4f02", "aabbccdd07ff"], "replies": ["57454c434f4d4520aabbccdd"]}"#;
+    std::fs::write(corpus.join("stateful-bugs-c-conn1.json"), recording).expect("recording");
+    let run = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+        .arg("fuzz")
+        .arg(&plan)
+        .args(["--seed", "1", "--cases", "1", "--max-findings", "1", "--format", "json", "--corpus"])
+        .arg(&corpus)
+        .arg("--out")
+        .arg(dir.path().join("found"))
+        .output()
+        .expect("run pipe-harness fuzz");
+    let err = String::from_utf8_lossy(&run.stderr);
+    let c: Campaign = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let kinds: Vec<&str> = c.findings.iter().map(|f| f.original.kind.as_str()).collect();
+    assert_eq!(kinds, ["recorded connection 1 of stateful-bugs-c"], "{err}");
+    assert_eq!(c.findings[0].case.writes, [vec![0x07u8, 0xff]], "the recorded message, behind the new token");
+}

@@ -193,6 +193,10 @@ pub struct FuzzOptions {
     /// Seed messages (payloads, without framing; from recordings) that mutation cases send
     /// as messages: after the session and behind the message prefix, for a target with one.
     pub messages: Vec<Vec<u8>>,
+    /// Whole cases (recorded connections, as sessions: [`super::Recording::case`]) that a
+    /// coverage campaign sends once each at its start, with each of [`corpus`](Self::corpus)
+    /// as a raw input after the session, so that what they reach seeds its corpus.
+    pub seed_cases: Vec<Case>,
     /// Servers fuzzed in parallel, each with its own fuzzer thread.
     pub jobs: usize,
     /// Report a memory-growth finding when the server's resident size grows by more than this
@@ -227,6 +231,7 @@ impl FuzzOptions {
             max_findings: usize::MAX,
             corpus: Vec::new(),
             messages: Vec::new(),
+            seed_cases: Vec::new(),
             jobs: 1,
             max_rss_growth_kib: Some(64 * 1024),
             rss_every: 25,
@@ -297,6 +302,8 @@ struct Covered {
     /// Input-to-state candidates, tried before any other case: a new input with each of its
     /// comparisons' operands put where the other one was.
     queue: VecDeque<Vec<u8>>,
+    /// The corpus's cases (recorded sessions, raw corpus files), sent once each first.
+    seeds: VecDeque<Case>,
 }
 
 /// How long a case's coverage waits for the server to be back waiting for input, at most
@@ -390,6 +397,14 @@ pub fn fuzz<B: Backend>(
     if target.coverage {
         let mut c = shared.covered.lock().unwrap_or_else(PoisonError::into_inner);
         c.corpus.extend(opts.messages.iter().map(|m| (m.clone(), Vec::new())));
+        c.seeds.extend(opts.seed_cases.iter().cloned());
+        let steps = target.session.len();
+        c.seeds.extend(opts.corpus.iter().map(|raw| Case {
+            writes: vec![raw.clone()],
+            on: Vec::new(),
+            kind: "a corpus file, as it is".into(),
+            session: (steps > 0).then_some(super::case::SessionUse { steps, messages: false, prefix: false }),
+        }));
         if let Some(ping) = &target.ping {
             c.corpus.push((ping.request.clone(), Vec::new()));
         }
@@ -496,12 +511,19 @@ impl<'a, B: Backend> Job<'a, B> {
             let mut candidate = false;
             let case = match coverage {
                 Some(file) => {
-                    let queued = self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner).queue.pop_front();
+                    let (seed_case, queued) = {
+                        let mut c = self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner);
+                        match c.seeds.pop_front() {
+                            Some(seed_case) => (Some(seed_case), None),
+                            None => (None, c.queue.pop_front()),
+                        }
+                    };
                     // A fresh server's start is not the case's: cleared once it waits for input.
                     crate::supervise::wait_until_idle(self.server.pid(), IDLE_TIMEOUT);
                     let _ = file.clear();
-                    match queued {
-                        Some(m) => {
+                    match (seed_case, queued) {
+                        (Some(seed_case), _) => seed_case,
+                        (None, Some(m)) => {
                             candidate = true;
                             let all = self.target.session.len();
                             Case {
@@ -511,12 +533,19 @@ impl<'a, B: Backend> Job<'a, B> {
                                 session: Some(super::case::SessionUse { steps: all, messages: true, prefix: all > 0 }),
                             }
                         }
-                        None => {
+                        (None, None) => {
                             let snapshot = std::sync::Arc::clone(
                                 &self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner).snapshot,
                             );
                             let _ = file.clear();
-                            super::case::generate_covered(self.target, self.opts.seed, index, &snapshot.0, &snapshot.1)
+                            super::case::generate_covered(
+                                self.target,
+                                self.opts.seed,
+                                index,
+                                &self.opts.corpus,
+                                &snapshot.0,
+                                &snapshot.1,
+                            )
                         }
                     }
                 }
