@@ -518,8 +518,11 @@ impl<'a, B: Backend> Job<'a, B> {
                             None => (None, c.queue.pop_front()),
                         }
                     };
-                    // A fresh server's start is not the case's: cleared once it waits for input.
-                    crate::supervise::wait_until_idle(self.server.pid(), IDLE_TIMEOUT);
+                    // A fresh server's start is not the case's: cleared once it waits for input
+                    // (a server that served a case was waited for after it).
+                    if self.served == 0 {
+                        crate::supervise::wait_until_idle(self.server.pid(), IDLE_TIMEOUT);
+                    }
                     let _ = file.clear();
                     match (seed_case, queued) {
                         (Some(seed_case), _) => seed_case,
