@@ -345,6 +345,35 @@ pub fn resident_kib(pid: u32) -> Result<u64> {
     }
 }
 
+/// Waits, at most `timeout`, until process `pid` has nothing more to do: on Linux, until every
+/// one of its threads is asleep (blocked in `accept`, `read`, `poll`...: back waiting for
+/// input), or it is gone. `false` when the time ran out first. The live fuzzer reads a case's
+/// coverage only then, so what a case reached does not depend on how busy the machine is. On
+/// Windows this returns `true` at once (not measured there: the coverage is read after the
+/// case's replies or hang-up, as before).
+pub fn wait_until_idle(pid: u32, timeout: std::time::Duration) -> bool {
+    #[cfg(unix)]
+    {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut pause = std::time::Duration::from_micros(20);
+        loop {
+            if crate::unix::procfs::all_threads_asleep(pid) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(2));
+        }
+    }
+    #[cfg(windows)]
+    {
+        let _ = (pid, timeout);
+        true
+    }
+}
+
 /// On Linux, catches SIGTERM, SIGINT and SIGHUP on a thread of their own: cleanup, then exit
 /// with 128 + the signal. Idempotent. On Windows the job object already covers every way the
 /// harness can end, so this does nothing.

@@ -183,7 +183,9 @@ enum Command {
     /// A C compiler wrapper (as afl-cc is): compiles and links with SanitizerCoverage (edges and
     /// comparison operands: `-fsanitize-coverage=trace-pc,trace-cmp`) and pipe-harness's
     /// runtime, for a server the fuzzer then fuzzes with coverage (`coverage = true` in the
-    /// plan). Uses $CC, else clang, else cc. `pipe-harness cc -O1 -o server server.c`.
+    /// plan). Uses $CC, else clang, else cc. No sanitizer runtime is linked unless asked for
+    /// (`-fsanitize=address`...): a plain build crashes with its plain signal, with gcc and
+    /// clang alike. `pipe-harness cc -O1 -o server server.c`.
     Cc {
         /// The compiler's arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -646,6 +648,9 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
                 match serde_json::from_slice::<live::Recording>(&bytes) {
                     Ok(rec) => {
                         let case = rec.case(&target).with_context(|| format!("reading {}", path.display()))?;
+                        // Whole, as the session it recorded (a coverage campaign sends it
+                        // first), and its messages or writes as seeds of the mutation cases.
+                        opts.seed_cases.push(case.clone());
                         match case.session {
                             Some(_) => opts.messages.extend(case.writes),
                             None => opts.corpus.extend(case.writes),
@@ -928,6 +933,62 @@ fn replay(reproducer: &std::path::Path, plan: &std::path::Path, times: u32, form
     Ok(u8::from(replays.matched > 0))
 }
 
+/// Whether `compiler` is clang (its `--version` says so): clang links a sanitizer runtime by
+/// itself when it is given `-fsanitize-coverage` alone, and gcc does not.
+fn is_clang(compiler: &str) -> bool {
+    std::process::Command::new(compiler)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("clang"))
+}
+
+/// The flags `pipe-harness cc` adds to the user's: SanitizerCoverage (edges and comparison
+/// operands); and, for clang when the user asked for no sanitizer and the command links,
+/// `-fno-sanitize-link-runtime`, so that a plain build stays plain (without it clang links its
+/// UBSan runtime to serve the coverage callbacks, which catches SIGSEGV, SIGBUS and SIGFPE and
+/// exits 1 with a report of its own). Also for clang, every comparison is traced, those of
+/// loop back edges too (`-sanitizer-coverage-prune-blocks=0`): a magic compared a byte at a
+/// time in a loop is compared on a back edge, which clang's pass leaves out by default.
+fn cc_flags(args: &[String], clang: bool) -> Vec<String> {
+    let mut flags = vec!["-fsanitize-coverage=trace-pc,trace-cmp".to_string()];
+    if clang {
+        flags.extend(["-mllvm".into(), "-sanitizer-coverage-prune-blocks=0".into()]);
+    }
+    let links = !args.iter().any(|a| a == "-c" || a == "-S" || a == "-E");
+    if clang && links && !asks_for_a_sanitizer(args) {
+        flags.push("-fno-sanitize-link-runtime".into());
+    }
+    // Library comparisons stay calls, which the runtime (or a sanitizer's interceptors) sees:
+    // not expanded inline, not merged from byte comparisons by the optimiser.
+    flags.extend(LIBRARY_COMPARISONS.iter().map(|f| format!("-fno-builtin-{f}")));
+    flags
+}
+
+/// The library calls whose operands the runtime logs (harness/runtime/ph_cov.c).
+const LIBRARY_COMPARISONS: [&str; 7] = ["memcmp", "bcmp", "strcmp", "strncmp", "strcasecmp", "strncasecmp", "memmem"];
+
+/// The flags the runtime is compiled with: not instrumented, no builtins (its own comparison
+/// loops stay loops), and, when the user asked for a sanitizer that intercepts the library
+/// comparisons (address, memory, thread), `PH_SANITIZER_HOOKS`: the runtime then leaves the
+/// calls to the sanitizer's interceptors and logs from their hooks.
+fn runtime_flags(args: &[String]) -> Vec<String> {
+    let mut flags: Vec<String> = ["-c", "-O2", "-fPIC", "-fno-builtin"].map(String::from).to_vec();
+    let intercepting = args
+        .iter()
+        .filter_map(|a| a.strip_prefix("-fsanitize="))
+        .any(|list| list.split(',').any(|s| matches!(s, "address" | "hwaddress" | "memory" | "thread" | "fuzzer")));
+    if intercepting {
+        flags.push("-DPH_SANITIZER_HOOKS".into());
+    }
+    flags
+}
+
+/// Whether the user asked for a sanitizer (`-fsanitize=address`, `-fsanitize=undefined`...;
+/// `-fsanitize-coverage=` is not one).
+fn asks_for_a_sanitizer(args: &[String]) -> bool {
+    args.iter().any(|a| a.starts_with("-fsanitize="))
+}
+
 fn cc(args: &[String]) -> anyhow::Result<u8> {
     let on_path = |name: &str| {
         std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
@@ -951,7 +1012,8 @@ fn cc(args: &[String]) -> anyhow::Result<u8> {
     .with_context(|| format!("writing {}", source.display()))?;
     // The runtime itself is not instrumented.
     let status = std::process::Command::new(&compiler)
-        .args(["-c", "-O2", "-fPIC", "-o"])
+        .args(runtime_flags(args))
+        .arg("-o")
         .arg(&object)
         .arg(&source)
         .status()
@@ -959,7 +1021,7 @@ fn cc(args: &[String]) -> anyhow::Result<u8> {
     anyhow::ensure!(status.success(), "{compiler} could not build the coverage runtime ({status})");
     let links = !args.iter().any(|a| a == "-c" || a == "-S" || a == "-E");
     let mut cmd = std::process::Command::new(&compiler);
-    cmd.arg("-fsanitize-coverage=trace-pc,trace-cmp").args(args);
+    cmd.args(cc_flags(args, is_clang(&compiler))).args(args);
     if links {
         cmd.arg(&object);
     }

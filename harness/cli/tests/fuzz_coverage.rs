@@ -8,21 +8,45 @@
 
 #![cfg(unix)]
 
-use pipe_harness::engine::live::{Campaign, Termination};
+use pipe_harness::engine::live::{Campaign, ReportKind, Reproducer, Termination};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn build(dir: &Path) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/c/stateful-bugs.c");
-    let out = dir.join("stateful-bugs-c");
-    let status = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
-        .args(["cc", "-O1", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .status()
-        .expect("run pipe-harness cc");
-    assert!(status.success(), "pipe-harness cc built the fixture");
+    build_with(dir, None, &[], "stateful-bugs-c")
+}
+
+/// `fixtures/c/stateful-bugs.c` built with `pipe-harness cc` and `extra` flags, with the
+/// compiler `cc` (`$CC`) or the wrapper's own choice.
+fn build_with(dir: &Path, cc: Option<&str>, extra: &[&str], name: &str) -> PathBuf {
+    build_source(dir, cc, extra, name, "stateful-bugs.c")
+}
+
+fn build_source(dir: &Path, cc: Option<&str>, extra: &[&str], name: &str, source: &str) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/c").join(source);
+    let out = dir.join(name);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipe-harness"));
+    cmd.args(["cc", "-O1"]).args(extra).arg("-o").arg(&out).arg(&source);
+    if let Some(cc) = cc {
+        cmd.env("CC", cc);
+    }
+    let status = cmd.status().expect("run pipe-harness cc");
+    assert!(status.success(), "pipe-harness cc built the fixture ({cc:?} {extra:?})");
     out
+}
+
+/// The C compilers installed here, of gcc and clang (CI installs both: ci/setup).
+fn compilers() -> Vec<&'static str> {
+    let on_path = |name: &str| {
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+    };
+    let found: Vec<&str> = ["gcc", "clang"].into_iter().filter(|c| on_path(c)).collect();
+    for c in ["gcc", "clang"] {
+        if !found.contains(&c) {
+            eprintln!("{c} is not installed: the coverage tests do not run with it here (ci/setup installs it)");
+        }
+    }
+    found
 }
 
 fn plan(dir: &Path, program: &Path) -> PathBuf {
@@ -67,26 +91,108 @@ fn build_rust() -> PathBuf {
 
 #[test]
 fn with_coverage_the_magic_and_the_checksum_are_solved_not_guessed() {
-    let dir = tempfile::Builder::new().prefix("ph-fuzz-coverage-").tempdir().expect("scratch dir").keep();
-    solved(&dir, &plan(&dir, &build(&dir)), ["SIGABRT", "SIGFPE", "SIGSEGV"]);
-    std::fs::remove_dir_all(&dir).ok();
+    let dir = tempdir("ph-fuzz-coverage");
+    for cc in compilers() {
+        let program = build_with(dir.path(), Some(cc), &[], &format!("stateful-bugs-c-{cc}"));
+        let plan = plan(dir.path(), &program);
+        // (The heap overread of opcode 0x4E never ends a plain build: the ASan test below
+        // replays it against one.)
+        solved(dir.path(), &plan, 1..=5, &["SIGABRT", "SIGFPE", "SIGSEGV"], 3);
+    }
+}
+
+/// The twin whose comparisons are library calls (`-DLIBRARY_COMPARES`: the hello through
+/// strncmp, a 12-byte magic through memcmp, the checksum behind the verb `SUM:` through
+/// strncmp): the runtime logs those calls' operands (`pipe-harness cc` keeps them calls with
+/// `-fno-builtin-...`), so input-to-state solves them too. With the runtime before that, a gcc
+/// build gave the records bug alone in 30 s for seeds 1-3. Built with gcc: with clang 14 the
+/// same campaigns found all three in 19 of 20 (seeds 1-5, twice each), one seed missing the
+/// checksum in 60 s, so clang is not asserted here (docs/fuzzer.md).
+#[test]
+fn with_coverage_magic_and_verb_compared_by_library_calls_are_solved() {
+    if !compilers().contains(&"gcc") {
+        return;
+    }
+    let dir = tempdir("ph-fuzz-libcmp");
+    let program = build_with(dir.path(), Some("gcc"), &["-DLIBRARY_COMPARES"], "sbc-libcmp-gcc");
+    solved(dir.path(), &plan(dir.path(), &program), 1..=5, &["SIGABRT", "SIGFPE", "SIGSEGV"], 3);
+}
+
+/// Built with clang and AddressSanitizer (`pipe-harness cc -fsanitize=address`), the fixture's
+/// fourth bug, a one-byte heap overread a plain build survives, is a finding of its own; the
+/// sanitizer's reports are buckets by crash type, access and frames (no addresses, pids or
+/// thread ids), so each bug is confirmed 3 of 3. Its reproducer replays against the ASan build
+/// and ends nothing in the plain clang build.
+#[test]
+fn with_clang_and_asan_a_heap_overread_only_asan_sees_is_its_own_finding() {
+    if !compilers().contains(&"clang") {
+        return;
+    }
+    let dir = tempdir("ph-fuzz-asan");
+    let asan = plan(dir.path(), &build_with(dir.path(), Some("clang"), &["-g", "-fsanitize=address"], "sbc-asan"));
+    let want = [
+        "SIGABRT",
+        "exit 1 AddressSanitizer FPE",
+        "exit 1 AddressSanitizer SEGV WRITE",
+        "exit 1 AddressSanitizer heap-buffer-overflow READ",
+    ];
+    let found = solved(dir.path(), &asan, 1..=3, &want, 4);
+    let overread =
+        found.iter().find(|f| f.bucket.0.contains("heap-buffer-overflow")).expect("the overread's reproducer").clone();
+    assert!(overread.bucket.0.ends_with("/ handle < serve"), "top frames, symbolised: {}", overread.bucket);
+    let saved = dir.path().join("overread.json");
+    std::fs::write(&saved, serde_json::to_string(&overread).expect("json")).expect("save");
+    let plain_dir = dir.path().join("plain");
+    std::fs::create_dir_all(&plain_dir).expect("dir");
+    let plain = plan(&plain_dir, &build_with(&plain_dir, Some("clang"), &[], "sbc-plain"));
+    for (plan, code) in [(&asan, 1), (&plain, 0)] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+            .arg("replay")
+            .arg(&saved)
+            .arg(plan)
+            .output()
+            .expect("run pipe-harness replay");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(code), "{}: {text}", plan.display());
+        let want = if code == 1 { "3 of 3 in the bucket" } else { "0 of 3 in the bucket" };
+        assert!(text.contains(want), "{}: {text}", plan.display());
+    }
 }
 
 #[test]
 fn with_coverage_the_rust_twin_is_solved_too() {
-    let dir = tempfile::Builder::new().prefix("ph-fuzz-coverage-rust-").tempdir().expect("scratch dir").keep();
+    let dir = tempdir("ph-fuzz-coverage-rust-");
     // The records bug is Rust's abort: SIGABRT too.
-    solved(&dir, &plan(&dir, &build_rust()), ["SIGABRT", "SIGFPE", "SIGSEGV"]);
-    std::fs::remove_dir_all(&dir).ok();
+    solved(dir.path(), &plan(dir.path(), &build_rust()), 1..=3, &["SIGABRT", "SIGFPE", "SIGSEGV"], 3);
 }
 
-/// Seeds 1-3: edges reported, and the three bugs, each once, each confirmed 3 of 3.
-fn solved(dir: &Path, plan: &Path, want: [&str; 3]) {
-    for seed in 1..=3u64 {
+/// A fresh directory of the test's own, removed when it goes.
+fn tempdir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(prefix).tempdir().expect("temp dir")
+}
+
+/// What ended a finding's server, for comparing with what a test wants: the signal or exit
+/// code, then the sanitizer's title when it printed a sanitizer report.
+fn ended(f: &Reproducer) -> String {
+    let Some(crash) = f.outcome.crash() else { return f.bucket.0.clone() };
+    let how = crash.termination.as_ref().map(Termination::label).unwrap_or_default();
+    match &crash.report {
+        Some(r) if r.kind == ReportKind::Sanitizer => format!("{how} {}", r.title),
+        _ => how,
+    }
+}
+
+/// For each seed: edges reported, and the bugs `want` (as [`ended`] says them), each once, each
+/// confirmed 3 of 3; `max` findings are allowed, so a finding too many fails. The findings.
+fn solved(dir: &Path, plan: &Path, seeds: std::ops::RangeInclusive<u64>, want: &[&str], max: usize) -> Vec<Reproducer> {
+    let mut all = Vec::new();
+    for seed in seeds {
+        let started = std::time::Instant::now();
         let run = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
             .arg("fuzz")
             .arg(plan)
-            .args(["--seed", &seed.to_string(), "--cases", "30000", "--max-findings", "3", "--format", "json", "--out"])
+            .args(["--seed", &seed.to_string(), "--duration", "60", "--cases", "30000", "--format", "json"])
+            .args(["--max-findings", &max.to_string(), "--out"])
             .arg(dir.join(format!("found{seed}")))
             .output()
             .expect("run pipe-harness fuzz");
@@ -98,12 +204,23 @@ fn solved(dir: &Path, plan: &Path, want: [&str; 3]) {
             .iter()
             .map(|f| {
                 assert_eq!((f.replays.matched, f.replays.of), (3, 3), "seed {seed}: {f:?}");
-                f.outcome.crash().and_then(|x| x.termination.as_ref()).map(Termination::label).unwrap_or_default()
+                ended(f)
             })
             .collect();
         ended.sort();
-        assert_eq!(ended, want, "seed {seed}: all three bugs, each once, in {} cases", c.cases);
+        let mut want: Vec<&str> = want.to_vec();
+        want.sort();
+        assert_eq!(ended, want, "seed {seed} ({}): all bugs, each once, in {} cases", plan.display(), c.cases);
+        eprintln!(
+            "{}: seed {seed}: {} bugs in {} cases, {:.1} s",
+            plan.display(),
+            want.len(),
+            c.cases,
+            started.elapsed().as_secs_f64()
+        );
+        all.extend(c.findings);
     }
+    all
 }
 
 /// `--save-corpus` writes the coverage corpus as messages; `--corpus` resumes from them: a second
@@ -111,7 +228,8 @@ fn solved(dir: &Path, plan: &Path, want: [&str; 3]) {
 /// first (they were in its corpus from the start) and more.
 #[test]
 fn a_campaign_saves_its_corpus_and_the_next_one_resumes_from_it() {
-    let dir = tempfile::Builder::new().prefix("ph-fuzz-corpus-").tempdir().expect("scratch dir").keep();
+    let scratch = tempdir("ph-fuzz-corpus-");
+    let dir = scratch.path().to_path_buf();
     let plan = plan(&dir, &build(&dir));
     let (corpus, resumed) = (dir.join("corpus"), dir.join("resumed"));
     let files = |d: &Path| -> std::collections::BTreeSet<String> {
@@ -181,5 +299,36 @@ fn a_campaign_saves_its_corpus_and_the_next_one_resumes_from_it() {
     assert!(kept < given && kept == files(&dir.join("min")).len(), "{given} inputs, {kept} kept");
     let (_, _, again) = cmin(&dir.join("min"), &dir.join("min2"));
     assert_eq!(again, edges, "the minimised corpus reaches the edges the whole corpus reached");
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(scratch);
+}
+
+/// A recorded session seeds a coverage campaign as the session it is: sent whole, first (its
+/// messages after the plan's session, each behind the new token). This recording's second
+/// message is the records bug (`07ff`: 255 records, none given), so the first case ends the
+/// server, and the finding is the recording itself. Before, a coverage campaign took the
+/// recording's messages only as entries to mutate, and never sent the recording.
+#[test]
+fn a_recorded_session_seeds_a_coverage_campaign_as_a_session() {
+    let dir = tempdir("ph-fuzz-seeded");
+    let plan = plan(dir.path(), &build(dir.path()));
+    let corpus = dir.path().join("corpus");
+    std::fs::create_dir_all(&corpus).expect("corpus dir");
+    // HELLO 2, then the captured token aabbccdd and the message 07ff; the reply carries the token.
+    let recording = r#"{"target": "stateful-bugs-c", "connection": 1,
+        "messages": ["48454c4c4f02", "aabbccdd07ff"], "replies": ["57454c434f4d4520aabbccdd"]}"#;
+    std::fs::write(corpus.join("stateful-bugs-c-conn1.json"), recording).expect("recording");
+    let run = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+        .arg("fuzz")
+        .arg(&plan)
+        .args(["--seed", "1", "--cases", "1", "--max-findings", "1", "--format", "json", "--corpus"])
+        .arg(&corpus)
+        .arg("--out")
+        .arg(dir.path().join("found"))
+        .output()
+        .expect("run pipe-harness fuzz");
+    let err = String::from_utf8_lossy(&run.stderr);
+    let c: Campaign = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| panic!("{e}: {err}"));
+    let kinds: Vec<&str> = c.findings.iter().map(|f| f.original.kind.as_str()).collect();
+    assert_eq!(kinds, ["recorded connection 1 of stateful-bugs-c"], "{err}");
+    assert_eq!(c.findings[0].case.writes, [vec![0x07u8, 0xff]], "the recorded message, behind the new token");
 }

@@ -26,6 +26,21 @@ pub fn resident_kib(pid: u32) -> Result<u64> {
         .ok_or_else(|| Error::Peer(format!("{}: no VmRSS line (a zombie?)", path.display())))
 }
 
+/// Whether every thread of process `pid` is asleep (`S` in `/proc/PID/task/TID/stat`: blocked
+/// in a call such as `accept`, `read` or `poll`), stopped, or gone: none is running or waiting
+/// to run. `true` when the process no longer exists.
+pub fn all_threads_asleep(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(Path::new("/proc").join(pid.to_string()).join("task")) else {
+        return true;
+    };
+    tasks.flatten().all(|t| {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else { return true };
+        // The state follows the command name, in parentheses that may hold anything.
+        let state = stat.rfind(')').and_then(|at| stat[at + 1..].split_whitespace().next());
+        !matches!(state, Some("R" | "D" | "W"))
+    })
+}
+
 /// How many file descriptors process `pid` has open.
 pub fn open_fds(pid: u32) -> Result<usize> {
     let dir = Path::new("/proc").join(pid.to_string()).join("fd");

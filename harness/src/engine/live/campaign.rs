@@ -193,6 +193,10 @@ pub struct FuzzOptions {
     /// Seed messages (payloads, without framing; from recordings) that mutation cases send
     /// as messages: after the session and behind the message prefix, for a target with one.
     pub messages: Vec<Vec<u8>>,
+    /// Whole cases (recorded connections, as sessions: [`super::Recording::case`]) that a
+    /// coverage campaign sends once each at its start, with each of [`corpus`](Self::corpus)
+    /// as a raw input after the session, so that what they reach seeds its corpus.
+    pub seed_cases: Vec<Case>,
     /// Servers fuzzed in parallel, each with its own fuzzer thread.
     pub jobs: usize,
     /// Report a memory-growth finding when the server's resident size grows by more than this
@@ -227,6 +231,7 @@ impl FuzzOptions {
             max_findings: usize::MAX,
             corpus: Vec::new(),
             messages: Vec::new(),
+            seed_cases: Vec::new(),
             jobs: 1,
             max_rss_growth_kib: Some(64 * 1024),
             rss_every: 25,
@@ -297,10 +302,20 @@ struct Covered {
     /// Input-to-state candidates, tried before any other case: a new input with each of its
     /// comparisons' operands put where the other one was.
     queue: VecDeque<Vec<u8>>,
+    /// The corpus's cases (recorded sessions, raw corpus files), sent once each first.
+    seeds: VecDeque<Case>,
 }
+
+/// How long a case's coverage waits for the server to be back waiting for input, at most
+/// (a server still busy then is read as it is; a hang has its own detector).
+pub(crate) const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Candidates queued per new input at most.
 const MAX_CANDIDATES: usize = 64;
+
+/// Candidates from library comparisons (memcmp, strcmp...) queued per new input at most, beside
+/// those of [`MAX_CANDIDATES`].
+const MAX_LIBRARY_CANDIDATES: usize = 16;
 
 /// Places in one input where one operand is put, at most.
 const MAX_PLACES: usize = 8;
@@ -379,6 +394,14 @@ pub fn fuzz<B: Backend>(
     if target.coverage {
         let mut c = shared.covered.lock().unwrap_or_else(PoisonError::into_inner);
         c.corpus.extend(opts.messages.iter().map(|m| (m.clone(), Vec::new())));
+        c.seeds.extend(opts.seed_cases.iter().cloned());
+        let steps = target.session.len();
+        c.seeds.extend(opts.corpus.iter().map(|raw| Case {
+            writes: vec![raw.clone()],
+            on: Vec::new(),
+            kind: "a corpus file, as it is".into(),
+            session: (steps > 0).then_some(super::case::SessionUse { steps, messages: false, prefix: false }),
+        }));
         if let Some(ping) = &target.ping {
             c.corpus.push((ping.request.clone(), Vec::new()));
         }
@@ -485,10 +508,22 @@ impl<'a, B: Backend> Job<'a, B> {
             let mut candidate = false;
             let case = match coverage {
                 Some(file) => {
-                    let queued = self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner).queue.pop_front();
+                    let (seed_case, queued) = {
+                        let mut c = self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner);
+                        match c.seeds.pop_front() {
+                            Some(seed_case) => (Some(seed_case), None),
+                            None => (None, c.queue.pop_front()),
+                        }
+                    };
+                    // A fresh server's start is not the case's: cleared once it waits for input
+                    // (a server that served a case was waited for after it).
+                    if self.served == 0 {
+                        crate::supervise::wait_until_idle(self.server.pid(), IDLE_TIMEOUT);
+                    }
                     let _ = file.clear();
-                    match queued {
-                        Some(m) => {
+                    match (seed_case, queued) {
+                        (Some(seed_case), _) => seed_case,
+                        (None, Some(m)) => {
                             candidate = true;
                             let all = self.target.session.len();
                             Case {
@@ -498,12 +533,19 @@ impl<'a, B: Backend> Job<'a, B> {
                                 session: Some(super::case::SessionUse { steps: all, messages: true, prefix: all > 0 }),
                             }
                         }
-                        None => {
+                        (None, None) => {
                             let snapshot = std::sync::Arc::clone(
                                 &self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner).snapshot,
                             );
                             let _ = file.clear();
-                            super::case::generate_covered(self.target, self.opts.seed, index, &snapshot.0, &snapshot.1)
+                            super::case::generate_covered(
+                                self.target,
+                                self.opts.seed,
+                                index,
+                                &self.opts.corpus,
+                                &snapshot.0,
+                                &snapshot.1,
+                            )
                         }
                     }
                 }
@@ -512,6 +554,9 @@ impl<'a, B: Backend> Job<'a, B> {
             let (mut outcome, blame) =
                 run_case(self.backend, self.target, &mut self.server, &case, &self.live, self.served);
             if let Some(file) = coverage {
+                // The server is done with the case once it is back waiting for input: only
+                // then is its map whole.
+                crate::supervise::wait_until_idle(self.server.pid(), IDLE_TIMEOUT);
                 let reached = self.learn(file, &case, candidate);
                 if candidate && !reached && outcome.is_finding() {
                     // The server died before the candidate reached its code (an earlier case
@@ -555,12 +600,21 @@ impl<'a, B: Backend> Job<'a, B> {
         if trace.map.iter().all(|b| *b == 0) {
             return false;
         }
-        let found = super::coverage::tokens(&trace.cmps);
+        let found = trace.tokens();
         let mut c = self.shared.covered.lock().unwrap_or_else(PoisonError::into_inner);
         let before = (c.corpus.len(), c.tokens.len());
         if c.seen.merge(&trace.map) > 0 {
-            // The last comparisons are the deepest: an input keeps up to 64.
-            let own: Vec<super::coverage::Token> = found.iter().rev().take(64).rev().cloned().collect();
+            // The last comparisons are the deepest: an input keeps up to 64, then the first 16
+            // of its library comparisons (memcmp, strcmp...: logged apart, so their order
+            // among the others is not known; a gate, a magic or a verb, most often). Each kind
+            // has its own candidate budget, so neither crowds the other out.
+            let cmps = super::coverage::tokens(&trace.cmps);
+            let own_cmps = cmps.len().min(64);
+            let own: Vec<super::coverage::Token> = cmps[cmps.len() - own_cmps..]
+                .iter()
+                .cloned()
+                .chain(trace.library_tokens().into_iter().take(16))
+                .collect();
             let messages: Vec<Vec<u8>> = match case.session {
                 Some(use_) if use_.messages => case.writes.clone(),
                 _ => {
@@ -579,20 +633,22 @@ impl<'a, B: Backend> Job<'a, B> {
             };
             for m in messages {
                 if !c.corpus.iter().any(|(e, _)| *e == m) {
-                    let mut queued = 0;
+                    let mut queued = [0, 0];
                     // Every place the operand occurs, not only the first: a byte compared
                     // late in a message (a magic's last byte) often equals one before it, and
                     // replacing that one instead undoes what was solved.
-                    for (from, to) in &own {
+                    for (n, (from, to)) in own.iter().enumerate() {
+                        let kind = usize::from(n >= own_cmps);
+                        let budget = [MAX_CANDIDATES, MAX_LIBRARY_CANDIDATES][kind];
                         for i in super::coverage::occurrences(&m, from).take(MAX_PLACES) {
-                            if queued >= MAX_CANDIDATES {
+                            if queued[kind] >= budget {
                                 break;
                             }
                             let mut candidate = m.clone();
                             candidate.splice(i..i + from.len(), to.iter().copied());
                             if !c.queue.contains(&candidate) {
                                 c.queue.push_back(candidate);
-                                queued += 1;
+                                queued[kind] += 1;
                             }
                         }
                     }

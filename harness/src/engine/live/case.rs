@@ -271,18 +271,20 @@ pub fn generate_for(
 /// A case from the coverage corpus (inputs that reached new edges, as messages): one entry
 /// mutated one to four times, by a flipped bit, a random byte, an inserted or removed byte, or a
 /// comparison's operand put where the other one was (input-to-state); a case in eight is
-/// [`generate_for`]'s, so the black-box kinds keep running.
+/// [`generate_for`]'s (with the corpus's raw `frames` and the coverage corpus's messages), so
+/// the black-box kinds keep running.
 pub fn generate_covered(
     target: &crate::target::Target,
     seed: u64,
     index: u64,
+    frames: &[Vec<u8>],
     corpus: &[super::coverage::Entry],
     all_tokens: &[super::coverage::Token],
 ) -> Case {
     let mut s = Schedule::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0xC0_7E4A6E);
     if corpus.is_empty() || s.below(8) == 0 {
         let messages: Vec<Vec<u8>> = corpus.iter().map(|(m, _)| m.clone()).collect();
-        return generate_for(target, seed, index, &[], &messages);
+        return generate_for(target, seed, index, frames, &messages);
     }
     // Newer entries (deeper in the program) are picked more often: the newest a third of the
     // time, one of the eight newest another third.

@@ -55,6 +55,9 @@ pub fn minimize_corpus<B: Backend>(backend: &B, target: &Target, messages: &[Vec
     for (i, m) in inputs.into_iter().enumerate() {
         let mut server = super::driver::start_proved(backend, &t, hang)?;
         let live = Liveness::measure(backend, &t, &server, hang, 16);
+        // What the start and the measure ran is not the input's: cleared once the server is
+        // back waiting for input.
+        crate::supervise::wait_until_idle(server.pid(), super::campaign::IDLE_TIMEOUT);
         file.clear()?;
         let case = Case {
             writes: vec![m],
@@ -63,6 +66,7 @@ pub fn minimize_corpus<B: Backend>(backend: &B, target: &Target, messages: &[Vec
             session: Some(SessionUse { steps: all, messages: true, prefix: all > 0 }),
         };
         let (outcome, _) = run_case(backend, &t, &mut server, &case, &live, i as u64);
+        crate::supervise::wait_until_idle(server.pid(), super::campaign::IDLE_TIMEOUT);
         let trace = file.read()?;
         if seen.merge(&trace.map) > 0 {
             out.kept.extend(case.writes);

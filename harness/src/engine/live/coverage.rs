@@ -24,8 +24,17 @@ pub const MAP_SIZE: usize = 1 << 16;
 /// Comparisons logged per case at most (the runtime's `PH_CMP_MAX`).
 pub const CMP_MAX: usize = 4096;
 const HEADER: usize = 8;
-/// The file's size: the map, a count and a reserved word, the comparison log.
-pub const FILE_SIZE: usize = MAP_SIZE + HEADER + CMP_MAX * 24;
+/// Library-call comparisons logged per case at most (the runtime's `PH_RTN_MAX`).
+pub const RTN_MAX: usize = 512;
+/// Bytes of each operand a library-call comparison logs at most (`PH_RTN_LEN`).
+pub const RTN_LEN: usize = 32;
+const RTN_ENTRY: usize = 8 + 2 * RTN_LEN;
+/// Where the library-call log starts: its count, a reserved word, then the entries.
+const RTN_AT: usize = MAP_SIZE + HEADER + CMP_MAX * 24;
+/// The file's size: the map, a count and a reserved word, the comparison log, then the log of
+/// comparisons made by library calls (memcmp, strcmp...: a count, a reserved word, entries of
+/// two lengths, padding and two 32-byte operands).
+pub const FILE_SIZE: usize = RTN_AT + 8 + RTN_MAX * RTN_ENTRY;
 
 /// One job's coverage file, removed (with its directory) when this goes.
 ///
@@ -87,9 +96,10 @@ impl CoverageFile {
         &self.path
     }
 
-    /// Zeroes the map and the comparison count, before a case.
+    /// Zeroes the map and the comparison counts, before a case.
     pub fn clear(&self) -> Result<()> {
-        write_at(&self.file, &vec![0u8; MAP_SIZE + HEADER], 0).map_err(|e| io("clearing", &self.path, e))
+        write_at(&self.file, &vec![0u8; MAP_SIZE + HEADER], 0).map_err(|e| io("clearing", &self.path, e))?;
+        write_at(&self.file, &[0u8; 4], RTN_AT as u64).map_err(|e| io("clearing", &self.path, e))
     }
 
     /// What the server recorded since the last [`clear`](CoverageFile::clear).
@@ -104,8 +114,17 @@ impl CoverageFile {
             u64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"))
         };
         let cmps = (0..count).map(|i| (word(i * 3), word(i * 3 + 1), word(i * 3 + 2) as u8)).collect();
+        let rtn_count =
+            (u32::from_le_bytes(buf[RTN_AT..RTN_AT + 4].try_into().expect("4 bytes")) as usize).min(RTN_MAX);
+        let library = (0..rtn_count)
+            .map(|i| {
+                let e = &buf[RTN_AT + 8 + i * RTN_ENTRY..][..RTN_ENTRY];
+                let (la, lb) = (usize::from(e[0]).min(RTN_LEN), usize::from(e[1]).min(RTN_LEN));
+                (e[8..8 + la].to_vec(), e[8 + RTN_LEN..8 + RTN_LEN + lb].to_vec())
+            })
+            .collect();
         buf.truncate(MAP_SIZE);
-        Ok(Trace { map: buf, cmps })
+        Ok(Trace { map: buf, cmps, library })
     }
 }
 
@@ -149,6 +168,37 @@ pub struct Trace {
     pub map: Vec<u8>,
     /// Comparisons whose operands differed: (a, b, size in bytes).
     pub cmps: Vec<(u64, u64, u8)>,
+    /// Comparisons made by library calls (memcmp, bcmp, strcmp, strncmp, strcasecmp,
+    /// strncasecmp, memmem) whose operands differed: up to 32 bytes of each, as in memory.
+    pub library: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Trace {
+    /// Every replacement token of the case: [`tokens`] of its comparisons, then
+    /// [`library_tokens`](Trace::library_tokens).
+    pub fn tokens(&self) -> Vec<Token> {
+        let mut out = tokens(&self.cmps);
+        for t in self.library_tokens() {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        out
+    }
+
+    /// Each library comparison's operands both ways, bytes as they are in memory (a string, a
+    /// magic), in the order the calls were made.
+    pub fn library_tokens(&self) -> Vec<Token> {
+        let mut out: Vec<Token> = Vec::new();
+        for (a, b) in &self.library {
+            for t in [(a.clone(), b.clone()), (b.clone(), a.clone())] {
+                if !t.0.is_empty() && !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// The hit-count class of a count, AFL's buckets (1, 2, 3, 4-7, 8-15, 16-31, 32-127, 128+).
@@ -256,12 +306,19 @@ mod tests {
         raw[MAP_SIZE + HEADER] = 0x4d;
         raw[MAP_SIZE + HEADER + 8] = 0x41;
         raw[MAP_SIZE + HEADER + 16] = 1;
+        raw[RTN_AT] = 1; // one library comparison: "HELLX" against "HELLO-V2"
+        raw[RTN_AT + 8] = 5;
+        raw[RTN_AT + 9] = 8;
+        raw[RTN_AT + 16..RTN_AT + 21].copy_from_slice(b"HELLX");
+        raw[RTN_AT + 16 + RTN_LEN..RTN_AT + 24 + RTN_LEN].copy_from_slice(b"HELLO-V2");
         write_at(&f.file, &raw, 0).expect("write");
         let t = f.read().expect("read");
         assert_eq!((t.map[3], t.cmps.clone()), (9, vec![(0x4d, 0x41, 1)]));
+        assert_eq!(t.library, vec![(b"HELLX".to_vec(), b"HELLO-V2".to_vec())]);
+        assert!(t.tokens().contains(&(b"HELLX".to_vec(), b"HELLO-V2".to_vec())));
         f.clear().expect("clear");
         let t = f.read().expect("read");
-        assert!(t.map.iter().all(|b| *b == 0) && t.cmps.is_empty());
+        assert!(t.map.iter().all(|b| *b == 0) && t.cmps.is_empty() && t.library.is_empty());
         let path = f.path().to_path_buf();
         drop(f);
         assert!(!path.exists(), "removed with its owner");

@@ -128,7 +128,7 @@ pub fn parse(lines: &[String]) -> Option<CrashReport> {
                 frames: Vec::new(),
             });
         }
-        if let Some(r) = sanitizer(line, rest) {
+        if let Some(r) = super::sanitizer::report(line, rest) {
             return Some(r);
         }
         if let Some(r) = ubsan(line) {
@@ -179,7 +179,7 @@ fn rust_panic(line: &str, rest: &[&str]) -> Option<CrashReport> {
 }
 
 /// Frames that are the sanitizer's, the C library's or a runtime's, never the program's.
-fn is_foreign_frame(f: &str) -> bool {
+pub(super) fn is_foreign_frame(f: &str) -> bool {
     const PREFIXES: &[&str] = &[
         "__interceptor_",
         "___interceptor_",
@@ -208,39 +208,6 @@ fn is_foreign_frame(f: &str) -> bool {
     const EXACT: &[&str] =
         &["memcpy", "memmove", "memset", "strlen", "strcpy", "malloc", "free", "abort", "raise", "main"];
     PREFIXES.iter().any(|p| f.starts_with(p)) || EXACT.contains(&f)
-}
-
-/// `==123==ERROR: AddressSanitizer: heap-buffer-overflow on address ...` then `#N 0x... in FUNC FILE:LINE`.
-fn sanitizer(line: &str, rest: &[&str]) -> Option<CrashReport> {
-    let after = line.split("ERROR: ").nth(1)?;
-    let (tool, title) = after.split_once(": ")?;
-    if !tool.ends_with("Sanitizer") {
-        return None;
-    }
-    let mut frames = Vec::new();
-    let mut location = None;
-    for l in rest.iter().take(200) {
-        let t = l.trim_start();
-        if t.starts_with("SUMMARY:") {
-            break;
-        }
-        // Only the first stack (the access's), not the allocation's or the free's.
-        if !frames.is_empty() && t.is_empty() {
-            break;
-        }
-        let Some(frame) = t.strip_prefix('#') else { continue };
-        let Some((_, after_in)) = frame.split_once(" in ") else { continue };
-        let mut words = after_in.split_whitespace();
-        let Some(func) = words.next() else { continue };
-        if is_foreign_frame(func) {
-            continue;
-        }
-        if location.is_none() {
-            location = words.next().map(|w| w.replace('\\', "/"));
-        }
-        frames.push(func.to_string());
-    }
-    Some(CrashReport { kind: ReportKind::Sanitizer, title: format!("{tool} {}", title.trim()), location, frames })
 }
 
 /// `src/x.c:12:5: runtime error: signed integer overflow: ...`
@@ -452,7 +419,7 @@ SUMMARY: AddressSanitizer: heap-buffer-overflow /src/server.c:42:7 in parse_reco
         assert_eq!(r.location.as_deref(), Some("/src/server.c:42:7"));
         assert_eq!(
             r.state(),
-            "sanitizer / AddressSanitizer heap-buffer-overflow / parse_record < handle_frame < serve_client"
+            "sanitizer / AddressSanitizer heap-buffer-overflow WRITE / parse_record < handle_frame < serve_client"
         );
     }
 

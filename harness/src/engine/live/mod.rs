@@ -16,7 +16,8 @@
 //!   ([`BucketKey`]): kind, signal or exception, then the top frames of the crash report, else
 //!   the panic location.
 //! - [`crash_report`]: reading the report the process printed (Rust, sanitizers, Go, .NET,
-//!   Node.js).
+//!   Node.js); a sanitizer's in `sanitizer` (crash type, access, top frames, symbolised; no
+//!   addresses, thread or process ids).
 //! - [`minimize`]: ddmin over writes and bytes, merged writes, shrunk lengths.
 //! - [`replay`]: a case on fresh servers, and the confirmation that makes a crash a finding.
 //! - [`campaign`]: jobs in parallel, buckets, confirmation, unconfirmed buckets apart.
@@ -31,6 +32,7 @@ pub mod minimize;
 pub mod oracle;
 pub mod record;
 pub mod replay;
+mod sanitizer;
 pub mod session;
 
 pub use campaign::{fuzz, Campaign, FuzzOptions, Reproducer, Sample, Unconfirmed};
