@@ -365,6 +365,42 @@ pub enum Unmet {
     /// Run anyway and report what was observed, still marked unverifiable (exercises the
     /// recording against real endpoints on platforms that cannot judge).
     RunAnyway,
+    /// Where the platform can trace the server's calls (Wine), judge the checks that calls can
+    /// decide from them ([`pipe_harness_core::calls::judge`]): each such verdict says "from
+    /// calls, not from effect" and the calls it rests on. Other checks are skipped as with
+    /// [`Unmet::Skip`].
+    FromCalls,
+}
+
+/// The verdict from the server's calls, for a scenario that calls can decide, when the backend
+/// can trace them; otherwise `gate`, the unverifiable verdict, stands.
+fn from_calls<B: Backend>(id: &str, cx: &Context<'_, B>, gate: Verdict) -> Verdict {
+    use pipe_harness_core::calls::judge;
+    let decidable = matches!(id, "first_instance_defence" | "remote_exposure")
+        || (id == "cross_session_visibility" && cx.policy.other_sessions.is_some());
+    if !decidable || cx.target.client_under_test.is_some() {
+        return gate;
+    }
+    let endpoint = cx.backend.endpoint_for(cx.target);
+    let trace = match cx.backend.server_calls(cx.target, &endpoint) {
+        None => return gate,
+        Some(Ok(trace)) => trace,
+        Some(Err(e)) => {
+            return match gate {
+                Verdict::Unverifiable { reason, rules, mut evidence } => {
+                    evidence.push(format!("no trace of the server's calls: {e}"));
+                    Verdict::Unverifiable { reason, rules, evidence }
+                }
+                other => other,
+            }
+        }
+    };
+    let pipe = cx.backend.endpoint_path(&endpoint);
+    match id {
+        "first_instance_defence" => judge::first_instance_defence(&trace, &pipe),
+        "remote_exposure" => judge::remote_exposure(&trace, &pipe),
+        _ => judge::cross_session_visibility(&trace, cx.policy.other_sessions),
+    }
 }
 
 /// Runs one scenario against the target. A scenario that does not apply to the backend's
@@ -387,6 +423,7 @@ pub fn run<B: Backend>(scenario: ScenarioId, cx: &Context<'_, B>, unmet: Unmet) 
         },
         Some(rests_on) => match (unverifiable_for(cx.backend.probe(), rests_on), unmet) {
             (Some(v), Unmet::Skip) => v,
+            (Some(v), Unmet::FromCalls) => from_calls(info.id, cx, v),
             (gate, _) => scenario.observe_and_judge(cx, gate),
         },
     };
@@ -419,6 +456,19 @@ pub fn audit<B: Backend>(
     seed: u64,
     scenarios: &[ScenarioId],
 ) -> pipe_harness_core::engine::report::AuditReport {
+    audit_with(backend, target, policy, seed, scenarios, Unmet::Skip)
+}
+
+/// [`audit`], saying what to do with a check resting on a rule that does not hold here
+/// (`pipe-harness demo` judges from calls under Wine: [`Unmet::FromCalls`]).
+pub fn audit_with<B: Backend>(
+    backend: &B,
+    target: &Target,
+    policy: &Policy,
+    seed: u64,
+    scenarios: &[ScenarioId],
+    unmet: Unmet,
+) -> pipe_harness_core::engine::report::AuditReport {
     let cx = Context { backend, target, policy, seed };
     // All scenarios that apply here: to a client under test, the client scenario; to a server,
     // every server scenario.
@@ -443,7 +493,7 @@ pub fn audit<B: Backend>(
                 .map_err(|e| format!("asking the service manager whether {} runs: {e}", target.name))
         });
     let results = match held {
-        Ok(_held) => chosen.into_iter().map(|s| run(s, &cx, Unmet::Skip)).collect(),
+        Ok(_held) => chosen.into_iter().map(|s| run(s, &cx, unmet)).collect(),
         Err(reason) => chosen
             .into_iter()
             .map(|s| CheckResult {

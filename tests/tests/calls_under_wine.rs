@@ -184,3 +184,36 @@ fn nodes_net_server_is_judged_from_its_calls() {
     assert!(is_from_calls(&v));
     eprintln!("{v:#?}");
 }
+
+/// The audit with [`Unmet::FromCalls`] (what `pipe-harness demo` runs): under Wine the
+/// first-instance and remote-exposure checks of the bundled pairs are decided from calls, and
+/// the human report says so.
+#[test]
+fn the_audit_judges_from_calls_where_the_effect_cannot_be_seen() {
+    use pipe_harness::scenarios::{audit_with, bundled, ScenarioId, Unmet};
+    if !under_wine() {
+        eprintln!("not under Wine: no relay trace here");
+        return;
+    }
+    let backend = pipe_harness::native_backend().expect("backend");
+    let ids: Vec<ScenarioId> =
+        ["first_instance_defence", "remote_exposure"].iter().map(|s| s.parse().expect("registered")).collect();
+    let verdicts = |name: &str| {
+        let (target, policy) = bundled::windows_fixture(name, &fixture(name));
+        let report = audit_with(&backend, &target, &policy, 1, &ids, Unmet::FromCalls);
+        let text = report.to_human();
+        assert!(text.contains("2 of them judged from calls, not from effect"), "{text}");
+        let kinds: Vec<&str> = report.results.iter().map(|c| c.verdict.kind()).collect();
+        (kinds.join(" "), text)
+    };
+    let (hardened, text) = verdicts("hardened");
+    assert_eq!(hardened, "pass pass", "{text}");
+    let (squat, text) = verdicts("squat-prone");
+    assert_eq!(squat, "fail pass", "{text}");
+    let (remote, text) = verdicts("remote-reachable");
+    assert_eq!(remote, "pass fail", "{text}");
+    // Without FromCalls the same checks stay unverifiable here.
+    let (target, policy) = bundled::windows_fixture("squat-prone", &fixture("squat-prone"));
+    let report = audit_with(&backend, &target, &policy, 1, &ids, Unmet::Skip);
+    assert!(report.results.iter().all(|c| c.verdict.kind() == "unverifiable"), "{}", report.to_human());
+}

@@ -304,7 +304,7 @@ fn bundled(name: &str) -> anyhow::Result<std::path::PathBuf> {
 }
 
 fn demo(format: PageFormat, seed: u64) -> anyhow::Result<u8> {
-    use pipe_harness::scenarios::{audit, bundled as plans};
+    use pipe_harness::scenarios::{audit_with, bundled as plans, Unmet};
     let backend = native_backend()?;
     let mut reports = Vec::new();
     for name in DEMO {
@@ -313,7 +313,7 @@ fn demo(format: PageFormat, seed: u64) -> anyhow::Result<u8> {
         let (target, policy) = plans::unix_fixture(name, &exe);
         #[cfg(windows)]
         let (target, policy) = plans::windows_fixture(name, &exe);
-        let mut report = audit(&backend, &target, &policy, seed, &[]);
+        let mut report = audit_with(&backend, &target, &policy, seed, &[], Unmet::FromCalls);
         report.name_rerun(&format!("pipe-harness demo --seed {seed}"));
         reports.push(report);
     }

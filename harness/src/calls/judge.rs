@@ -224,10 +224,11 @@ pub fn cross_session_visibility(trace: &CallTrace, must_reach: Option<bool>) -> 
     }
 }
 
-/// Whether a verdict came from calls (its evidence begins with [`FROM_CALLS`]).
+/// Whether a verdict was decided from calls: a pass or a finding whose evidence begins with
+/// [`FROM_CALLS`] (an unverifiable verdict the calls could not decide is not one).
 pub fn is_from_calls(v: &Verdict) -> bool {
     let evidence = match v {
-        Verdict::Pass { evidence } | Verdict::Unverifiable { evidence, .. } => evidence,
+        Verdict::Pass { evidence } => evidence,
         Verdict::Fail(f) => &f.evidence,
         _ => return false,
     };

@@ -172,3 +172,51 @@ impl Drop for TracedProcess {
         let _ = self.wrapper.kill();
     }
 }
+
+/// How long a traced server has to make its first instance.
+const FIRST_INSTANCE: Duration = Duration::from_secs(30);
+/// How long it has, after a client connected, to make its next one (a server that makes no
+/// more is judged on the instances it made).
+const NEXT_INSTANCE: Duration = Duration::from_secs(5);
+
+fn pipe_creates(t: &CallTrace) -> usize {
+    t.calls.iter().filter(|c| matches!(c.call, crate::calls::Call::CreateNamedPipe { .. })).count()
+}
+
+/// Waits (at most `timeout`) until the traced program has made `n` pipe creates; the calls so far.
+fn until_creates(p: &mut TracedProcess, n: usize, timeout: Duration) -> Result<CallTrace> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let t = p.calls()?;
+        if pipe_creates(&t) >= n || Instant::now() >= deadline {
+            return Ok(t);
+        }
+        if matches!(p.child.wait(Duration::ZERO), Ok(Some(_))) {
+            return Ok(t);
+        }
+        std::thread::sleep(Duration::from_millis(20)); // polling a file Wine writes, under a deadline
+    }
+}
+
+/// Runs `target`'s server traced on `endpoint`, connects one client, and returns its calls.
+pub fn trace_server<B: crate::backend::Backend>(
+    backend: &B,
+    target: &crate::target::Target,
+    endpoint: &str,
+) -> Result<CallTrace> {
+    let spec = ProcessSpec {
+        program: target.program.clone(),
+        args: target.args_for(endpoint, &backend.endpoint_path(endpoint)),
+        cwd: target.cwd.clone(),
+        env: target.env.clone(),
+    };
+    let mut proc = TracedProcess::spawn(&spec, FIRST_INSTANCE)?;
+    let first = until_creates(&mut proc, 1, FIRST_INSTANCE)?;
+    if pipe_creates(&first) >= 1 {
+        if let Ok(client) = backend.connect(endpoint, &crate::backend::ConnectSpec::default()) {
+            until_creates(&mut proc, 2, NEXT_INSTANCE)?;
+            drop(client);
+        }
+    }
+    proc.finish()
+}
