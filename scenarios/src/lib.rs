@@ -366,7 +366,7 @@ pub enum Unmet {
     /// recording against real endpoints on platforms that cannot judge).
     RunAnyway,
     /// Where the platform can trace the server's calls (Wine), judge the checks that calls can
-    /// decide from them ([`pipe_harness_core::calls::judge`]): each such verdict says "from
+    /// decide from them ([`pipe_harness_core::engine::from_calls`]): each such verdict says "from
     /// calls, not from effect" and the calls it rests on. Other checks are skipped as with
     /// [`Unmet::Skip`].
     FromCalls,
@@ -375,7 +375,7 @@ pub enum Unmet {
 /// The verdict from the server's calls, for a scenario that calls can decide, when the backend
 /// can trace them; otherwise `gate`, the unverifiable verdict, stands.
 fn from_calls<B: Backend>(id: &str, cx: &Context<'_, B>, gate: Verdict) -> Verdict {
-    use pipe_harness_core::calls::judge;
+    use pipe_harness_core::engine::from_calls as judge;
     let decidable = matches!(id, "first_instance_defence" | "remote_exposure")
         || (id == "cross_session_visibility" && cx.policy.other_sessions.is_some());
     if !decidable || cx.target.client_under_test.is_some() {

@@ -7,8 +7,8 @@
 
 #![cfg(windows)]
 
-use pipe_harness::calls::judge::{self, is_from_calls};
 use pipe_harness::calls::CallTrace;
+use pipe_harness::engine::from_calls::{self as judge, is_from_calls};
 use pipe_harness::windows::trace::TracedProcess;
 use pipe_harness::windows::{PipeName, ProcessSpec};
 use std::path::{Path, PathBuf};

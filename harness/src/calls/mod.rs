@@ -4,7 +4,8 @@
 //! Under Wine the effect of several rules cannot be seen (the first-instance flag, remote
 //! rejection, SQOS levels and sessions are accepted and ignored: see `docs/platforms.md`), but
 //! the calls a program makes, with their arguments, can. Each call here is a fact about the
-//! program; what it means comes from Microsoft's documented rules, applied in [`judge`].
+//! program; what it means comes from Microsoft's documented rules, applied in
+//! `engine::from_calls`.
 //!
 //! The trace is Wine's `relay` debug channel limited to the calls below ([`RELAY_INCLUDE`]),
 //! with `+pid` so each line names its process; [`CallTrace::parse_relay`] turns its lines into
@@ -14,8 +15,6 @@
 //!
 //! Nothing here is platform code: it parses text and judges typed values, so it is unit-tested
 //! natively on recorded traces.
-
-pub mod judge;
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -491,7 +490,7 @@ impl CallTrace {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// node.exe 16.20.2 (libuv) under Wine 8.0 with `WINEDEBUG=+pid,+relay` and

@@ -90,14 +90,14 @@ impl AuditReport {
         let mut out = String::new();
         let _ = writeln!(out, "{} on {} (seed {})", self.tool, self.platform, self.seed);
         for r in &self.results {
-            let calls = crate::calls::judge::is_from_calls(&r.verdict);
+            let calls = super::from_calls::is_from_calls(&r.verdict);
             let _ = writeln!(
                 out,
                 "{:<15} {:<26} {}{}",
                 r.verdict.kind().to_uppercase(),
                 r.scenario,
                 r.target,
-                if calls { format!(" ({})", crate::calls::judge::FROM_CALLS) } else { String::new() }
+                if calls { format!(" ({})", super::from_calls::FROM_CALLS) } else { String::new() }
             );
             match &r.verdict {
                 Verdict::Pass { evidence } if calls => {
@@ -139,12 +139,12 @@ impl AuditReport {
             self.count("not_applicable"),
             self.count("error")
         );
-        let calls = self.results.iter().filter(|r| crate::calls::judge::is_from_calls(&r.verdict)).count();
+        let calls = self.results.iter().filter(|r| super::from_calls::is_from_calls(&r.verdict)).count();
         if calls > 0 {
             let _ = writeln!(
                 out,
                 "{calls} of them judged {}: what the program asked of the OS, under Microsoft's documented rules",
-                crate::calls::judge::FROM_CALLS
+                super::from_calls::FROM_CALLS
             );
         }
         out
@@ -176,12 +176,12 @@ impl AuditReport {
                             Severity::Medium => "warning",
                             Severity::High | Severity::Critical => "error",
                         },
-                        if crate::calls::judge::is_from_calls(&r.verdict) {
-                            format!("{}: {} ({})", r.target, f.title, crate::calls::judge::FROM_CALLS)
+                        if super::from_calls::is_from_calls(&r.verdict) {
+                            format!("{}: {} ({})", r.target, f.title, super::from_calls::FROM_CALLS)
                         } else {
                             format!("{}: {}", r.target, f.title)
                         },
-                        serde_json::json!({ "evidence": f.evidence, "seed": f.seed, "replay": f.replay, "severity": f.severity, "from_calls": crate::calls::judge::is_from_calls(&r.verdict) }),
+                        serde_json::json!({ "evidence": f.evidence, "seed": f.seed, "replay": f.replay, "severity": f.severity, "from_calls": super::from_calls::is_from_calls(&r.verdict) }),
                     ),
                     Verdict::Unverifiable { reason, .. } => ("note", format!("{}: unverifiable on this platform: {reason}", r.target), serde_json::json!({})),
                     Verdict::NotApplicable { reason, needs } => ("note", format!("{}: not applicable: {reason}; to run it, add: {needs}", r.target), serde_json::json!({})),
@@ -245,7 +245,7 @@ impl AuditReport {
                     r.duration_ms as f64 / 1000.0
                 );
                 match &r.verdict {
-                    Verdict::Pass { evidence } if crate::calls::judge::is_from_calls(&r.verdict) => {
+                    Verdict::Pass { evidence } if super::from_calls::is_from_calls(&r.verdict) => {
                         let _ = writeln!(
                             out,
                             ">\n      <system-out>{}</system-out>\n    </testcase>",
@@ -321,7 +321,8 @@ mod tests {
 
     #[test]
     fn verdicts_from_calls_say_so_in_every_format() {
-        use crate::calls::{judge, Call, CallTrace, OpenMode, PipeMode, TracedCall, Width};
+        use super::super::from_calls as judge;
+        use crate::calls::{Call, CallTrace, OpenMode, PipeMode, TracedCall, Width};
         let create = |first: bool| TracedCall {
             pid: 1,
             tid: 2,

@@ -5,9 +5,9 @@
 //! A run in which the program made none of the calls a verdict needs (it used an API the trace
 //! does not cover, or never got that far) is unverifiable, as without a trace.
 
-use super::{pipe_key, Call, CallTrace, Namespace, SqosLevel, TracedCall};
-use crate::engine::{Finding, Severity, Verdict};
-use crate::probe::Rule;
+use super::{Finding, Severity, Verdict};
+use crate::calls::{pipe_key, Call, CallTrace, Namespace, SqosLevel, TracedCall};
+use crate::rules::Rule;
 
 /// The first line of every verdict's evidence from calls, in every report format.
 pub const FROM_CALLS: &str = "from calls, not from effect";
@@ -237,9 +237,9 @@ pub fn is_from_calls(v: &Verdict) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::NODE;
-    use super::super::{FileFlags, OpenMode, PipeMode, Width};
     use super::*;
+    use crate::calls::tests::NODE;
+    use crate::calls::{FileFlags, OpenMode, PipeMode, Width};
 
     fn traced(calls: Vec<Call>) -> CallTrace {
         CallTrace {
