@@ -165,6 +165,16 @@ pub trait Backend: Sync {
     ) -> Option<Result<crate::calls::CallTrace>> {
         None
     }
+    /// Runs a client under test (`target`'s program and arguments) with a trace of its calls
+    /// against an instance of the harness's own on `endpoint`, reads what it sends, ends it, and
+    /// returns its calls; `None` where this platform has no such trace.
+    fn client_calls(
+        &self,
+        _target: &crate::target::Target,
+        _endpoint: &str,
+    ) -> Option<Result<crate::calls::CallTrace>> {
+        None
+    }
     /// From another session (Windows: a helper process in another logon session; Unix: a fresh
     /// network namespace), looks the endpoint up where it is published, if it is, and opens it.
     fn reach_from_other_session(&self, endpoint: &str, published_in: Option<&str>) -> Result<SessionReach>;

@@ -376,13 +376,20 @@ pub enum Unmet {
 /// can trace them; otherwise `gate`, the unverifiable verdict, stands.
 fn from_calls<B: Backend>(id: &str, cx: &Context<'_, B>, gate: Verdict) -> Verdict {
     use pipe_harness_core::engine::from_calls as judge;
-    let decidable = matches!(id, "first_instance_defence" | "remote_exposure")
-        || (id == "cross_session_visibility" && cx.policy.other_sessions.is_some());
-    if !decidable || cx.target.client_under_test.is_some() {
-        return gate;
-    }
     let endpoint = cx.backend.endpoint_for(cx.target);
-    let trace = match cx.backend.server_calls(cx.target, &endpoint) {
+    let traced = match (id, &cx.target.client_under_test) {
+        ("client_impersonation", Some(client)) => {
+            let mut as_target = Target::new("client under test", &client.program, &endpoint);
+            as_target.args = client.args.clone();
+            cx.backend.client_calls(&as_target, &endpoint)
+        }
+        ("first_instance_defence" | "remote_exposure", None) => cx.backend.server_calls(cx.target, &endpoint),
+        ("cross_session_visibility", None) if cx.policy.other_sessions.is_some() => {
+            cx.backend.server_calls(cx.target, &endpoint)
+        }
+        _ => return gate,
+    };
+    let trace = match traced {
         None => return gate,
         Some(Ok(trace)) => trace,
         Some(Err(e)) => {
@@ -399,6 +406,7 @@ fn from_calls<B: Backend>(id: &str, cx: &Context<'_, B>, gate: Verdict) -> Verdi
     match id {
         "first_instance_defence" => judge::first_instance_defence(&trace, &pipe),
         "remote_exposure" => judge::remote_exposure(&trace, &pipe),
+        "client_impersonation" => judge::client_impersonation(&trace, &pipe),
         _ => judge::cross_session_visibility(&trace, cx.policy.other_sessions),
     }
 }

@@ -217,3 +217,30 @@ fn the_audit_judges_from_calls_where_the_effect_cannot_be_seen() {
     let report = audit_with(&backend, &target, &policy, 1, &ids, Unmet::Skip);
     assert!(report.results.iter().all(|c| c.verdict.kind() == "unverifiable"), "{}", report.to_human());
 }
+
+/// The same audit path for the client pair (against the harness's own instance) and for the
+/// publisher (its bundled policy: other sessions must reach it).
+#[test]
+fn the_audit_judges_clients_and_publishers_from_calls() {
+    use pipe_harness::scenarios::{audit_with, bundled, ScenarioId, Unmet};
+    if !under_wine() {
+        eprintln!("not under Wine: no relay trace here");
+        return;
+    }
+    let backend = pipe_harness::native_backend().expect("backend");
+    let verdict = |name: &str, scenario: &str| {
+        let (target, policy) = bundled::windows_fixture(name, &fixture(name));
+        let id: ScenarioId = scenario.parse().expect("registered");
+        let report = audit_with(&backend, &target, &policy, 1, &[id], Unmet::FromCalls);
+        let text = report.to_human();
+        let v = report.results[0].verdict.clone();
+        assert!(is_from_calls(&v), "{text}");
+        (v.kind(), text)
+    };
+    let (kind, text) = verdict("client-checked", "client_impersonation");
+    assert_eq!(kind, "pass", "{text}");
+    let (kind, text) = verdict("client-no-sqos", "client_impersonation");
+    assert_eq!(kind, "fail", "{text}");
+    let (kind, text) = verdict("local-publisher", "cross_session_visibility");
+    assert_eq!(kind, "fail", "a Local\\ publication, and other sessions must reach it: {text}");
+}

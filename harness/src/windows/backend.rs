@@ -115,6 +115,11 @@ impl Backend for WindowsBackend {
         Some(super::trace::trace_server(self, target, endpoint))
     }
 
+    fn client_calls(&self, target: &crate::target::Target, endpoint: &str) -> Option<Result<crate::calls::CallTrace>> {
+        self.probe().platform.wine_version.as_ref()?;
+        Some(super::trace::trace_client(self, target, endpoint))
+    }
+
     fn platform(&self) -> &'static str {
         "windows"
     }

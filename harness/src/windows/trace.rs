@@ -220,3 +220,30 @@ pub fn trace_server<B: crate::backend::Backend>(
     }
     proc.finish()
 }
+
+/// How long a traced client has to open the harness's instance.
+const CLIENT_CONNECT: Duration = Duration::from_secs(30);
+
+/// Runs the client under test (`target`) traced against an instance of the harness's own on
+/// `endpoint`, reads what it sends, and returns its calls.
+pub fn trace_client<B: crate::backend::Backend>(
+    backend: &B,
+    target: &crate::target::Target,
+    endpoint: &str,
+) -> Result<CallTrace> {
+    use crate::backend::Listener;
+    let mut listener = backend.listen(endpoint, &crate::backend::ListenSpec::default())?;
+    let spec = ProcessSpec {
+        program: target.program.clone(),
+        args: target.args_for(endpoint, &backend.endpoint_path(endpoint)),
+        cwd: target.cwd.clone(),
+        env: target.env.clone(),
+    };
+    let proc = TracedProcess::spawn(&spec, CLIENT_CONNECT)?;
+    if listener.accept(CLIENT_CONNECT).is_ok() {
+        let mut buf = [0u8; 4096];
+        let _ = listener.recv(&mut buf, Duration::from_secs(5));
+    }
+    drop(listener);
+    proc.finish()
+}
