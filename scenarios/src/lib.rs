@@ -404,9 +404,9 @@ fn from_calls<B: Backend>(id: &str, cx: &Context<'_, B>, gate: Verdict) -> Verdi
     };
     let pipe = cx.backend.endpoint_path(&endpoint);
     match id {
-        "first_instance_defence" => judge::first_instance_defence(&trace, &pipe),
-        "remote_exposure" => judge::remote_exposure(&trace, &pipe),
-        "client_impersonation" => judge::client_impersonation(&trace, &pipe),
+        "first_instance_defence" => judge::first_instance_defence(&trace, &pipe, cx.policy.refuse_taken_name),
+        "remote_exposure" => judge::remote_exposure(&trace, &pipe, cx.policy.reject_remote),
+        "client_impersonation" => judge::client_impersonation(&trace, &pipe, cx.policy.client_max_level.into()),
         _ => judge::cross_session_visibility(&trace, cx.policy.other_sessions),
     }
 }

@@ -7,7 +7,7 @@
 
 #![cfg(windows)]
 
-use pipe_harness::calls::CallTrace;
+use pipe_harness::calls::{CallTrace, SqosLevel};
 use pipe_harness::engine::from_calls::{self as judge, is_from_calls};
 use pipe_harness::windows::trace::TracedProcess;
 use pipe_harness::windows::{PipeName, ProcessSpec};
@@ -70,20 +70,20 @@ fn fixture_pairs_are_told_apart_from_their_calls() {
         return;
     }
     let (hardened, hp) = serve_one_client("hardened", &[]);
-    let v = judge::first_instance_defence(&hardened, &hp);
+    let v = judge::first_instance_defence(&hardened, &hp, true);
     assert_eq!(v.kind(), "pass", "{v:#?}");
     assert!(is_from_calls(&v));
-    let v = judge::remote_exposure(&hardened, &hp);
+    let v = judge::remote_exposure(&hardened, &hp, true);
     assert_eq!(v.kind(), "pass", "{v:#?}");
 
     let (squat, sp) = serve_one_client("squat-prone", &[]);
-    let v = judge::first_instance_defence(&squat, &sp);
+    let v = judge::first_instance_defence(&squat, &sp, true);
     assert_eq!(v.kind(), "fail", "{v:#?}");
     assert!(is_from_calls(&v));
 
     let (remote, rp) = serve_one_client("remote-reachable", &[]);
-    assert_eq!(judge::first_instance_defence(&remote, &rp).kind(), "pass");
-    let v = judge::remote_exposure(&remote, &rp);
+    assert_eq!(judge::first_instance_defence(&remote, &rp, true).kind(), "pass");
+    let v = judge::remote_exposure(&remote, &rp, true);
     assert_eq!(v.kind(), "fail", "{v:#?}");
 }
 
@@ -115,11 +115,11 @@ fn client_pair_is_told_apart_from_its_calls() {
         return;
     }
     let (checked, p) = client_calls("client-checked");
-    let v = judge::client_impersonation(&checked, &p);
+    let v = judge::client_impersonation(&checked, &p, SqosLevel::Identification);
     assert_eq!(v.kind(), "pass", "{v:#?}");
     assert!(is_from_calls(&v));
     let (no_sqos, p) = client_calls("client-no-sqos");
-    let v = judge::client_impersonation(&no_sqos, &p);
+    let v = judge::client_impersonation(&no_sqos, &p, SqosLevel::Identification);
     assert_eq!(v.kind(), "fail", "{v:#?}");
     assert!(is_from_calls(&v));
 }
@@ -176,10 +176,10 @@ fn nodes_net_server_is_judged_from_its_calls() {
     let proc = TracedProcess::spawn(&spec, START).expect("traced node");
     until(&proc, "node's instances", |t| creates(t) >= 2);
     let t = proc.finish().expect("trace");
-    let v = judge::first_instance_defence(&t, &path);
+    let v = judge::first_instance_defence(&t, &path, true);
     assert_eq!(v.kind(), "pass", "{v:#?}");
     assert!(is_from_calls(&v));
-    let v = judge::remote_exposure(&t, &path);
+    let v = judge::remote_exposure(&t, &path, true);
     assert_eq!(v.kind(), "fail", "{v:#?}");
     assert!(is_from_calls(&v));
     eprintln!("{v:#?}");

@@ -89,6 +89,18 @@ pub enum SqosLevel {
     Delegation,
 }
 
+impl From<crate::identity::ImpersonationLevel> for SqosLevel {
+    fn from(l: crate::identity::ImpersonationLevel) -> Self {
+        use crate::identity::ImpersonationLevel as L;
+        match l {
+            L::Anonymous => SqosLevel::Anonymous,
+            L::Identification => SqosLevel::Identification,
+            L::Impersonation => SqosLevel::Impersonation,
+            L::Delegation => SqosLevel::Delegation,
+        }
+    }
+}
+
 /// `dwFlagsAndAttributes` of `CreateFile`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileFlags(pub u32);

@@ -75,8 +75,9 @@ fn no_creates(rule: Rule, trace: &CallTrace, pipe: &str) -> Option<Verdict> {
 
 /// First-instance defence: the server's first instance of `pipe` must carry
 /// `FILE_FLAG_FIRST_PIPE_INSTANCE`, so that a squatter's earlier instance makes the create fail
-/// with `ERROR_ACCESS_DENIED` instead of joining it (*CreateNamedPipeA*, `dwOpenMode`).
-pub fn first_instance_defence(trace: &CallTrace, pipe: &str) -> Verdict {
+/// with `ERROR_ACCESS_DENIED` instead of joining it (*CreateNamedPipeA*, `dwOpenMode`); a
+/// finding only when the policy requires refusing a taken name (`required`).
+pub fn first_instance_defence(trace: &CallTrace, pipe: &str, required: bool) -> Verdict {
     if let Some(v) = no_creates(Rule::FirstInstanceFlagEnforced, trace, pipe) {
         return v;
     }
@@ -92,6 +93,9 @@ pub fn first_instance_defence(trace: &CallTrace, pipe: &str) -> Verdict {
         evidence
             .push("held: a squatter's earlier instance would make the server's first create fail, not join it".into());
         Verdict::Pass { evidence }
+    } else if !required {
+        evidence.push("the policy does not require refusing a taken name".into());
+        Verdict::Pass { evidence }
     } else {
         evidence.push(
             "so a squatter that created the name first gets the server's clients: the create joins its instance".into(),
@@ -101,8 +105,9 @@ pub fn first_instance_defence(trace: &CallTrace, pipe: &str) -> Verdict {
 }
 
 /// Remote exposure: every instance of `pipe` must carry `PIPE_REJECT_REMOTE_CLIENTS`; an
-/// instance without it can be opened over SMB (*CreateNamedPipeA*, `dwPipeMode`).
-pub fn remote_exposure(trace: &CallTrace, pipe: &str) -> Verdict {
+/// instance without it can be opened over SMB (*CreateNamedPipeA*, `dwPipeMode`); a finding
+/// only when the policy requires it (`required`).
+pub fn remote_exposure(trace: &CallTrace, pipe: &str, required: bool) -> Verdict {
     if let Some(v) = no_creates(Rule::RemoteClientsRejected, trace, pipe) {
         return v;
     }
@@ -125,16 +130,21 @@ pub fn remote_exposure(trace: &CallTrace, pipe: &str) -> Verdict {
             "held for every instance the run created (later instances are judged only if the run made them)".into(),
         );
         Verdict::Pass { evidence }
+    } else if !required {
+        evidence.extend(open.iter().map(|(n, c)| cite(*n, c)));
+        evidence.push("the policy does not require refusing remote clients".into());
+        Verdict::Pass { evidence }
     } else {
         evidence.extend(open.iter().map(|(n, c)| cite(*n, c)));
         fail("a server instance is created without PIPE_REJECT_REMOTE_CLIENTS", Severity::Medium, evidence)
     }
 }
 
-/// Client impersonation: a client's opens of `pipe` must offer at most Identification
-/// (`SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION`); without SQOS the server may impersonate
-/// the client fully (*CreateFileA*, `dwFlagsAndAttributes`; *Impersonation Levels*).
-pub fn client_impersonation(trace: &CallTrace, pipe: &str) -> Verdict {
+/// Client impersonation: a client's opens of `pipe` must offer at most `max` (the policy's
+/// `client_max_level`, by default Identification: `SECURITY_SQOS_PRESENT |
+/// SECURITY_IDENTIFICATION`); without SQOS the server may impersonate the client fully
+/// (*CreateFileA*, `dwFlagsAndAttributes`; *Impersonation Levels*).
+pub fn client_impersonation(trace: &CallTrace, pipe: &str, max: SqosLevel) -> Verdict {
     let key = pipe_key(pipe);
     let opens: Vec<(usize, &TracedCall)> = trace
         .calls
@@ -154,19 +164,18 @@ pub fn client_impersonation(trace: &CallTrace, pipe: &str) -> Verdict {
         Call::OpenPipe { flags, .. } => flags.offered_level(),
         _ => SqosLevel::Delegation,
     };
-    let too_much: Vec<&(usize, &TracedCall)> =
-        opens.iter().filter(|(_, c)| level(c) > SqosLevel::Identification).collect();
+    let too_much: Vec<&(usize, &TracedCall)> = opens.iter().filter(|(_, c)| level(c) > max).collect();
     let mut evidence = vec![
-        lead(&format!("{} CreateFile call(s) on {pipe}; {} offer more than Identification", opens.len(), too_much.len())),
+        lead(&format!("{} CreateFile call(s) on {pipe}; {} offer more than {max:?}, the policy's most", opens.len(), too_much.len())),
         "rule: without SECURITY_SQOS_PRESENT a client lets the server impersonate it fully (SecurityImpersonation); with it, the level named (CreateFileA, dwFlagsAndAttributes)".into(),
     ];
     if too_much.is_empty() {
         evidence.extend(opens.iter().map(|(n, c)| cite(*n, c)));
-        evidence.push("held: the server can identify the client but not act as it".into());
+        evidence.push(format!("held: the client offers at most {max:?}"));
         Verdict::Pass { evidence }
     } else {
         evidence.extend(too_much.iter().map(|(n, c)| cite(*n, c)));
-        fail("the client lets the server impersonate it (it offers more than Identification)", Severity::High, evidence)
+        fail(&format!("the client offers the server more than {max:?}, the policy's most"), Severity::High, evidence)
     }
 }
 
@@ -267,26 +276,38 @@ mod tests {
         let hardened = traced(vec![create(true, true), create(false, true)]);
         let prone = traced(vec![create(false, true), create(false, true)]);
         let late = traced(vec![create(false, true), create(true, true)]);
-        assert_eq!(first_instance_defence(&hardened, r"\\.\pipe\p").kind(), "pass");
-        assert_eq!(first_instance_defence(&prone, r"\\.\pipe\p").kind(), "fail");
+        assert_eq!(first_instance_defence(&hardened, r"\\.\pipe\p", true).kind(), "pass");
+        assert_eq!(first_instance_defence(&prone, r"\\.\pipe\p", true).kind(), "fail");
         assert_eq!(
-            first_instance_defence(&late, r"\\.\pipe\p").kind(),
+            first_instance_defence(&late, r"\\.\pipe\p", true).kind(),
             "fail",
             "the flag on a later instance is too late"
         );
-        assert_eq!(first_instance_defence(&hardened, r"\\.\pipe\other").kind(), "unverifiable");
+        assert_eq!(first_instance_defence(&hardened, r"\\.\pipe\other", true).kind(), "unverifiable");
         let nt = traced(vec![Call::NtCreateNamedPipeFile { disposition: 2 }]);
-        assert_eq!(first_instance_defence(&nt, r"\\.\pipe\p").kind(), "unverifiable", "a create the trace cannot name");
-        assert!(is_from_calls(&first_instance_defence(&prone, r"\\.\pipe\p")));
+        assert_eq!(
+            first_instance_defence(&nt, r"\\.\pipe\p", true).kind(),
+            "unverifiable",
+            "a create the trace cannot name"
+        );
+        assert!(is_from_calls(&first_instance_defence(&prone, r"\\.\pipe\p", true)));
+        assert_eq!(first_instance_defence(&prone, r"\\.\pipe\p", false).kind(), "pass", "the policy does not ask");
+        let open_later = traced(vec![create(true, true), create(false, false)]);
+        assert_eq!(remote_exposure(&open_later, r"\\.\pipe\p", false).kind(), "pass", "the policy does not ask");
+        assert_eq!(
+            client_impersonation(&traced(vec![open(0)]), r"\\.\pipe\p", SqosLevel::Impersonation).kind(),
+            "pass",
+            "the policy allows full impersonation"
+        );
     }
 
     #[test]
     fn every_instance_must_reject_remote_clients() {
         assert_eq!(
-            remote_exposure(&traced(vec![create(true, true), create(false, true)]), r"\\.\pipe\p").kind(),
+            remote_exposure(&traced(vec![create(true, true), create(false, true)]), r"\\.\pipe\p", true).kind(),
             "pass"
         );
-        let v = remote_exposure(&traced(vec![create(true, true), create(false, false)]), r"\\.\pipe\p");
+        let v = remote_exposure(&traced(vec![create(true, true), create(false, false)]), r"\\.\pipe\p", true);
         match &v {
             Verdict::Fail(f) => assert!(f.evidence.iter().any(|e| e.starts_with("call 2 ")), "{f:?}"),
             v => panic!("{v:?}"),
@@ -296,17 +317,28 @@ mod tests {
     #[test]
     fn a_client_offering_more_than_identification_fails() {
         let id = FileFlags::SQOS_PRESENT | 0x1_0000;
-        assert_eq!(client_impersonation(&traced(vec![open(id)]), r"\\.\pipe\p").kind(), "pass");
         assert_eq!(
-            client_impersonation(&traced(vec![open(0)]), r"\\.\pipe\p").kind(),
+            client_impersonation(&traced(vec![open(id)]), r"\\.\pipe\p", SqosLevel::Identification).kind(),
+            "pass"
+        );
+        assert_eq!(
+            client_impersonation(&traced(vec![open(0)]), r"\\.\pipe\p", SqosLevel::Identification).kind(),
             "fail",
             "no SQOS: full impersonation"
         );
         assert_eq!(
-            client_impersonation(&traced(vec![open(FileFlags::SQOS_PRESENT | 0x2_0000)]), r"\\.\pipe\p").kind(),
+            client_impersonation(
+                &traced(vec![open(FileFlags::SQOS_PRESENT | 0x2_0000)]),
+                r"\\.\pipe\p",
+                SqosLevel::Identification
+            )
+            .kind(),
             "fail"
         );
-        assert_eq!(client_impersonation(&traced(vec![]), r"\\.\pipe\p").kind(), "unverifiable");
+        assert_eq!(
+            client_impersonation(&traced(vec![]), r"\\.\pipe\p", SqosLevel::Identification).kind(),
+            "unverifiable"
+        );
     }
 
     #[test]
@@ -323,7 +355,7 @@ mod tests {
     #[test]
     fn node_is_judged_from_its_recorded_calls() {
         let t = CallTrace::parse_relay(NODE, Some(0x20));
-        assert_eq!(first_instance_defence(&t, r"\\.\pipe\ph-node-test").kind(), "pass");
-        assert_eq!(remote_exposure(&t, r"\\.\pipe\ph-node-test").kind(), "fail");
+        assert_eq!(first_instance_defence(&t, r"\\.\pipe\ph-node-test", true).kind(), "pass");
+        assert_eq!(remote_exposure(&t, r"\\.\pipe\ph-node-test", true).kind(), "fail");
     }
 }

@@ -340,7 +340,7 @@ mod tests {
             scenario: "first_instance_defence".into(),
             target: target.into(),
             duration_ms: 1,
-            verdict: judge::first_instance_defence(&CallTrace { calls: vec![create(first)] }, r"\\.\pipe\p"),
+            verdict: judge::first_instance_defence(&CallTrace { calls: vec![create(first)] }, r"\\.\pipe\p", true),
         };
         let r = AuditReport::new("windows (Wine 8.0)".into(), 1, vec![check("good", true), check("bad", false)]);
         let human = r.to_human();
