@@ -155,6 +155,26 @@ pub trait Backend: Sync {
     fn prepare_command(&self, _cmd: &mut std::process::Command, target: &crate::target::Target) -> Result<()> {
         refuse_run_as(self.platform(), target)
     }
+    /// Runs the target's server with a trace of the calls it makes ([`crate::calls`]), lets one
+    /// client through (so a server that makes its next instance then has made it), ends it, and
+    /// returns its calls; `None` where this platform has no such trace (only Wine has one).
+    fn server_calls(
+        &self,
+        _target: &crate::target::Target,
+        _endpoint: &str,
+    ) -> Option<Result<crate::calls::CallTrace>> {
+        None
+    }
+    /// Runs a client under test (`target`'s program and arguments) with a trace of its calls
+    /// against an instance of the harness's own on `endpoint`, reads what it sends, ends it, and
+    /// returns its calls; `None` where this platform has no such trace.
+    fn client_calls(
+        &self,
+        _target: &crate::target::Target,
+        _endpoint: &str,
+    ) -> Option<Result<crate::calls::CallTrace>> {
+        None
+    }
     /// From another session (Windows: a helper process in another logon session; Unix: a fresh
     /// network namespace), looks the endpoint up where it is published, if it is, and opens it.
     fn reach_from_other_session(&self, endpoint: &str, published_in: Option<&str>) -> Result<SessionReach>;

@@ -14,6 +14,7 @@
 #![deny(unsafe_code)]
 
 pub mod backend;
+pub mod calls;
 pub mod cmdline;
 pub mod endpoint;
 pub mod engine;

@@ -23,6 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tree",
             "target",
             "backend",
+            "calls",
         ],
     ),
     ("platform", &["unix", "windows"]),

@@ -366,6 +366,50 @@ pub enum Unmet {
     /// Run anyway and report what was observed, still marked unverifiable (exercises the
     /// recording against real endpoints on platforms that cannot judge).
     RunAnyway,
+    /// Where the platform can trace the server's calls (Wine), judge the checks that calls can
+    /// decide from them ([`pipe_harness_core::engine::from_calls`]): each such verdict says "from
+    /// calls, not from effect" and the calls it rests on. Other checks are skipped as with
+    /// [`Unmet::Skip`].
+    FromCalls,
+}
+
+/// The verdict from the server's calls, for a scenario that calls can decide, when the backend
+/// can trace them; otherwise `gate`, the unverifiable verdict, stands.
+fn from_calls<B: Backend>(id: &str, cx: &Context<'_, B>, gate: Verdict) -> Verdict {
+    use pipe_harness_core::engine::from_calls as judge;
+    let endpoint = cx.backend.endpoint_for(cx.target);
+    let traced = match (id, &cx.target.client_under_test) {
+        ("client_impersonation", Some(client)) => {
+            let mut as_target = Target::new("client under test", &client.program, &endpoint);
+            as_target.args = client.args.clone();
+            cx.backend.client_calls(&as_target, &endpoint)
+        }
+        ("first_instance_defence" | "remote_exposure", None) => cx.backend.server_calls(cx.target, &endpoint),
+        ("cross_session_visibility", None) if cx.policy.other_sessions.is_some() => {
+            cx.backend.server_calls(cx.target, &endpoint)
+        }
+        _ => return gate,
+    };
+    let trace = match traced {
+        None => return gate,
+        Some(Ok(trace)) => trace,
+        Some(Err(e)) => {
+            return match gate {
+                Verdict::Unverifiable { reason, rules, mut evidence } => {
+                    evidence.push(format!("no trace of the server's calls: {e}"));
+                    Verdict::Unverifiable { reason, rules, evidence }
+                }
+                other => other,
+            }
+        }
+    };
+    let pipe = cx.backend.endpoint_path(&endpoint);
+    match id {
+        "first_instance_defence" => judge::first_instance_defence(&trace, &pipe, cx.policy.refuse_taken_name),
+        "remote_exposure" => judge::remote_exposure(&trace, &pipe, cx.policy.reject_remote),
+        "client_impersonation" => judge::client_impersonation(&trace, &pipe, cx.policy.client_max_level.into()),
+        _ => judge::cross_session_visibility(&trace, cx.policy.other_sessions),
+    }
 }
 
 /// Runs one scenario against the target. A scenario that does not apply to the backend's
@@ -388,6 +432,7 @@ pub fn run<B: Backend>(scenario: ScenarioId, cx: &Context<'_, B>, unmet: Unmet) 
         },
         Some(rests_on) => match (unverifiable_for(cx.backend.probe(), rests_on), unmet) {
             (Some(v), Unmet::Skip) => v,
+            (Some(v), Unmet::FromCalls) => from_calls(info.id, cx, v),
             (gate, _) => scenario.observe_and_judge(cx, gate),
         },
     };
@@ -420,17 +465,20 @@ pub fn audit<B: Backend>(
     seed: u64,
     scenarios: &[ScenarioId],
 ) -> pipe_harness_core::engine::report::AuditReport {
-    audit_with(backend, target, policy, seed, scenarios, &mut |_, _| {})
+    audit_with(backend, target, policy, seed, scenarios, Unmet::Skip, &mut |_, _| {})
 }
 
-/// [`audit`], calling `progress` with each check's result as it is reached, and how many
-/// checks are done and to run (`(3, 9)`).
+/// [`audit`], saying what to do with a check resting on a rule that does not hold here
+/// (`pipe-harness demo` judges from calls under Wine: [`Unmet::FromCalls`]), and calling
+/// `progress` with each check's result as it is reached, and how many checks are done and to
+/// run (`(3, 9)`).
 pub fn audit_with<B: Backend>(
     backend: &B,
     target: &Target,
     policy: &Policy,
     seed: u64,
     scenarios: &[ScenarioId],
+    unmet: Unmet,
     progress: &mut dyn FnMut(&CheckResult, (usize, usize)),
 ) -> pipe_harness_core::engine::report::AuditReport {
     let cx = Context { backend, target, policy, seed };
@@ -463,7 +511,7 @@ pub fn audit_with<B: Backend>(
                 .into_iter()
                 .enumerate()
                 .map(|(i, s)| {
-                    let result = run(s, &cx, Unmet::Skip);
+                    let result = run(s, &cx, unmet);
                     progress(&result, (i + 1, total));
                     result
                 })

@@ -307,7 +307,7 @@ fn bundled(name: &str) -> anyhow::Result<std::path::PathBuf> {
 }
 
 fn demo(format: PageFormat, seed: u64) -> anyhow::Result<u8> {
-    use pipe_harness::scenarios::{audit, bundled as plans};
+    use pipe_harness::scenarios::{audit_with, bundled as plans, Unmet};
     let backend = native_backend()?;
     let mut reports = Vec::new();
     for name in DEMO {
@@ -316,7 +316,7 @@ fn demo(format: PageFormat, seed: u64) -> anyhow::Result<u8> {
         let (target, policy) = plans::unix_fixture(name, &exe);
         #[cfg(windows)]
         let (target, policy) = plans::windows_fixture(name, &exe);
-        let mut report = audit(&backend, &target, &policy, seed, &[]);
+        let mut report = audit_with(&backend, &target, &policy, seed, &[], Unmet::FromCalls, &mut |_, _| {});
         report.name_rerun(&format!("pipe-harness demo --seed {seed}"));
         reports.push(report);
     }
@@ -1148,8 +1148,14 @@ fn audit_plan(
         print!("{}", shell.human_header());
         let _ = std::io::stdout().flush();
     }
-    let mut report =
-        pipe_harness::scenarios::audit_with(&backend, &target, &policy, seed, &chosen, &mut |r, (done, total)| {
+    let mut report = pipe_harness::scenarios::audit_with(
+        &backend,
+        &target,
+        &policy,
+        seed,
+        &chosen,
+        pipe_harness::scenarios::Unmet::Skip,
+        &mut |r, (done, total)| {
             if pipe_harness::supervise::is_ending() {
                 // Ended by a signal: a check cut short by it is not a verdict.
                 return;
@@ -1173,7 +1179,8 @@ fn audit_plan(
             } else {
                 eprintln!("{line}");
             }
-        });
+        },
+    );
     if pipe_harness::supervise::is_ending() {
         // A signal ended the checks: its cleanup writes what was judged before, marked
         // interrupted, and ends the process (main waits for it in `settle`).

@@ -6,6 +6,7 @@
 //! separate pure function, which is unit tested on recorded observations. A finding is a
 //! [`Verdict::Fail`] value, never an `Err`: `Err` means the harness could not run the check.
 
+pub mod from_calls;
 pub mod html;
 pub mod live;
 pub mod plan;

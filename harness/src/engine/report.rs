@@ -171,8 +171,21 @@ impl AuditReport {
     /// One check as the human report shows it (printed as each is reached).
     pub fn human_check(r: &CheckResult) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "{:<15} {:<26} {}", r.verdict.kind().to_uppercase(), r.scenario, r.target);
+        let calls = super::from_calls::is_from_calls(&r.verdict);
+        let _ = writeln!(
+            out,
+            "{:<15} {:<26} {}{}",
+            r.verdict.kind().to_uppercase(),
+            r.scenario,
+            r.target,
+            if calls { format!(" ({})", super::from_calls::FROM_CALLS) } else { String::new() }
+        );
         match &r.verdict {
+            Verdict::Pass { evidence } if calls => {
+                for e in evidence.iter().skip(1) {
+                    let _ = writeln!(out, "                - {e}");
+                }
+            }
             Verdict::Fail(f) => {
                 let _ = writeln!(out, "              {:?}: {}", f.severity, f.title);
                 for e in &f.evidence {
@@ -216,6 +229,14 @@ impl AuditReport {
             self.count("not_applicable"),
             self.count("error")
         );
+        let calls = self.results.iter().filter(|r| super::from_calls::is_from_calls(&r.verdict)).count();
+        if calls > 0 {
+            let _ = writeln!(
+                out,
+                "{calls} of them judged {}: what the program asked of the OS, under Microsoft's documented rules",
+                super::from_calls::FROM_CALLS
+            );
+        }
         out
     }
 
@@ -263,8 +284,12 @@ impl AuditReport {
                             Severity::Medium => "warning",
                             Severity::High | Severity::Critical => "error",
                         },
-                        format!("{}: {}", r.target, f.title),
-                        serde_json::json!({ "evidence": f.evidence, "seed": f.seed, "replay": f.replay, "severity": f.severity }),
+                        if super::from_calls::is_from_calls(&r.verdict) {
+                            format!("{}: {} ({})", r.target, f.title, super::from_calls::FROM_CALLS)
+                        } else {
+                            format!("{}: {}", r.target, f.title)
+                        },
+                        serde_json::json!({ "evidence": f.evidence, "seed": f.seed, "replay": f.replay, "severity": f.severity, "from_calls": super::from_calls::is_from_calls(&r.verdict) }),
                     ),
                     Verdict::Unverifiable { reason, evidence, .. } => (
                         "open",
@@ -397,6 +422,13 @@ impl AuditReport {
                     r.duration_ms as f64 / 1000.0
                 );
                 match &r.verdict {
+                    Verdict::Pass { evidence } if super::from_calls::is_from_calls(&r.verdict) => {
+                        let _ = writeln!(
+                            out,
+                            ">\n      <system-out>{}</system-out>\n    </testcase>",
+                            xml(&evidence.join("\n"))
+                        );
+                    }
                     Verdict::Pass { .. } => out.push_str("/>\n"),
                     Verdict::Fail(f) => {
                         // The body: the evidence, then what replays it (CI shows the body).
@@ -474,6 +506,48 @@ mod tests {
     use super::super::verdict::Finding;
     use super::*;
     use crate::probe::Rule;
+
+    #[test]
+    fn verdicts_from_calls_say_so_in_every_format() {
+        use super::super::from_calls as judge;
+        use crate::calls::{Call, CallTrace, OpenMode, PipeMode, TracedCall, Width};
+        let create = |first: bool| TracedCall {
+            pid: 1,
+            tid: 2,
+            returned: Some(4),
+            call: Call::CreateNamedPipe {
+                width: Width::W,
+                name: r"\\.\pipe\p".into(),
+                open_mode: OpenMode(if first { OpenMode::FIRST_PIPE_INSTANCE | 3 } else { 3 }),
+                pipe_mode: PipeMode(0),
+                max_instances: 1,
+                security_attributes: false,
+            },
+        };
+        let check = |target: &str, first: bool| CheckResult {
+            scenario: "first_instance_defence".into(),
+            target: target.into(),
+            duration_ms: 1,
+            verdict: judge::first_instance_defence(&CallTrace { calls: vec![create(first)] }, r"\\.\pipe\p", true),
+        };
+        let r = AuditReport::new("windows (Wine 8.0)".into(), 1, vec![check("good", true), check("bad", false)]);
+        let human = r.to_human();
+        assert!(
+            human.contains("PASS            first_instance_defence     good (from calls, not from effect)"),
+            "{human}"
+        );
+        assert!(
+            human.contains("FAIL            first_instance_defence     bad (from calls, not from effect)"),
+            "{human}"
+        );
+        assert!(human.contains("2 of them judged from calls"), "{human}");
+        assert!(human.contains("FILE_FLAG_FIRST_PIPE_INSTANCE"), "{human}");
+        assert!(r.to_junit().contains("<system-out>from calls, not from effect"), "{}", r.to_junit());
+        assert!(r.to_json().contains("from calls, not from effect"));
+        let sarif = r.to_sarif();
+        assert!(sarif.contains("without FILE_FLAG_FIRST_PIPE_INSTANCE (from calls, not from effect)"), "{sarif}");
+        assert!(!sample().to_human().contains("from calls"), "effect verdicts are not marked");
+    }
 
     pub(crate) fn sample() -> AuditReport {
         AuditReport::new(

@@ -107,6 +107,19 @@ impl Backend for WindowsBackend {
     type Listener = WinListener;
     type Client = PipeClient;
 
+    fn server_calls(&self, target: &crate::target::Target, endpoint: &str) -> Option<Result<crate::calls::CallTrace>> {
+        self.probe().platform.wine_version.as_ref()?;
+        if target.managed.is_some() || target.attach.is_some() {
+            return None;
+        }
+        Some(super::trace::trace_server(self, target, endpoint))
+    }
+
+    fn client_calls(&self, target: &crate::target::Target, endpoint: &str) -> Option<Result<crate::calls::CallTrace>> {
+        self.probe().platform.wine_version.as_ref()?;
+        Some(super::trace::trace_client(self, target, endpoint))
+    }
+
     fn platform(&self) -> &'static str {
         "windows"
     }

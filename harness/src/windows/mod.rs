@@ -21,6 +21,7 @@ pub mod scm;
 pub mod security;
 mod sys;
 pub mod token;
+pub mod trace;
 
 pub use backend::WindowsBackend;
 pub use pipe::PipeInfo;

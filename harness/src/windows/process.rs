@@ -204,6 +204,17 @@ fn wait_handle(handle: &OwnedHandle, timeout: Duration, what: &str) -> Result<Op
 }
 
 impl Child {
+    /// A process started by someone else (by id), to wait for and end like one of ours: the
+    /// server a traced run started through Wine's loader ([`super::trace`]).
+    pub fn attach(pid: u32) -> Result<Child> {
+        // SAFETY: opens a process by id with the rights wait and kill need.
+        let h = unsafe {
+            OpenProcess(PROCESS_SYNCHRONIZE | PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION, false, pid)
+        }
+        .map_err(|e| os("OpenProcess", format!("attaching to process {pid}"), e))?;
+        Ok(Child { process: own(h), pid })
+    }
+
     /// The process id.
     pub fn id(&self) -> u32 {
         self.pid
