@@ -387,6 +387,32 @@ impl Backend for UnixBackend {
         self.fill(template, None)
     }
 
+    /// In the run's folder (0755, the harness's, so nobody else can plant a name there):
+    /// `files-XXXXXX`, random, made exclusively, 0700.
+    fn start_folder(&self, _target: &crate::target::Target) -> Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix("files-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(&self.dir)
+            .map_err(|e| io("mkdir", format!("creating a folder for the target's files in {}", self.dir.display()), e))
+    }
+
+    /// The folder and its files (one level; a link is given, never followed) to the target's
+    /// `run_as`, so a server that writes its pid file or logs beside its configuration can.
+    fn give_start_folder(&self, folder: &std::path::Path, target: &crate::target::Target) -> Result<()> {
+        let Some(who) = &target.run_as else { return Ok(()) };
+        let ids = Ids::resolve(who)?;
+        let entries =
+            std::fs::read_dir(folder).map_err(|e| io("readdir", format!("listing {}", folder.display()), e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| io("readdir", format!("listing {}", folder.display()), e))?.path();
+            std::os::unix::fs::lchown(&path, Some(ids.uid), Some(ids.gid))
+                .map_err(|e| io("chown", format!("giving {} to uid {}", path.display(), ids.uid), e))?;
+        }
+        std::os::unix::fs::lchown(folder, Some(ids.uid), Some(ids.gid))
+            .map_err(|e| io("chown", format!("giving {} to uid {}", folder.display(), ids.uid), e))
+    }
+
     /// As [`endpoint`](Backend::endpoint), with `{dir}` the runtime directory of the target's
     /// `run_as` (0755, owned by it).
     fn endpoint_for(&self, target: &crate::target::Target) -> String {
