@@ -553,7 +553,7 @@ fn start_once<B: Backend>(cx: &Context<'_, B>) -> Result<ServerUnderTest, String
     };
     let fix = start_fix(target, &output).map(|f| format!(". {f}")).unwrap_or_default();
     Err(format!(
-        "the target did not get ready, so no check ran: waited {:.1} s for {condition}; {ended}; {printed}{fix}",
+        "the target did not get ready, so no check ran: waited up to {:.1} s for {condition}; {ended}; {printed}{fix}",
         target.ready_timeout.as_secs_f64()
     ))
 }
@@ -563,8 +563,7 @@ fn start_fix(target: &Target, output: &[String]) -> Option<String> {
     if output.iter().any(|l| l.contains("Could not get password database information for UID")) {
         let who = target.run_as.as_ref().map_or_else(|| "its uid".to_string(), |u| format!("uid {u}"));
         return Some(format!(
-            "The server looked up its own account and {who} has no account here (no passwd entry): add it to the plan's `create_accounts = [\"{}\"]` (made for the run, deleted after) or give run_as a real account",
-            target.run_as.as_ref().map_or_else(String::new, ToString::to_string)
+            "The server looked up its own account, and {who} has no account here (no passwd entry): run it as an account, one the run makes and deletes after (run_as = \"ph-svc\" with create_accounts = [\"ph-svc\"], and {{private_dir:ph-svc}} in the endpoint) or a real one"
         ));
     }
     if let pipe_harness_core::engine::Readiness::Line(prefix) = &target.readiness {
