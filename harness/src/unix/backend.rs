@@ -92,6 +92,34 @@ impl Drop for RuntimeDirectory {
     }
 }
 
+/// Removes the run folders (`pipe-harness-PID-*` in `tmp`) of harnesses that died without their
+/// cleanup (SIGKILL): named for a pid that no longer runs, a directory (not a link), and owned
+/// by this process's uid (never another user's). A folder of a live harness, or of a pid that
+/// came round again, is left alone. Returns what was removed.
+pub fn sweep_dead_run_folders(tmp: &std::path::Path) -> Vec<PathBuf> {
+    let me = rustix::process::geteuid().as_raw();
+    let mut removed = Vec::new();
+    for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("pipe-harness-")
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let path = e.path();
+        let ours = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if ours && std::fs::remove_dir_all(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
 /// `mkdir` (exclusive: an existing path is an error), then mode 0755 and `owner`.
 fn make_owned_dir(dir: &std::path::Path, owner: Ids) -> Result<()> {
     std::fs::create_dir(dir).map_err(|e| io("mkdir", format!("creating {}", dir.display()), e))?;
@@ -110,6 +138,10 @@ impl UnixBackend {
 
     /// With a probe report already made.
     pub fn with_probe(probe: ProbeReport) -> Result<Self> {
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| {
+            sweep_dead_run_folders(&std::env::temp_dir());
+        });
         let dir = tempfile::Builder::new()
             .prefix(&format!("pipe-harness-{}-", std::process::id()))
             .tempdir()
