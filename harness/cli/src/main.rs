@@ -668,6 +668,8 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
     };
     eprintln!("fuzzing {} with seed {} for {} s on {} job(s)", target.name, opts.seed, a.duration, opts.jobs);
     let total = a.duration as f64;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let every = std::time::Duration::from_millis(if terminal { 250 } else { 5000 });
     let last_print = std::sync::Mutex::new(std::time::Instant::now());
     let campaign = live::fuzz(&backend, &target, &opts, |c| {
         // A stats line for every second the campaign has run.
@@ -686,9 +688,10 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
                 }
             }
         }
-        // At most four progress lines a second.
+        // On a terminal, a progress line redrawn at most four times a second; elsewhere (a CI
+        // log) a plain status line every 5 s, never carriage-return frames.
         let due = last_print.lock().is_ok_and(|mut t| {
-            let due = t.elapsed() >= std::time::Duration::from_millis(250);
+            let due = t.elapsed() >= every;
             if due {
                 *t = std::time::Instant::now();
             }
@@ -699,17 +702,25 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
             let done = (secs / total.max(0.001)).min(1.0);
             let bar: String = (0..20).map(|i| if (i as f64) < done * 20.0 { '#' } else { '.' }).collect();
             let edges = c.edges.map(|e| format!(", {e} edges, {} inputs", c.covered_inputs)).unwrap_or_default();
-            eprint!(
-                "\r[{bar}] {} cases, {:.0}/s{edges}, {} findings, {} restarts, {:.0} s left   ",
+            let status = format!(
+                "{} cases, {:.0}/s{edges}, {} findings, {} unconfirmed, {} restarts, {:.0} s left",
                 c.cases,
                 c.cases as f64 / secs,
                 c.findings.len(),
+                c.unconfirmed.len(),
                 c.restarts,
                 (total - secs).max(0.0)
             );
+            if terminal {
+                eprint!("\r[{bar}] {status}   ");
+            } else {
+                eprintln!("fuzzing: {:.0} s: {status}", secs);
+            }
         }
     })?;
-    eprintln!();
+    if terminal {
+        eprintln!();
+    }
     if let Some(dir) = a.save_corpus {
         save_corpus(dir, &campaign)?;
     }
