@@ -31,6 +31,7 @@ pub mod sddl;
 pub mod supervise;
 pub mod target;
 pub mod tree;
+pub mod wrap;
 
 #[cfg(windows)]
 #[allow(unsafe_code)]

@@ -24,6 +24,9 @@ enum Command {
         /// Write the report to this file instead of standard output.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// List every rule, also each of those not applicable here.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// The scenarios: what each checks, the platform rules it rests on, what the plan must give.
     Scenarios {
@@ -325,7 +328,7 @@ fn demo(format: PageFormat, seed: u64) -> anyhow::Result<u8> {
         PageFormat::Json => println!("{}", serde_json::to_string_pretty(&reports).context("formatting JSON")?),
         PageFormat::Human => {
             for r in &reports {
-                println!("{}", r.to_human());
+                println!("{}", r.to_human_wrapped(pipe_harness::wrap::COLUMNS));
             }
         }
         PageFormat::Html => {
@@ -356,10 +359,10 @@ fn demo(format: PageFormat, seed: u64) -> anyhow::Result<u8> {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Probe { format, out } => {
+        Command::Probe { format, out, verbose } => {
             let report = pipe_harness::probe::run();
             let text = match format {
-                Format::Human => report.to_table(),
+                Format::Human => report.table(verbose),
                 Format::Json => report.to_json() + "\n",
             };
             match out {
@@ -1108,7 +1111,7 @@ fn audit_plan(
             let r = one.results.remove(0);
             // Recorded before it is shown: whatever was shown, a signal's report has.
             let line = if streaming {
-                AuditReport::human_check(&r)
+                AuditReport::human_check_wrapped(&r, pipe_harness::wrap::COLUMNS)
             } else {
                 format!("[{done}/{total}] {} {} ({} ms)", r.verdict.kind().to_uppercase(), r.scenario, r.duration_ms)
             };
@@ -1148,7 +1151,7 @@ fn render_report(
     title: &str,
 ) -> String {
     match format {
-        ReportFormat::Human => report.to_human(),
+        ReportFormat::Human => report.to_human_wrapped(pipe_harness::wrap::COLUMNS),
         ReportFormat::Json => report.to_json() + "\n",
         ReportFormat::Sarif => report.to_sarif() + "\n",
         ReportFormat::Junit => report.to_junit(),

@@ -1,12 +1,15 @@
 //! What a run prints is readable where it is read (issue 26, items 3 and 8): in a CI log (stderr
 //! not a terminal) the fuzzer's progress is plain status lines, never carriage-return frames.
 
+#[cfg(unix)]
 mod common;
 
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A plan for `misbehave --mode echo` (it never ends in a finding).
+#[cfg(unix)]
 fn echo_plan(dir: &Path) -> PathBuf {
     let program = common::program_for_plan("misbehave");
     let endpoint = if cfg!(windows) { "ph-rd-{unique}" } else { "{dir}/ph-rd-{unique}.sock" };
@@ -38,4 +41,45 @@ fn the_fuzzers_progress_in_a_log_is_plain_status_lines() {
     for l in &status {
         assert!(l.contains(" cases, ") && l.contains(" unconfirmed, ") && l.len() <= 100, "{l}");
     }
+}
+
+/// Lines of at most 80 characters, but for one unbreakable word (a long path) alone on its line.
+fn over_80(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| l.chars().count() > 80 && l.trim().contains(' ')).collect()
+}
+
+#[test]
+fn probe_fits_80_columns_and_groups_the_other_platforms_rules() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pipe-harness")).arg("probe").args(args).output().expect("probe");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let short = run(&[]);
+    assert!(over_80(&short).is_empty(), "over 80 columns: {:#?}", over_80(&short));
+    let long = run(&["--verbose"]);
+    assert!(over_80(&long).is_empty(), "over 80 columns: {:#?}", over_80(&long));
+    // The other platform's rules: one entry, each of them with --verbose.
+    let other = if cfg!(windows) { "unix_bind_exclusive" } else { "first_instance_flag_enforced" };
+    assert!(!short.contains(other) && short.contains("rules not applicable"), "{short}");
+    assert!(long.contains(other), "{long}");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_audit_report_fits_80_columns_but_for_its_replay_lines() {
+    let dir = tempfile::Builder::new().prefix("ph-readable-").tempdir().expect("scratch dir");
+    let plan = echo_plan(dir.path());
+    // A policy the echo server's socket does not meet: a finding with evidence.
+    let text = std::fs::read_to_string(&plan).expect("plan") + "\n[policy]\nprotection = \"mode=0600 uid=61000\"\n";
+    std::fs::write(&plan, text).expect("plan");
+    let out = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+        .args(["audit", "--seed", "1"])
+        .arg(&plan)
+        .output()
+        .expect("pipe-harness audit");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("NOT_APPLICABLE") && text.contains("FAIL"), "{text}");
+    let long: Vec<&str> = over_80(&text).into_iter().filter(|l| !l.trim_start().starts_with("replay: ")).collect();
+    assert!(long.is_empty(), "over 80 columns: {long:#?}");
 }
