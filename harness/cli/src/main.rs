@@ -131,6 +131,9 @@ enum Command {
         /// with its charts, findings and replay commands).
         #[arg(long, value_enum, default_value_t = PageFormat::Human)]
         format: PageFormat,
+        /// Each bucket not reproduced on a fresh server (UNCONFIRMED), not only their count.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Resend a saved finding to fresh servers and show what they do now (exit 1 if any replay
     /// still ends in the finding's bucket).
@@ -401,6 +404,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             max_findings,
             hang_timeout_ms,
             stats,
+            verbose,
         } => fuzz(&FuzzArgs {
             plan: &plan,
             duration,
@@ -418,6 +422,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             max_findings,
             hang_timeout_ms,
             stats: stats.as_deref(),
+            verbose,
         }),
         Command::Replay { reproducer, plan, times, format } => replay(&reproducer, &plan, times, format),
         Command::Cc { args } => cc(&args),
@@ -517,6 +522,7 @@ struct FuzzArgs<'a> {
     max_findings: Option<usize>,
     hang_timeout_ms: u64,
     stats: Option<&'a std::path::Path>,
+    verbose: bool,
 }
 
 /// Writes the campaign's coverage corpus into `dir` ([`write_messages`]) and says how many on
@@ -752,25 +758,56 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
     }
     for (r, file) in campaign.findings.iter().zip(&saved) {
         let repeat = if r.repeat > 1 { format!(", sent {} times", r.repeat) } else { String::new() };
+        use pipe_harness::wrap::{wrap, COLUMNS};
+        let item = |text: String| wrap(&text, COLUMNS, "         ", "           ");
         println!(
-            "FINDING  case {} ({}): {}\n         bucket: {}  (detector: {}; {} hit(s); replayed {} of {} on fresh servers)\n         minimised to {} write(s), {} bytes{repeat}: {}\n         saved: {}\n         replay: pipe-harness replay {} {}",
-            r.index,
-            r.original.kind,
-            r.outcome.describe(),
-            r.bucket,
-            r.outcome.detector(),
-            r.hits,
-            r.replays.matched,
-            r.replays.of,
-            r.case.writes.len(),
-            r.case.len(),
-            r.case.writes_hex(),
-            file.display(),
-            file.display(),
-            a.plan.display()
+            "{}",
+            wrap(
+                &format!(
+                    "FINDING  case {} ({}), found after {:.1} s: {}",
+                    r.index,
+                    r.original.kind,
+                    r.found_after_ms as f64 / 1000.0,
+                    r.outcome.describe()
+                ),
+                COLUMNS,
+                "",
+                "           "
+            )
         );
+        println!(
+            "{}",
+            item(format!(
+                "bucket: {}  (detector: {}; {} hit(s); replayed {} of {} on fresh servers)",
+                r.bucket,
+                r.outcome.detector(),
+                r.hits,
+                r.replays.matched,
+                r.replays.of
+            ))
+        );
+        println!(
+            "{}",
+            item(format!(
+                "minimised to {} write(s), {} bytes{repeat}: {}",
+                r.case.writes.len(),
+                r.case.len(),
+                r.case.writes_hex()
+            ))
+        );
+        // Paths and the command whole: copied as printed.
+        println!("         saved: {}", file.display());
+        println!("         replay: pipe-harness replay {} {}", file.display(), a.plan.display());
     }
-    for u in &campaign.unconfirmed {
+    if !a.verbose && !campaign.unconfirmed.is_empty() {
+        let hits: u64 = campaign.unconfirmed.iter().map(|u| u.hits).sum();
+        let line = format!(
+            "UNCONFIRMED  {} bucket(s), {hits} hit(s), not reproduced on a fresh server: not findings (--verbose lists them)",
+            campaign.unconfirmed.len()
+        );
+        println!("{}", pipe_harness::wrap::wrap(&line, pipe_harness::wrap::COLUMNS, "", "             "));
+    }
+    for u in campaign.unconfirmed.iter().filter(|_| a.verbose) {
         let tried: Vec<String> = u.tried.iter().map(|t| format!("{} of {}", t.matched, t.of)).collect();
         println!(
             "UNCONFIRMED  {}: {} hit(s), not reproduced on a fresh server (replays in the bucket: {}); not a finding\n         first: case {} ({}): {}",
@@ -782,18 +819,19 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
             u.outcome.describe()
         );
     }
+    let say = |text: &str| println!("{}", pipe_harness::wrap::wrap(text, pipe_harness::wrap::COLUMNS, "", "    "));
     for e in &campaign.ended_early {
-        println!("ENDED EARLY  {e} (the findings above stand; the campaign fuzzed for less than it was asked)");
+        say(&format!("ENDED EARLY  {e} (the findings above stand; the campaign fuzzed for less than it was asked)"));
     }
-    println!("detection: {}", campaign.liveness);
+    say(&format!("detection: {}", campaign.liveness));
     match campaign.edges {
-        Some(edges) => println!(
+        Some(edges) => say(&format!(
             "coverage: {edges} edges reached, {} inputs kept for reaching new ones (the server was built with pipe-harness cc)",
             campaign.covered_inputs
-        ),
-        None => println!("coverage: none (fuzzed black-box; a server built with pipe-harness cc and coverage = true in the plan reports edges)"),
+        )),
+        None => say("coverage: none (fuzzed black-box; a server built with pipe-harness cc and coverage = true in the plan reports edges)"),
     }
-    println!(
+    say(&format!(
         "{} cases in {:.1} s ({:.0}/s) on {} job(s), {} distinct findings, {} unconfirmed, {} more cases hit a known bucket, {} server starts (+{} to replay)",
         campaign.cases,
         campaign.elapsed_ms as f64 / 1000.0,
@@ -804,7 +842,7 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
         campaign.duplicates,
         campaign.restarts,
         campaign.replay_starts
-    );
+    ));
     Ok(u8::from(!campaign.findings.is_empty()))
 }
 

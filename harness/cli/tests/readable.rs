@@ -83,3 +83,46 @@ fn the_audit_report_fits_80_columns_but_for_its_replay_lines() {
     let long: Vec<&str> = over_80(&text).into_iter().filter(|l| !l.trim_start().starts_with("replay: ")).collect();
     assert!(long.is_empty(), "over 80 columns: {long:#?}");
 }
+
+/// `pipe-harness fuzz` on a plan of `PROGRAM ARGS...` (a Unix socket, 4-byte framing) with
+/// `more` arguments: its standard output.
+#[cfg(unix)]
+fn fuzz_stdout(program: &str, args: &str, more: &[&str]) -> String {
+    let dir = tempfile::Builder::new().prefix("ph-readable-").tempdir().expect("scratch dir");
+    let plan = dir.path().join("plan.toml");
+    let text = format!(
+        "[target]\nname = \"t\"\nprogram = '{}'\nargs = [\"--endpoint\", \"{{pipe}}\", {args}]\nendpoint = \"{{dir}}/t-{{unique}}.sock\"\nready = \"line:READY\"\nframing = \"length:4:le\"\n",
+        common::program_for_plan(program)
+    );
+    std::fs::write(&plan, text).expect("plan");
+    let out = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+        .arg("fuzz")
+        .arg(&plan)
+        .args(["--seed", "1", "--out"])
+        .arg(dir.path().join("findings"))
+        .args(more)
+        .output()
+        .expect("pipe-harness fuzz");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[cfg(unix)]
+#[test]
+fn unconfirmed_buckets_are_one_line_unless_verbose_and_findings_say_when() {
+    // A server that crashes after its fifth message: a fresh server never does for one case,
+    // so every crash is unconfirmed.
+    let crashy = "\"--mode\", \"crash-after\", \"--after\", \"5\"";
+    let text = fuzz_stdout("misbehave", crashy, &["--duration", "3"]);
+    let unconfirmed: Vec<&str> = text.lines().filter(|l| l.starts_with("UNCONFIRMED")).collect();
+    assert_eq!(unconfirmed.len(), 1, "one summary line:\n{text}");
+    assert!(unconfirmed[0].contains("bucket(s)") && text.contains("--verbose lists them"), "{text}");
+    assert!(over_80(&text).is_empty(), "over 80 columns: {:#?}", over_80(&text));
+    let verbose = fuzz_stdout("misbehave", crashy, &["--duration", "3", "--verbose"]);
+    assert!(verbose.contains("first: case") && !verbose.contains("--verbose lists them"), "{verbose}");
+    // Each finding: when it was found.
+    let text = fuzz_stdout("sequential-bugs", "\"--bugs\", \"divide\"", &["--duration", "60", "--max-findings", "1"]);
+    let finding = text.lines().find(|l| l.starts_with("FINDING")).unwrap_or_else(|| panic!("a finding:\n{text}"));
+    assert!(finding.contains(", found after ") && finding.contains(" s:"), "{finding}");
+    let long: Vec<&str> = over_80(&text).into_iter().filter(|l| !l.trim_start().starts_with("replay: ")).collect();
+    assert!(long.is_empty(), "over 80 columns: {long:#?}");
+}
