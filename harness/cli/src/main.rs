@@ -179,7 +179,7 @@ enum Command {
         /// The target's name in the plan (default: the program's file name).
         #[arg(long)]
         name: Option<String>,
-        /// How long to wait for the program to listen, in milliseconds.
+        /// How long to wait for it to listen (ms).
         #[arg(long, default_value_t = 5000)]
         wait_ms: u64,
         /// The program and its arguments, as you would start it (after `--`).
@@ -257,7 +257,7 @@ enum ReportFormat {
     Sarif,
     /// JUnit XML, for CI test views.
     Junit,
-    /// One self-contained HTML page (no scripts, nothing loaded from elsewhere).
+    /// One HTML page, self-contained (no scripts, nothing loaded).
     Html,
 }
 
@@ -267,7 +267,7 @@ enum PageFormat {
     Human,
     /// JSON.
     Json,
-    /// One self-contained HTML page (no scripts, nothing loaded from elsewhere).
+    /// One HTML page, self-contained (no scripts, nothing loaded).
     Html,
 }
 
@@ -279,8 +279,48 @@ enum Format {
     Json,
 }
 
+/// The help on 80 columns: every help text under its option (clap's `next_line_help`, indented
+/// 10), wrapped to 70 here (clap wraps only with its `wrap_help` feature, which needs a crate
+/// this workspace does not have).
+fn help_on_80_columns(cmd: clap::Command) -> clap::Command {
+    use pipe_harness::wrap::{wrap, COLUMNS};
+    let w = |s: Option<&clap::builder::StyledStr>, width: usize| s.map(|s| wrap(&s.to_string(), width, "", ""));
+    // A subcommand's about is listed under its name, indented 10, too.
+    let about = w(cmd.get_about(), COLUMNS - 10);
+    let long_about = w(cmd.get_long_about(), COLUMNS - 10);
+    let mut cmd = cmd
+        .next_line_help(true)
+        .mut_args(|a| {
+            // clap adds "[default: ..] [possible values: ..]" after -h's text: on a line of their own.
+            let more = a.get_action().takes_values()
+                && (!a.get_default_values().is_empty() || !a.get_possible_values().is_empty());
+            let help = w(a.get_help(), COLUMNS - 10).map(|h| if more { format!("{h}\n") } else { h });
+            let long = w(a.get_long_help(), COLUMNS - 10);
+            let a = match help {
+                Some(h) => a.help(h),
+                None => a,
+            };
+            match long {
+                Some(l) => a.long_help(l),
+                None => a,
+            }
+        })
+        .mut_subcommands(help_on_80_columns);
+    if let Some(about) = about {
+        cmd = cmd.about(about);
+    }
+    if let Some(long_about) = long_about {
+        cmd = cmd.long_about(long_about);
+    }
+    cmd
+}
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let matches = help_on_80_columns(<Cli as clap::CommandFactory>::command()).get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     // Ctrl-C, SIGTERM, SIGHUP: every process of the run killed and its folders removed first.
     if let Err(e) = pipe_harness::supervise::install_signal_cleanup() {
         eprintln!("pipe-harness: warning: {e}; children still die with the harness (PR_SET_PDEATHSIG)");

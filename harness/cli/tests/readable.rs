@@ -126,3 +126,20 @@ fn unconfirmed_buckets_are_one_line_unless_verbose_and_findings_say_when() {
     let long: Vec<&str> = over_80(&text).into_iter().filter(|l| !l.trim_start().starts_with("replay: ")).collect();
     assert!(long.is_empty(), "over 80 columns: {long:#?}");
 }
+
+#[test]
+fn every_help_page_fits_80_columns() {
+    let mut pages = vec![Vec::new()];
+    pages.extend(
+        ["probe", "scenarios", "list", "audit", "fuzz", "replay", "record", "init", "cc", "demo"].map(|c| vec![c]),
+    );
+    for page in pages {
+        for flag in ["-h", "--help"] {
+            let out = Command::new(env!("CARGO_BIN_EXE_pipe-harness")).args(&page).arg(flag).output().expect("help");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success() && text.contains("Usage:"), "{page:?} {flag}: {out:?}");
+            let long: Vec<&str> = text.lines().filter(|l| l.chars().count() > 80).collect();
+            assert!(long.is_empty(), "{page:?} {flag}: over 80 columns: {long:#?}");
+        }
+    }
+}
