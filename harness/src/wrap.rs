@@ -12,13 +12,27 @@ pub fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
     for paragraph in text.split('\n') {
         let mut line = String::from(lead);
         let mut empty = true;
-        for word in paragraph.split(' ').filter(|w| !w.is_empty()) {
+        // Runs of spaces are kept ("FINDING  case": an empty word between two spaces), but
+        // not at the start of a wrapped line.
+        let mut words = paragraph.split(' ');
+        let lead_spaces = paragraph.len() - paragraph.trim_start_matches(' ').len();
+        line.push_str(&" ".repeat(lead_spaces));
+        for _ in 0..lead_spaces {
+            words.next();
+        }
+        for word in words {
+            if word.is_empty() && empty {
+                continue;
+            }
             let fits = line.chars().count() + 1 + word.chars().count() <= width;
             if !empty && !fits {
                 out.push_str(line.trim_end());
                 out.push('\n');
                 line = String::from(rest);
                 empty = true;
+                if word.is_empty() {
+                    continue;
+                }
             }
             if !empty {
                 line.push(' ');
@@ -48,5 +62,6 @@ mod tests {
         assert!(w.starts_with("  a finding") && w.lines().skip(1).all(|l| l.starts_with("    ")), "{w}");
         assert_eq!(w.split_whitespace().collect::<Vec<_>>(), text.split_whitespace().collect::<Vec<_>>());
         assert_eq!(wrap("short", 80, "- ", "  "), "- short");
+        assert_eq!(wrap("FINDING  case 3", 80, "", ""), "FINDING  case 3", "runs of spaces kept");
     }
 }

@@ -186,7 +186,8 @@ impl AuditReport {
 
     /// [`human_check`](Self::human_check) wrapped to `width` columns (`usize::MAX`: not at all).
     pub fn human_check_wrapped(r: &CheckResult, width: usize) -> String {
-        let mut out = String::new();
+        // The verdict line as it is (its columns aligned), never wrapped.
+        let mut out = format!("{:<15} {:<26} {}\n", r.verdict.kind().to_uppercase(), r.scenario, r.target);
         let mut say = |text: &str, first: &str, rest: &str| {
             let text = if width == usize::MAX {
                 format!("{first}{text}")
@@ -195,7 +196,6 @@ impl AuditReport {
             };
             let _ = writeln!(out, "{text}");
         };
-        say(&format!("{:<15} {:<26} {}", r.verdict.kind().to_uppercase(), r.scenario, r.target), "", "    ");
         const REASON: &str = "              ";
         const ITEM: &str = "                ";
         match &r.verdict {
