@@ -187,6 +187,23 @@ pub trait Backend: Sync {
     fn settle_before_close(&self) -> Duration {
         Duration::ZERO
     }
+    /// A fresh folder for the files written before one start of `target` (its
+    /// [`files`](crate::target::Target::files)): random name, created exclusively, the
+    /// server's to read and write, removed when the guard drops. The default: in the
+    /// temporary directory, the harness's own.
+    fn start_folder(&self, _target: &crate::target::Target) -> Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix("pipe-harness-files-")
+            .tempdir()
+            .map_err(|e| crate::error::Error::invalid("target files", format!("creating a folder for them: {e}")))
+    }
+
+    /// Gives what [`start_folder`](Backend::start_folder) made (the folder and the files in
+    /// it) to the identity `target` runs as. The default: nothing to give.
+    fn give_start_folder(&self, _folder: &std::path::Path, _target: &crate::target::Target) -> Result<()> {
+        Ok(())
+    }
+
     /// What the endpoint leaves behind when the harness kills its server (a Unix socket file),
     /// asked before the server starts; `None` when there is nothing (a pipe name goes with its
     /// last instance).

@@ -32,6 +32,7 @@ pub mod sddl;
 pub mod supervise;
 pub mod target;
 pub mod tree;
+pub mod wrap;
 
 #[cfg(windows)]
 #[allow(unsafe_code)]

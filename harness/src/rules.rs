@@ -258,6 +258,14 @@ impl ProbeReport {
 
     /// The report as the human table `pipe-harness probe` prints.
     pub fn to_table(&self) -> String {
+        self.table(false)
+    }
+
+    /// The table for an 80-column terminal: each rule, its status, what it says and the
+    /// evidence, wrapped; the rules not applicable for one reason (the other platform's) as
+    /// one line, unless `verbose`.
+    pub fn table(&self, verbose: bool) -> String {
+        use crate::wrap::{wrap, COLUMNS};
         let mut out = String::new();
         let p = &self.platform;
         let _ = write!(out, "platform: {}", p.os);
@@ -272,11 +280,30 @@ impl ProbeReport {
         }
         out.push('\n');
         let width = self.results.iter().map(|r| r.rule.id().len()).max().unwrap_or(0);
-        for r in &self.results {
-            let _ = writeln!(out, "{:<width$}  {:<13}  {}", r.rule.id(), r.status.label(), r.rule.summary());
-            for e in &r.evidence {
-                let _ = writeln!(out, "{:<width$}  {:<13}    - {e}", "", "");
+        // The reasons shared by several rules not applicable here, each said once.
+        let mut grouped: Vec<(&str, Vec<Rule>)> = Vec::new();
+        for r in self.results.iter().filter(|r| r.status == Status::NotApplicable && !verbose) {
+            let why = r.evidence.first().map_or("", String::as_str);
+            match grouped.iter_mut().find(|(w, _)| *w == why) {
+                Some((_, rules)) => rules.push(r.rule),
+                None => grouped.push((why, vec![r.rule])),
             }
+        }
+        grouped.retain(|(_, rules)| rules.len() > 1);
+        for r in &self.results {
+            let why = r.evidence.first().map_or("", String::as_str);
+            if r.status == Status::NotApplicable && grouped.iter().any(|(w, _)| *w == why) {
+                continue;
+            }
+            let _ = writeln!(out, "{:<width$}  {}", r.rule.id(), r.status.label());
+            let _ = writeln!(out, "{}", wrap(r.rule.summary(), COLUMNS, "    ", "    "));
+            for e in &r.evidence {
+                let _ = writeln!(out, "{}", wrap(e, COLUMNS, "    - ", "      "));
+            }
+        }
+        for (why, rules) in &grouped {
+            let text = format!("{} rules not applicable: {why} (--verbose lists them)", rules.len());
+            let _ = writeln!(out, "{}", wrap(&text, COLUMNS, "", "    "));
         }
         let count = |s: Status| self.results.iter().filter(|r| r.status == s).count();
         let _ = writeln!(

@@ -286,6 +286,19 @@ pub struct Target {
     /// Where the server publishes its endpoint's name, if it does (Windows: a named file
     /// mapping such as `Local\{pipe}`; `{pipe}` is replaced), as WCF's net.pipe binding does.
     pub published_in: Option<String>,
+    /// Files written before each start (a server's configuration), in a folder made for that
+    /// start and removed after it (`{dir}` in their text and in `args`).
+    pub files: Vec<FileTemplate>,
+}
+
+/// A file the harness writes before each start of the server: the plan's
+/// `[[target.files]] path = "{dir}/NAME"`, `text = "..."`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileTemplate {
+    /// Its name in the start's folder (one path component).
+    pub name: String,
+    /// Its text, with `{pipe}`, `{pipe_path}` and `{dir}` (the start's folder) replaced.
+    pub text: String,
 }
 
 impl Target {
@@ -316,6 +329,7 @@ impl Target {
             published_in: None,
             attach: None,
             managed: None,
+            files: Vec::new(),
         }
     }
 

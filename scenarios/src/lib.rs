@@ -561,21 +561,82 @@ pub const CONTROL_CONNECTION: &str = "control_connection";
 /// How long the control connection tries before the endpoint counts as never reached.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many of the server's last output lines a start that failed quotes.
+const LAST_LINES: usize = 8;
+
+/// The first start, before any check: the target on a fresh endpoint, ready. `Err`: one
+/// error naming the condition waited for, for how long, how it ended, the server's last
+/// lines and, where the cause is known, the fix: said once instead of once per check.
+fn start_once<B: Backend>(cx: &Context<'_, B>) -> Result<ServerUnderTest, String> {
+    use pipe_harness_core::engine::Readiness;
+    let target = cx.target;
+    let endpoint = cx.backend.endpoint_for(target);
+    let mut server = ServerUnderTest::start(cx.backend, target, &endpoint)
+        .map_err(|e| format!("the target could not be started, so no check ran: {e}"))?;
+    let started = server.wait_ready(cx.backend, &target.readiness, target.ready_timeout);
+    if started == Started::Ready {
+        return Ok(server);
+    }
+    let condition = match &target.readiness {
+        Readiness::Line(prefix) => {
+            format!("a stdout line starting with {prefix:?} (ready = \"line:...\" is a prefix match)")
+        }
+        Readiness::LineNamingEndpoint { prefix, .. } => {
+            format!("a stdout line starting with {prefix:?} and naming the endpoint")
+        }
+        Readiness::Endpoint => format!("a client to connect at {endpoint}"),
+    };
+    let ended = match started {
+        Started::Exited(Some(code)) => format!("it exited with code {code} first"),
+        Started::Exited(None) => "it ended first (a signal or an exception)".to_string(),
+        Started::Stopped => "its service manager stopped it first".to_string(),
+        _ => "it was still running when the wait ended".to_string(),
+    };
+    let output = server.output();
+    let last: Vec<&str> = output.iter().rev().take(LAST_LINES).rev().map(String::as_str).collect();
+    let printed = if last.is_empty() {
+        "it printed nothing".to_string()
+    } else {
+        format!("its last lines: {}", last.join(" | "))
+    };
+    let fix = start_fix(target, &output).map(|f| format!(". {f}")).unwrap_or_default();
+    Err(format!(
+        "the target did not get ready, so no check ran: waited up to {:.1} s for {condition}; {ended}; {printed}{fix}",
+        target.ready_timeout.as_secs_f64()
+    ))
+}
+
+/// The fix for a start that failed in a way whose cause is known.
+fn start_fix(target: &Target, output: &[String]) -> Option<String> {
+    if output.iter().any(|l| l.contains("Could not get password database information for UID")) {
+        let who = target.run_as.as_ref().map_or_else(|| "its uid".to_string(), |u| format!("uid {u}"));
+        return Some(format!(
+            "The server looked up its own account, and {who} has no account here (no passwd entry): run it as an account, one the run makes and deletes after (run_as = \"ph-svc\" with create_accounts = [\"ph-svc\"], and {{private_dir:ph-svc}} in the endpoint) or a real one"
+        ));
+    }
+    if let pipe_harness_core::engine::Readiness::Line(prefix) = &target.readiness {
+        let stdout: Vec<&str> = output.iter().filter_map(|l| l.strip_prefix("stdout: ")).collect();
+        if let Some(near) = stdout.iter().find(|l| l.contains(prefix.trim())) {
+            return Some(format!(
+                "Its line {near:?} holds {prefix:?} but does not start with it: give ready the line's start"
+            ));
+        }
+    }
+    None
+}
+
 /// The control connection, before any check: a fresh server (or the attached one) must be
 /// reached at its endpoint by a legitimate client ([`Target::client_identity`]) or by the
 /// harness itself. `Err`: why it never was, naming the endpoint and what was tried: a plan
-/// error, said once, never a finding. A target that does not start is left to the checks
-/// (each says how its start failed), and a client under test has no server endpoint to prove.
+/// error, said once, never a finding. A target that does not start or get ready is the same
+/// error ([`start_once`]), and a client under test has no server endpoint to prove.
 fn endpoint_reached<B: Backend>(cx: &Context<'_, B>) -> Result<(), String> {
     if cx.target.client_under_test.is_some() {
         return Ok(());
     }
     let mut started = match &cx.target.attach {
         Some(_) => None,
-        None => match cx.start_ready() {
-            Ok(s) => Some(s),
-            Err(_) => return Ok(()),
-        },
+        None => Some(start_once(cx)?),
     };
     let endpoint = match (&started, &cx.target.attach) {
         (Some(s), _) => s.endpoint.clone(),

@@ -110,3 +110,42 @@ fn an_endpoint_never_reached_is_one_plan_error_not_a_finding() {
     assert!(text.contains("\"path=") && text.contains("never reached"), "{text}");
     assert!(!r.results.iter().any(|c| c.verdict.kind() == "fail"), "{text}");
 }
+
+#[test]
+fn a_wrong_ready_line_is_one_error_after_one_timeout_naming_the_condition() {
+    // The server prints "READY ..."; the plan waits for "LISTENING": one start, one wait of
+    // 2 s, one error (before: one per check, 9 waits).
+    let text =
+        own_uid_plan("").replace("ready = \"line:READY\"", "ready = \"line:LISTENING\"\nready_timeout_ms = 2000");
+    let (_dir, file) = plan(&text);
+    let t0 = std::time::Instant::now();
+    let r = audit(&file, &[]);
+    let took = t0.elapsed();
+    let human = r.to_human();
+    assert_eq!(r.exit_code(), 2, "{human}");
+    assert_eq!(r.results.len(), 1, "said once:\n{human}");
+    assert_eq!(r.results[0].scenario, pipe_harness::scenarios::CONTROL_CONNECTION);
+    for part in ["did not get ready", "\"LISTENING\"", "2.0 s", "READY"] {
+        assert!(human.contains(part), "{part:?} in:\n{human}");
+    }
+    assert!(took < Duration::from_secs(60), "one wait, not one per check: {took:?}");
+}
+
+#[test]
+fn a_run_as_uid_without_an_account_that_stops_dbus_says_so_and_the_fix() {
+    let dbus = ["/usr/bin/dbus-daemon", "/bin/dbus-daemon"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .expect("dbus-daemon is not installed: run ci/setup");
+    let (_dir, file) = plan(&format!(
+        "[target]\nname = \"dbus-daemon\"\nprogram = \"{dbus}\"\nargs = [\"--session\", \"--nofork\", \"--print-address\", \"--address=unix:path={{pipe}}\"]\nendpoint = \"{{private_dir:61000}}/bus-{{unique}}\"\nrun_as = \"61000\"\nready = \"line:unix:\"\n"
+    ));
+    let r = audit(&file, &[]);
+    let human = r.to_human();
+    assert_eq!(r.results.len(), 1, "said once:\n{human}");
+    for part in
+        ["Could not get password database information", "uid 61000 has no account", "create_accounts = [\"ph-svc\"]"]
+    {
+        assert!(human.contains(part), "{part:?} in:\n{human}");
+    }
+}

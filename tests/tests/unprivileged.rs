@@ -48,10 +48,15 @@ fn a_user_who_is_not_root_is_told_to_run_as_root_and_strict_fails_on_it() {
     assert_eq!(code, Some(0), "unverifiable is not a failure without --strict:\n{text}");
     let unverifiable: Vec<&str> = text.lines().filter(|l| l.starts_with("UNVERIFIABLE")).collect();
     assert!(unverifiable.len() >= 5, "as uid {USER}, the checks resting on other uids are unverifiable:\n{text}");
-    // Each says why in words: the line under its verdict.
+    // Each says why in words: the indented lines under its verdict (wrapped to 80 columns).
     let lines: Vec<&str> = text.lines().collect();
     for (i, l) in lines.iter().enumerate().filter(|(_, l)| l.starts_with("UNVERIFIABLE")) {
-        let why = lines.get(i + 1).copied().unwrap_or_default();
+        let why = lines[i + 1..]
+            .iter()
+            .take_while(|w| w.starts_with(' '))
+            .flat_map(|w| w.split_whitespace())
+            .collect::<Vec<_>>()
+            .join(" ");
         assert!(
             why.contains(&format!("the harness runs as uid {USER}, not root")) && why.contains("run it as root"),
             "{l}: the reason names what is missing:\n{why}"

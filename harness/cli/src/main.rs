@@ -24,6 +24,9 @@ enum Command {
         /// Write the report to this file instead of standard output.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// List every rule, also each of those not applicable here.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// The scenarios: what each checks, the platform rules it rests on, what the plan must give.
     Scenarios {
@@ -128,6 +131,9 @@ enum Command {
         /// with its charts, findings and replay commands).
         #[arg(long, value_enum, default_value_t = PageFormat::Human)]
         format: PageFormat,
+        /// Each bucket not reproduced on a fresh server (UNCONFIRMED), not only their count.
+        #[arg(long, short)]
+        verbose: bool,
     },
     /// Resend a saved finding to fresh servers and show what they do now (exit 1 if any replay
     /// still ends in the finding's bucket).
@@ -173,7 +179,7 @@ enum Command {
         /// The target's name in the plan (default: the program's file name).
         #[arg(long)]
         name: Option<String>,
-        /// How long to wait for the program to listen, in milliseconds.
+        /// How long to wait for it to listen (ms).
         #[arg(long, default_value_t = 5000)]
         wait_ms: u64,
         /// The program and its arguments, as you would start it (after `--`).
@@ -253,7 +259,7 @@ enum ReportFormat {
     Sarif,
     /// JUnit XML, for CI test views.
     Junit,
-    /// One self-contained HTML page (no scripts, nothing loaded from elsewhere).
+    /// One HTML page, self-contained (no scripts, nothing loaded).
     Html,
 }
 
@@ -263,7 +269,7 @@ enum PageFormat {
     Human,
     /// JSON.
     Json,
-    /// One self-contained HTML page (no scripts, nothing loaded from elsewhere).
+    /// One HTML page, self-contained (no scripts, nothing loaded).
     Html,
 }
 
@@ -275,8 +281,48 @@ enum Format {
     Json,
 }
 
+/// The help on 80 columns: every help text under its option (clap's `next_line_help`, indented
+/// 10), wrapped to 70 here (clap wraps only with its `wrap_help` feature, which needs a crate
+/// this workspace does not have).
+fn help_on_80_columns(cmd: clap::Command) -> clap::Command {
+    use pipe_harness::wrap::{wrap, COLUMNS};
+    let w = |s: Option<&clap::builder::StyledStr>, width: usize| s.map(|s| wrap(&s.to_string(), width, "", ""));
+    // A subcommand's about is listed under its name, indented 10, too.
+    let about = w(cmd.get_about(), COLUMNS - 10);
+    let long_about = w(cmd.get_long_about(), COLUMNS - 10);
+    let mut cmd = cmd
+        .next_line_help(true)
+        .mut_args(|a| {
+            // clap adds "[default: ..] [possible values: ..]" after -h's text: on a line of their own.
+            let more = a.get_action().takes_values()
+                && (!a.get_default_values().is_empty() || !a.get_possible_values().is_empty());
+            let help = w(a.get_help(), COLUMNS - 10).map(|h| if more { format!("{h}\n") } else { h });
+            let long = w(a.get_long_help(), COLUMNS - 10);
+            let a = match help {
+                Some(h) => a.help(h),
+                None => a,
+            };
+            match long {
+                Some(l) => a.long_help(l),
+                None => a,
+            }
+        })
+        .mut_subcommands(help_on_80_columns);
+    if let Some(about) = about {
+        cmd = cmd.about(about);
+    }
+    if let Some(long_about) = long_about {
+        cmd = cmd.long_about(long_about);
+    }
+    cmd
+}
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let matches = help_on_80_columns(<Cli as clap::CommandFactory>::command()).get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     // Ctrl-C, SIGTERM, SIGHUP: every process of the run killed and its folders removed first.
     if let Err(e) = pipe_harness::supervise::install_signal_cleanup() {
         eprintln!("pipe-harness: warning: {e}; children still die with the harness (PR_SET_PDEATHSIG)");
@@ -327,7 +373,7 @@ fn demo(format: PageFormat, seed: u64) -> anyhow::Result<u8> {
         PageFormat::Json => println!("{}", serde_json::to_string_pretty(&reports).context("formatting JSON")?),
         PageFormat::Human => {
             for r in &reports {
-                println!("{}", r.to_human());
+                println!("{}", r.to_human_wrapped(pipe_harness::wrap::COLUMNS));
             }
         }
         PageFormat::Html => {
@@ -358,10 +404,10 @@ fn demo(format: PageFormat, seed: u64) -> anyhow::Result<u8> {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Probe { format, out } => {
+        Command::Probe { format, out, verbose } => {
             let report = pipe_harness::probe::run();
             let text = match format {
-                Format::Human => report.to_table(),
+                Format::Human => report.table(verbose),
                 Format::Json => report.to_json() + "\n",
             };
             match out {
@@ -400,6 +446,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             max_findings,
             hang_timeout_ms,
             stats,
+            verbose,
         } => fuzz(&FuzzArgs {
             plan: &plan,
             duration,
@@ -417,6 +464,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             max_findings,
             hang_timeout_ms,
             stats: stats.as_deref(),
+            verbose,
         }),
         Command::Replay { reproducer, plan, times, format } => replay(&reproducer, &plan, times, format),
         Command::Cc { args } => cc(&args),
@@ -516,6 +564,7 @@ struct FuzzArgs<'a> {
     max_findings: Option<usize>,
     hang_timeout_ms: u64,
     stats: Option<&'a std::path::Path>,
+    verbose: bool,
 }
 
 /// Writes the campaign's coverage corpus into `dir` ([`write_messages`]) and says how many on
@@ -673,6 +722,8 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
     };
     eprintln!("fuzzing {} with seed {} for {} s on {} job(s)", target.name, opts.seed, a.duration, opts.jobs);
     let total = a.duration as f64;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let every = std::time::Duration::from_millis(if terminal { 250 } else { 5000 });
     let last_print = std::sync::Mutex::new(std::time::Instant::now());
     let campaign = live::fuzz(&backend, &target, &opts, |c| {
         // A stats line for every second the campaign has run.
@@ -691,9 +742,10 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
                 }
             }
         }
-        // At most four progress lines a second.
+        // On a terminal, a progress line redrawn at most four times a second; elsewhere (a CI
+        // log) a plain status line every 5 s, never carriage-return frames.
         let due = last_print.lock().is_ok_and(|mut t| {
-            let due = t.elapsed() >= std::time::Duration::from_millis(250);
+            let due = t.elapsed() >= every;
             if due {
                 *t = std::time::Instant::now();
             }
@@ -704,17 +756,25 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
             let done = (secs / total.max(0.001)).min(1.0);
             let bar: String = (0..20).map(|i| if (i as f64) < done * 20.0 { '#' } else { '.' }).collect();
             let edges = c.edges.map(|e| format!(", {e} edges, {} inputs", c.covered_inputs)).unwrap_or_default();
-            eprint!(
-                "\r[{bar}] {} cases, {:.0}/s{edges}, {} findings, {} restarts, {:.0} s left   ",
+            let status = format!(
+                "{} cases, {:.0}/s{edges}, {} findings, {} unconfirmed, {} restarts, {:.0} s left",
                 c.cases,
                 c.cases as f64 / secs,
                 c.findings.len(),
+                c.unconfirmed.len(),
                 c.restarts,
                 (total - secs).max(0.0)
             );
+            if terminal {
+                eprint!("\r[{bar}] {status}   ");
+            } else {
+                eprintln!("fuzzing: {:.0} s: {status}", secs);
+            }
         }
     })?;
-    eprintln!();
+    if terminal {
+        eprintln!();
+    }
     if let Some(dir) = a.save_corpus {
         save_corpus(dir, &campaign)?;
     }
@@ -743,25 +803,56 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
     }
     for (r, file) in campaign.findings.iter().zip(&saved) {
         let repeat = if r.repeat > 1 { format!(", sent {} times", r.repeat) } else { String::new() };
+        use pipe_harness::wrap::{wrap, COLUMNS};
+        let item = |text: String| wrap(&text, COLUMNS, "         ", "           ");
         println!(
-            "FINDING  case {} ({}): {}\n         bucket: {}  (detector: {}; {} hit(s); replayed {} of {} on fresh servers)\n         minimised to {} write(s), {} bytes{repeat}: {}\n         saved: {}\n         replay: pipe-harness replay {} {}",
-            r.index,
-            r.original.kind,
-            r.outcome.describe(),
-            r.bucket,
-            r.outcome.detector(),
-            r.hits,
-            r.replays.matched,
-            r.replays.of,
-            r.case.writes.len(),
-            r.case.len(),
-            r.case.writes_hex(),
-            file.display(),
-            file.display(),
-            a.plan.display()
+            "{}",
+            wrap(
+                &format!(
+                    "FINDING  case {} ({}), found after {:.1} s: {}",
+                    r.index,
+                    r.original.kind,
+                    r.found_after_ms as f64 / 1000.0,
+                    r.outcome.describe()
+                ),
+                COLUMNS,
+                "",
+                "           "
+            )
         );
+        println!(
+            "{}",
+            item(format!(
+                "bucket: {}  (detector: {}; {} hit(s); replayed {} of {} on fresh servers)",
+                r.bucket,
+                r.outcome.detector(),
+                r.hits,
+                r.replays.matched,
+                r.replays.of
+            ))
+        );
+        println!(
+            "{}",
+            item(format!(
+                "minimised to {} write(s), {} bytes{repeat}: {}",
+                r.case.writes.len(),
+                r.case.len(),
+                r.case.writes_hex()
+            ))
+        );
+        // Paths and the command whole: copied as printed.
+        println!("         saved: {}", file.display());
+        println!("         replay: pipe-harness replay {} {}", file.display(), a.plan.display());
     }
-    for u in &campaign.unconfirmed {
+    if !a.verbose && !campaign.unconfirmed.is_empty() {
+        let hits: u64 = campaign.unconfirmed.iter().map(|u| u.hits).sum();
+        let line = format!(
+            "UNCONFIRMED  {} bucket(s), {hits} hit(s), not reproduced on a fresh server: not findings (--verbose lists them)",
+            campaign.unconfirmed.len()
+        );
+        println!("{}", pipe_harness::wrap::wrap(&line, pipe_harness::wrap::COLUMNS, "", "             "));
+    }
+    for u in campaign.unconfirmed.iter().filter(|_| a.verbose) {
         let tried: Vec<String> = u.tried.iter().map(|t| format!("{} of {}", t.matched, t.of)).collect();
         println!(
             "UNCONFIRMED  {}: {} hit(s), not reproduced on a fresh server (replays in the bucket: {}); not a finding\n         first: case {} ({}): {}",
@@ -773,18 +864,19 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
             u.outcome.describe()
         );
     }
+    let say = |text: &str| println!("{}", pipe_harness::wrap::wrap(text, pipe_harness::wrap::COLUMNS, "", "    "));
     for e in &campaign.ended_early {
-        println!("ENDED EARLY  {e} (the findings above stand; the campaign fuzzed for less than it was asked)");
+        say(&format!("ENDED EARLY  {e} (the findings above stand; the campaign fuzzed for less than it was asked)"));
     }
-    println!("detection: {}", campaign.liveness);
+    say(&format!("detection: {}", campaign.liveness));
     match campaign.edges {
-        Some(edges) => println!(
+        Some(edges) => say(&format!(
             "coverage: {edges} edges reached, {} inputs kept for reaching new ones (the server was built with pipe-harness cc)",
             campaign.covered_inputs
-        ),
-        None => println!("coverage: none (fuzzed black-box; a server built with pipe-harness cc and coverage = true in the plan reports edges)"),
+        )),
+        None => say("coverage: none (fuzzed black-box; a server built with pipe-harness cc and coverage = true in the plan reports edges)"),
     }
-    println!(
+    say(&format!(
         "{} cases in {:.1} s ({:.0}/s) on {} job(s), {} distinct findings, {} unconfirmed, {} more cases hit a known bucket, {} server starts (+{} to replay)",
         campaign.cases,
         campaign.elapsed_ms as f64 / 1000.0,
@@ -795,7 +887,7 @@ fn fuzz(a: &FuzzArgs<'_>) -> anyhow::Result<u8> {
         campaign.duplicates,
         campaign.restarts,
         campaign.replay_starts
-    );
+    ));
     Ok(u8::from(!campaign.findings.is_empty()))
 }
 
@@ -1165,7 +1257,7 @@ fn audit_plan(
             let r = one.results.remove(0);
             // Recorded before it is shown: whatever was shown, a signal's report has.
             let line = if streaming {
-                AuditReport::human_check(&r)
+                AuditReport::human_check_wrapped(&r, pipe_harness::wrap::COLUMNS)
             } else {
                 format!("[{done}/{total}] {} {} ({} ms)", r.verdict.kind().to_uppercase(), r.scenario, r.duration_ms)
             };
@@ -1206,7 +1298,7 @@ fn render_report(
     title: &str,
 ) -> String {
     match format {
-        ReportFormat::Human => report.to_human(),
+        ReportFormat::Human => report.to_human_wrapped(pipe_harness::wrap::COLUMNS),
         ReportFormat::Json => report.to_json() + "\n",
         ReportFormat::Sarif => report.to_sarif() + "\n",
         ReportFormat::Junit => report.to_junit(),

@@ -118,6 +118,65 @@ fn sigterm_to_the_harness_kills_the_whole_run_and_removes_its_folder() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// SIGKILL to the harness runs none of its cleanup: its run folder (with a stale socket) and
+/// its cgroups stay. The next run removes them: the folder of a pid that is gone, the harness's
+/// uid's, at once; the empty cgroups of a pid that is gone once a minute old (backdated here).
+#[cfg(unix)]
+#[test]
+fn after_a_sigkill_the_next_run_removes_the_dead_runs_folder_and_cgroups() {
+    use pipe_harness::unix::procfs::processes_with_env;
+    let marker = format!("kill-{}", std::process::id());
+    let dir = scratch("sigkill");
+    // An echo server (no helper: a helper outlives a SIGKILLed harness, in its cgroup, and a
+    // cgroup with a member is never touched by the next run).
+    let plan = plan(&dir, "{dir}/echo-{unique}.sock", &marker);
+    let text = std::fs::read_to_string(&plan).expect("plan").replace("\"helper\"]", "\"echo\"]");
+    std::fs::write(&plan, text).expect("plan");
+    let mut cli = fuzz_for_two_minutes(&plan, &dir);
+    let cli_pid = cli.id();
+    let up = within(Duration::from_secs(30), || !processes_with_env("PH_TERMINATION_TEST", &marker).is_empty());
+    let run_dirs = || -> Vec<PathBuf> {
+        std::fs::read_dir(std::env::temp_dir())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with(&format!("pipe-harness-{cli_pid}-")))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let contained = pipe_harness::supervise::has_cgroups();
+    let cgroups_up = !contained || !cgroups_of(cli_pid).is_empty();
+    let _ = cli.kill(); // SIGKILL
+    let _ = cli.wait();
+    assert!(up && cgroups_up, "the server never ran (cgroups: {cgroups_up})");
+    assert!(
+        within(Duration::from_secs(20), || processes_with_env("PH_TERMINATION_TEST", &marker).is_empty()),
+        "processes of the run left"
+    );
+    let left = run_dirs();
+    assert!(!left.is_empty(), "a SIGKILL leaves the run's folder (nothing ran to remove it)");
+    let cgroups = cgroups_of(cli_pid);
+    assert!(!contained || !cgroups.is_empty(), "a SIGKILL leaves the run's cgroups");
+    for cg in &cgroups {
+        let status = Command::new("touch").args(["-d", "2 minutes ago"]).arg(cg).status().expect("touch");
+        assert!(status.success(), "backdating {}", cg.display());
+    }
+    // The next run, against the same plan.
+    let out = Command::new(env!("CARGO_BIN_EXE_pipe-harness"))
+        .args(["audit", plan.to_str().expect("utf-8"), "--scenario", "framing_robustness", "--seed", "1"])
+        .output()
+        .expect("pipe-harness");
+    assert!(out.status.code().is_some_and(|c| c < 2), "{out:?}");
+    assert!(run_dirs().is_empty(), "the dead run's folders are left: {:?}", run_dirs());
+    assert!(cgroups_of(cli_pid).is_empty(), "the dead run's cgroups are left: {:?}", cgroups_of(cli_pid));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Cgroup directories named for harness process `pid`'s trees, anywhere under /sys/fs/cgroup
 /// (four levels down: a hierarchy, then the harness's own cgroup's path).
 #[cfg(unix)]

@@ -131,6 +131,15 @@ struct TargetSection {
     process_limit: Option<Spanned<u64>>,
     #[serde(default)]
     cgroup: Option<bool>,
+    #[serde(default)]
+    files: Vec<FileSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSection {
+    path: Spanned<String>,
+    text: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -526,6 +535,28 @@ pub fn parse(file: &Path, text: &str) -> Result<(Target, Policy)> {
     };
     target.client_under_test =
         t.client.as_ref().map(|c| ClientProgram { program: resolve(&c.program), args: c.args.clone() });
+    for f in &t.files {
+        // Only in the folder the harness makes for each start: no predictable path, nothing
+        // another user could plant, and removed after.
+        let name = f
+            .path
+            .get_ref()
+            .strip_prefix("{dir}/")
+            .filter(|n| !n.is_empty() && *n != "." && *n != ".." && !n.contains(['/', '\\', '{', '}']));
+        let Some(name) = name else {
+            return Err(at.error(
+                Some(f.path.span()),
+                "a file's path is \"{dir}/NAME\": the harness writes it in a fresh folder it makes for each start of the server (and removes after), {dir} in args and in the file's text",
+            ));
+        };
+        if target.program.as_os_str().is_empty() {
+            return Err(at.error(
+                Some(f.path.span()),
+                "[[target.files]] are written before the harness starts the server's program: this plan gives no program",
+            ));
+        }
+        target.files.push(crate::target::FileTemplate { name: name.to_string(), text: f.text.clone() });
+    }
     let program_given = t.program.as_ref().map(|p| p.get_ref().clone());
     for (what, v) in
         [("name", Some(&t.name)), ("program", program_given.as_ref()), ("endpoint", Some(endpoint.get_ref()))]

@@ -170,42 +170,63 @@ impl AuditReport {
 
     /// One check as the human report shows it (printed as each is reached).
     pub fn human_check(r: &CheckResult) -> String {
-        let mut out = String::new();
+        Self::human_check_wrapped(r, usize::MAX)
+    }
+
+    /// The human report with its reasons and evidence wrapped to `width` columns (the
+    /// command's, for a terminal: [`crate::wrap::COLUMNS`]); a replay line is never broken.
+    pub fn to_human_wrapped(&self, width: usize) -> String {
+        let mut out = self.human_header();
+        for r in &self.results {
+            out.push_str(&Self::human_check_wrapped(r, width));
+        }
+        out.push_str(&self.human_summary());
+        out
+    }
+
+    /// [`human_check`](Self::human_check) wrapped to `width` columns (`usize::MAX`: not at all).
+    pub fn human_check_wrapped(r: &CheckResult, width: usize) -> String {
+        // The verdict line as it is (its columns aligned), never wrapped; a verdict judged from
+        // the program's calls says so on it.
         let calls = super::from_calls::is_from_calls(&r.verdict);
-        let _ = writeln!(
-            out,
-            "{:<15} {:<26} {}{}",
+        let mut out = format!(
+            "{:<15} {:<26} {}{}\n",
             r.verdict.kind().to_uppercase(),
             r.scenario,
             r.target,
             if calls { format!(" ({})", super::from_calls::FROM_CALLS) } else { String::new() }
         );
+        let mut say = |text: &str, first: &str, rest: &str| {
+            let text = if width == usize::MAX {
+                format!("{first}{text}")
+            } else {
+                crate::wrap::wrap(text, width, first, rest)
+            };
+            let _ = writeln!(out, "{text}");
+        };
+        const REASON: &str = "              ";
+        const ITEM: &str = "                ";
         match &r.verdict {
             Verdict::Pass { evidence } if calls => {
                 for e in evidence.iter().skip(1) {
-                    let _ = writeln!(out, "                - {e}");
+                    say(e, &format!("{ITEM}- "), &format!("{ITEM}  "));
                 }
             }
             Verdict::Fail(f) => {
-                let _ = writeln!(out, "              {:?}: {}", f.severity, f.title);
+                say(&format!("{:?}: {}", f.severity, f.title), REASON, REASON);
                 for e in &f.evidence {
-                    let _ = writeln!(out, "                - {e}");
+                    say(e, &format!("{ITEM}- "), &format!("{ITEM}  "));
                 }
                 if let Some(seed) = f.seed {
-                    let _ = writeln!(out, "                seed {seed}");
+                    let _ = writeln!(out, "{ITEM}seed {seed}");
                 }
                 if let Some(cmd) = &f.replay {
-                    let _ = writeln!(out, "                replay: {cmd}");
+                    let _ = writeln!(out, "{ITEM}replay: {cmd}");
                 }
             }
-            Verdict::Unverifiable { reason, .. } => {
-                let _ = writeln!(out, "              {reason}");
-            }
+            Verdict::Unverifiable { reason, .. } | Verdict::Error { reason } => say(reason, REASON, REASON),
             Verdict::NotApplicable { reason, needs } => {
-                let _ = writeln!(out, "              {reason}; to run it, add: {needs}");
-            }
-            Verdict::Error { reason } => {
-                let _ = writeln!(out, "              {reason}");
+                say(&format!("{reason}; to run it, add: {needs}"), REASON, REASON)
             }
             Verdict::Pass { .. } => {}
         }

@@ -178,6 +178,31 @@ pub struct ServerUnderTest {
     requested: String,
     /// Removed once the harness has killed the server (its socket file: [`Leftover`](crate::backend::Leftover)).
     leftover: Option<crate::backend::Leftover>,
+    /// The folder of the files written for this start (the plan's `[[target.files]]`):
+    /// removed once the server is stopped.
+    files: Option<tempfile::TempDir>,
+}
+
+/// Writes the target's files for one start in a fresh folder ([`Backend::start_folder`]),
+/// each created exclusively (never through a name someone planted), with `{pipe}`,
+/// `{pipe_path}` and `{dir}` filled, then gives them to the server's identity.
+fn write_files<B: Backend>(backend: &B, target: &Target, endpoint: &str, path: &str) -> Result<tempfile::TempDir> {
+    use std::io::Write as _;
+    let folder = backend.start_folder(target)?;
+    let dir = folder.path().to_string_lossy().into_owned();
+    for file in &target.files {
+        let at = folder.path().join(&file.name);
+        let text =
+            crate::target::fill(std::slice::from_ref(&file.text), endpoint, path).remove(0).replace("{dir}", &dir);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&at)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| Error::invalid("target files", format!("writing {}: {e}", at.display())))?;
+    }
+    backend.give_start_folder(folder.path(), target)?;
+    Ok(folder)
 }
 
 /// The server's process: a child of the harness, or a service its manager runs.
@@ -240,11 +265,15 @@ impl ServerUnderTest {
         if let Some(spec) = &target.managed {
             return Self::start_managed(backend, spec, endpoint);
         }
+        let path = backend.endpoint_path(endpoint);
+        let files = if target.files.is_empty() { None } else { Some(write_files(backend, target, endpoint, &path)?) };
+        let mut args = target.args_for(endpoint, &path);
+        if let Some(folder) = &files {
+            let dir = folder.path().to_string_lossy();
+            args.iter_mut().for_each(|a| *a = a.replace("{dir}", &dir));
+        }
         let mut cmd = Command::new(&target.program);
-        cmd.args(target.args_for(endpoint, &backend.endpoint_path(endpoint)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for (k, v) in &target.env {
             cmd.env(k, v);
         }
@@ -279,6 +308,7 @@ impl ServerUnderTest {
             endpoint: endpoint.to_string(),
             requested: endpoint.to_string(),
             leftover: backend.leftover_file(endpoint),
+            files,
         })
     }
 
@@ -304,6 +334,7 @@ impl ServerUnderTest {
             endpoint: endpoint.to_string(),
             requested: endpoint.to_string(),
             leftover: None,
+            files: None,
         })
     }
 
@@ -508,6 +539,10 @@ impl ServerUnderTest {
                 let _ = self.final_output(Duration::from_secs(2));
                 if let Some(file) = &self.leftover {
                     file.remove();
+                }
+                // The start's files go with it (also when the server wrote in their folder).
+                if let Some(folder) = self.files.take() {
+                    let _ = folder.close();
                 }
             }
         }

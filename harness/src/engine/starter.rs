@@ -110,13 +110,19 @@ pub fn plan(name: &str, program: &Path, args: &[String], seen: &Observed) -> Str
         let ext = if ext.is_empty() { String::new() } else { format!(".{ext}") };
         format!("{{dir}}/{stem}-{{unique}}{ext}")
     };
-    // A stdout line that names the endpoint is a readiness line: its text before the name.
-    let ready = seen
+    // A stdout line that names the endpoint is a readiness line: its text before the name, up
+    // to the first digit (a pid, a time, a counter: what the next run prints differently), so
+    // that the plan's own runs get ready.
+    let line_before = seen
         .output
         .iter()
         .filter_map(|l| l.strip_prefix("stdout: "))
-        .find_map(|l| l.find(ep.as_str()).map(|i| l[..i].trim().to_string()))
+        .find_map(|l| l.find(ep.as_str()).map(|i| l[..i].to_string()));
+    let ready = line_before
+        .as_deref()
+        .map(|p| p[..p.find(|c: char| c.is_ascii_digit()).unwrap_or(p.len())].trim().to_string())
         .filter(|p| !p.is_empty());
+    let varies = line_before.is_some_and(|p| p.contains(|c: char| c.is_ascii_digit()));
     let mut out = String::new();
     out.push_str(&format!(
         "# A starter plan for {}, written by `pipe-harness init` from one run of it.\n",
@@ -133,9 +139,13 @@ pub fn plan(name: &str, program: &Path, args: &[String], seen: &Observed) -> Str
     out.push_str(&format!("endpoint = {}\n", toml_str(&endpoint)));
     match &ready {
         Some(prefix) => out.push_str(&format!(
-            "ready = {}   # the line it printed before the endpoint\n",
-            toml_str(&format!("line:{prefix}"))
+            "ready = {}   # the start of the line it printed before the endpoint{}\n",
+            toml_str(&format!("line:{prefix}")),
+            if varies { " (up to its first digit: a pid or a time changes)" } else { "" }
         )),
+        None if varies => out.push_str(
+            "ready = \"endpoint\"   # the line naming its endpoint starts with a pid or a time: ready once a client can connect\n",
+        ),
         None => out.push_str(
             "ready = \"endpoint\"   # it printed no line naming its endpoint: ready once a client can connect\n",
         ),
@@ -173,6 +183,22 @@ mod tests {
         assert!(text.contains("ready = \"line:listening on\""), "{text}");
         let (t, _) = crate::engine::plan::parse(Path::new("init.toml"), &text).expect("the plan loads");
         assert_eq!(t.args_for("/x.sock", "/x.sock"), ["UNIX-LISTEN:/x.sock,fork", "EXEC:/bin/cat"]);
+    }
+
+    #[test]
+    fn a_ready_line_is_cut_before_a_pid_or_a_time() {
+        let ready = |line: &str| {
+            let seen = Observed { endpoint: "/tmp/s/echo.sock".into(), output: vec![format!("stdout: {line}")] };
+            let text = plan("socat", Path::new("/usr/bin/socat"), &[], &seen);
+            crate::engine::plan::parse(Path::new("init.toml"), &text).expect("the plan loads");
+            text.lines().find(|l| l.starts_with("ready = ")).expect("a ready line").to_string()
+        };
+        // socat -d -d: a date, a time and a pid before the endpoint.
+        let socat = ready("2026/12/02 15:10:19 socat[4242] N listening on AF=1 \"/tmp/s/echo.sock\"");
+        assert!(socat.starts_with("ready = \"endpoint\""), "{socat}");
+        let pid = ready("echo-server pid 4242 listening on /tmp/s/echo.sock");
+        assert!(pid.starts_with("ready = \"line:echo-server pid\""), "{pid}");
+        assert!(!pid.contains("4242"), "{pid}");
     }
 
     #[test]

@@ -92,6 +92,34 @@ impl Drop for RuntimeDirectory {
     }
 }
 
+/// Removes the run folders (`pipe-harness-PID-*` in `tmp`) of harnesses that died without their
+/// cleanup (SIGKILL): named for a pid that no longer runs, a directory (not a link), and owned
+/// by this process's uid (never another user's). A folder of a live harness, or of a pid that
+/// came round again, is left alone. Returns what was removed.
+pub fn sweep_dead_run_folders(tmp: &std::path::Path) -> Vec<PathBuf> {
+    let me = rustix::process::geteuid().as_raw();
+    let mut removed = Vec::new();
+    for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("pipe-harness-")
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let path = e.path();
+        let ours = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if ours && std::fs::remove_dir_all(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
 /// `mkdir` (exclusive: an existing path is an error), then mode 0755 and `owner`.
 fn make_owned_dir(dir: &std::path::Path, owner: Ids) -> Result<()> {
     std::fs::create_dir(dir).map_err(|e| io("mkdir", format!("creating {}", dir.display()), e))?;
@@ -110,6 +138,10 @@ impl UnixBackend {
 
     /// With a probe report already made.
     pub fn with_probe(probe: ProbeReport) -> Result<Self> {
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| {
+            sweep_dead_run_folders(&std::env::temp_dir());
+        });
         let dir = tempfile::Builder::new()
             .prefix(&format!("pipe-harness-{}-", std::process::id()))
             .tempdir()
@@ -385,6 +417,32 @@ impl Backend for UnixBackend {
     /// resolve here is left as written, so the bind names it.
     fn endpoint(&self, template: &EndpointTemplate) -> String {
         self.fill(template, None)
+    }
+
+    /// In the run's folder (0755, the harness's, so nobody else can plant a name there):
+    /// `files-XXXXXX`, random, made exclusively, 0700.
+    fn start_folder(&self, _target: &crate::target::Target) -> Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix("files-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(&self.dir)
+            .map_err(|e| io("mkdir", format!("creating a folder for the target's files in {}", self.dir.display()), e))
+    }
+
+    /// The folder and its files (one level; a link is given, never followed) to the target's
+    /// `run_as`, so a server that writes its pid file or logs beside its configuration can.
+    fn give_start_folder(&self, folder: &std::path::Path, target: &crate::target::Target) -> Result<()> {
+        let Some(who) = &target.run_as else { return Ok(()) };
+        let ids = Ids::resolve(who)?;
+        let entries =
+            std::fs::read_dir(folder).map_err(|e| io("readdir", format!("listing {}", folder.display()), e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| io("readdir", format!("listing {}", folder.display()), e))?.path();
+            std::os::unix::fs::lchown(&path, Some(ids.uid), Some(ids.gid))
+                .map_err(|e| io("chown", format!("giving {} to uid {}", path.display(), ids.uid), e))?;
+        }
+        std::os::unix::fs::lchown(folder, Some(ids.uid), Some(ids.gid))
+            .map_err(|e| io("chown", format!("giving {} to uid {}", folder.display(), ids.uid), e))
     }
 
     /// As [`endpoint`](Backend::endpoint), with `{dir}` the runtime directory of the target's
