@@ -1240,6 +1240,12 @@ fn audit_plan(
         print!("{}", shell.human_header());
         let _ = std::io::stdout().flush();
     }
+    // On a terminal, a progress line on stderr under the verdicts (rewritten in place, cleared
+    // before each verdict is printed); in a log, the verdicts alone are the progress.
+    let progress_line = streaming && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if progress_line {
+        eprint!("\r\x1b[K[0 checks judged] the first check is running");
+    }
     let mut report = pipe_harness::scenarios::audit_with(
         &backend,
         &target,
@@ -1266,8 +1272,14 @@ fn audit_plan(
                 j.1 = total;
             }
             if streaming {
+                if progress_line {
+                    eprint!("\r\x1b[K");
+                }
                 print!("{line}");
                 let _ = std::io::stdout().flush();
+                if progress_line && done < total {
+                    eprint!("\r\x1b[K[{done}/{total} checks judged] the next check is running");
+                }
             } else {
                 eprintln!("{line}");
             }

@@ -143,3 +143,29 @@ fn every_help_page_fits_80_columns() {
         }
     }
 }
+
+/// On a terminal, `audit` keeps a progress line on stderr under the verdicts (`[3/9 checks
+/// judged] ...`), rewritten in place and cleared before each verdict; in a log (the other tests
+/// here) there is none. The terminal is `script`'s pseudo-terminal (util-linux).
+#[cfg(unix)]
+#[test]
+fn on_a_terminal_the_audit_keeps_a_progress_line_under_its_verdicts() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("script (util-linux) is not installed: no pseudo-terminal to test with");
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("ph-readable-").tempdir().expect("scratch dir");
+    let plan = echo_plan(dir.path());
+    let typescript = dir.path().join("typescript");
+    let command = format!(
+        "'{}' audit --seed 1 --scenario dacl_churn --scenario permission_window '{}'",
+        env!("CARGO_BIN_EXE_pipe-harness"),
+        plan.display()
+    );
+    let out = Command::new("script").args(["-q", "-e", "-c", &command]).arg(&typescript).output().expect("script");
+    let seen = String::from_utf8_lossy(&out.stdout);
+    assert!(seen.contains("[0 checks judged] the first check is running"), "no progress line:\n{seen:?}");
+    assert!(seen.contains("[1/2 checks judged] the next check is running"), "no progress after a verdict:\n{seen:?}");
+    // Cleared before the verdict that follows it: the verdict line starts clean.
+    assert!(seen.contains("\r\u{1b}[KNOT_APPLICABLE  dacl_churn"), "the line is not cleared first:\n{seen:?}");
+}
