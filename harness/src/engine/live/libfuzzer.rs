@@ -266,6 +266,39 @@ impl LiveTarget {
     }
 }
 
+/// Input-to-state pairs for libFuzzer's table of compared words (its `memcmp` hook, which
+/// keeps words of 2 bytes and more): for each operand of the server's comparisons that the
+/// input carries (little- or big-endian, found as [`super::coverage::tokens`] finds them), the
+/// input's bytes there (widened to 2 bytes for a 1-byte operand) and the same bytes with the
+/// other operand put in. libFuzzer's "CMP" mutation then replaces the first with the second in
+/// the input: a magic value compared a byte at a time, a checksum, an opcode's `switch`. At
+/// most `max` pairs.
+pub fn compared_words(data: &[u8], cmps: &[(u64, u64, u8)], max: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for (have, want) in super::coverage::tokens(cmps) {
+        if out.len() >= max {
+            break;
+        }
+        let Some(at) = super::coverage::occurrences(data, &have).next() else { continue };
+        let (start, end) = if have.len() >= 2 {
+            (at, at + have.len())
+        } else if at + 2 <= data.len() {
+            (at, at + 2)
+        } else if at >= 1 {
+            (at - 1, at + 1)
+        } else {
+            continue;
+        };
+        let old = data[start..end].to_vec();
+        let mut new = old.clone();
+        new[at - start..at - start + want.len()].copy_from_slice(&want);
+        if old != new && !out.iter().any(|(o, n)| *o == old && *n == new) {
+            out.push((old, new));
+        }
+    }
+    out
+}
+
 /// The report printed for a confirmed finding: a header line in the sanitizers' form naming the
 /// server and what it did, the server's own output (its sanitizer report or crash trace, which
 /// ClusterFuzz's stack parser reads), the case, and a `SUMMARY:` line with the bucket.
@@ -306,12 +339,14 @@ pub fn over_malloc_limit() -> Option<usize> {
 }
 
 /// The plan a target built with `plan` (relative to the fuzz crate, `manifest_dir`) uses:
-/// [`PLAN_VAR`] when set, else that file.
+/// [`PLAN_VAR`] when set; else `NAME.toml` beside the fuzzer binary `NAME` when there is one
+/// (a build copied to `$OUT`, as `.clusterfuzzlite/build.sh` does); else that file.
 pub fn plan_path(manifest_dir: &str, plan: &str) -> std::path::PathBuf {
-    match std::env::var_os(PLAN_VAR) {
-        Some(p) => p.into(),
-        None => Path::new(manifest_dir).join(plan),
+    if let Some(p) = std::env::var_os(PLAN_VAR) {
+        return p.into();
     }
+    let beside = std::env::current_exe().ok().map(|exe| exe.with_extension("toml")).filter(|p| p.is_file());
+    beside.unwrap_or_else(|| Path::new(manifest_dir).join(plan))
 }
 
 /// Exposes a plan's live server as a libFuzzer target; for `fuzz/fuzz_targets/live.rs`:
@@ -339,6 +374,7 @@ macro_rules! live_fuzz_target {
             fn __sanitizer_cov_trace_cmp2(a: u16, b: u16);
             fn __sanitizer_cov_trace_cmp4(a: u32, b: u32);
             fn __sanitizer_cov_trace_cmp8(a: u64, b: u64);
+            fn __sanitizer_weak_hook_memcmp(caller_pc: *const u8, s1: *const u8, s2: *const u8, n: usize, result: i32);
         }
         libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             use $crate::engine::live::libfuzzer as lf;
@@ -360,6 +396,21 @@ macro_rules! live_fuzz_target {
                         for (c, v) in PH_EXTRA_COUNTERS.iter().zip(&trace.map) {
                             if *v != 0 {
                                 c.store(*v, ::std::sync::atomic::Ordering::Relaxed);
+                            }
+                        }
+                        let words = lf::compared_words(data, &trace.cmps, 64);
+                        for (i, (have, want)) in words.iter().enumerate() {
+                            // SAFETY: both words are `have.len()` bytes long and live through
+                            // the call; libFuzzer copies what it keeps. The "caller" is a
+                            // made-up site per word, for its value profile.
+                            unsafe {
+                                __sanitizer_weak_hook_memcmp(
+                                    ::std::ptr::without_provenance(0x1000 + i * 8),
+                                    have.as_ptr(),
+                                    want.as_ptr(),
+                                    have.len(),
+                                    1,
+                                )
                             }
                         }
                         for (a, b, size) in trace.cmps {
@@ -426,6 +477,19 @@ mod tests {
         assert_eq!(c.writes.len(), 4);
         assert_eq!(c.writes.concat().len() + 3, 8, "{c:?}");
         assert_eq!(c, case_from_input(&t, &[0x18, 1, 2, 3, 4, 5, 6, 7, 8]));
+    }
+
+    #[test]
+    fn compared_operands_the_input_carries_become_word_pairs_in_place() {
+        // A byte compared with 'C' where the input has 'G'; a checksum byte 0x05 wanted 0x09;
+        // an operand the input does not carry gives nothing.
+        let data = [0x00, 0x4D, b'M', b'A', b'G', b'G', 0x05];
+        let cmps = [(u64::from(b'G'), u64::from(b'C'), 1), (5, 9, 1), (0x7777, 0x1234, 2)];
+        let words = compared_words(&data, &cmps, 64);
+        assert!(words.contains(&(b"GG".to_vec(), b"CG".to_vec())), "{words:?}");
+        assert!(words.contains(&(vec![b'G', 0x05], vec![b'G', 0x09])), "{words:?}");
+        assert!(words.iter().all(|(o, _)| o.len() >= 2 && !o.starts_with(&[0x77])), "{words:?}");
+        assert_eq!(compared_words(&data, &cmps, 1).len(), 1);
     }
 
     #[test]
