@@ -9,6 +9,9 @@
 mod common;
 
 use pipe_harness::engine::live::libfuzzer::{case_from_input, Artifact, LiveTarget, Step};
+// The facade re-exports the macro a product's fuzz/fuzz_targets/live.rs calls.
+#[allow(unused_imports)]
+use pipe_harness::live_fuzz_target;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
