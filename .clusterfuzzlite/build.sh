@@ -12,3 +12,13 @@ for target in $(cargo fuzz list); do
   dict=$(awk -v t="$target" '$1 == t { print $2 }' dicts/by-target)
   if [ -n "$dict" ]; then cp "dicts/$dict" "$OUT/$target.dict"; fi
 done
+# The live target fuzzes a running server: stateful-bugs-c, built with the coverage runtime by
+# `pipe-harness cc` (PH_CLI, else built here), goes beside it with its plan as live.toml (the
+# target reads NAME.toml beside its binary), the plan's program made relative to it.
+cli=${PH_CLI:-}
+if [ -z "$cli" ]; then
+  (cd .. && env -u RUSTFLAGS cargo build -q -p pipe-harness --locked)
+  cli=$SRC/pipe-harness/target/debug/pipe-harness
+fi
+env -u CFLAGS -u CXXFLAGS "$cli" cc -O1 -o "$OUT/stateful-bugs-c" ../fixtures/c/stateful-bugs.c
+sed -e 's|^program = .*|program = "stateful-bugs-c"|' ../fixtures/plans/stateful-bugs-c.toml > "$OUT/live.toml"

@@ -138,7 +138,8 @@ enum Command {
     /// Resend a saved finding to fresh servers and show what they do now (exit 1 if any replay
     /// still ends in the finding's bucket).
     Replay {
-        /// The reproducer (JSON, from `fuzz`).
+        /// The reproducer (JSON, from `fuzz`), a recording, or an input of the live libFuzzer
+        /// target (`crash-<sha1>`, from `cargo fuzz run live`).
         reproducer: std::path::PathBuf,
         /// The plan of the target.
         plan: std::path::PathBuf,
@@ -957,9 +958,35 @@ fn init(out: &std::path::Path, name: Option<&str>, wait_ms: u64, command: &[Stri
 fn replay(reproducer: &std::path::Path, plan: &std::path::Path, times: u32, format: PageFormat) -> anyhow::Result<u8> {
     use pipe_harness::engine::live;
     anyhow::ensure!(times >= 1, "--times must be at least 1");
-    let text = std::fs::read_to_string(reproducer).with_context(|| format!("reading {}", reproducer.display()))?;
+    let bytes = std::fs::read(reproducer).with_context(|| format!("reading {}", reproducer.display()))?;
     let (target, _) = pipe_harness::engine::plan::load(plan)?;
     let backend = native_backend()?;
+    if !serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| v.is_object()) {
+        // Not a JSON file of ours: an input of the live libFuzzer target (crash-<sha1>...).
+        anyhow::ensure!(
+            format == PageFormat::Human,
+            "--format {format:?} is for reproducers; {} is a libFuzzer input",
+            reproducer.display()
+        );
+        let case = live::libfuzzer::case_from_input(&target, &bytes);
+        let outcomes = live::replay_case(&backend, &target, &case, times).context("replaying")?;
+        let findings = outcomes.iter().filter(|o| o.is_finding()).count();
+        println!(
+            "replayed the libFuzzer input {} as {} ({} write(s): {}) against {} on {} fresh server(s): {} ended in a finding",
+            reproducer.display(),
+            case.kind,
+            case.writes.len(),
+            case.writes_hex(),
+            target.name,
+            outcomes.len(),
+            findings
+        );
+        for o in &outcomes {
+            println!("  {}", o.describe());
+        }
+        return Ok(u8::from(findings > 0));
+    }
+    let text = String::from_utf8_lossy(&bytes);
     if let Ok(rec) = serde_json::from_str::<live::Recording>(&text) {
         anyhow::ensure!(
             format == PageFormat::Human,

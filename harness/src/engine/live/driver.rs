@@ -228,7 +228,7 @@ fn connect_watching<B: Backend>(
 }
 
 /// The outcome once the server has exited: how it ended and what it printed.
-fn crashed(server: &mut ServerUnderTest, termination: super::oracle::Termination) -> Outcome {
+pub(crate) fn crashed(server: &mut ServerUnderTest, termination: super::oracle::Termination) -> Outcome {
     let output = server.final_output(Duration::from_secs(2));
     match crate::supervise::memory_limit_hits(server.pid()) {
         Some((hits, limit_bytes)) if hits > 0 => {
@@ -341,7 +341,9 @@ pub fn run_case<B: Backend>(
     if let Some(t) = server.try_exit() {
         return (crashed(server, t), Blame::This);
     }
-    if reset && case.is_empty() {
+    // (A case with a session, or whose empty messages were framed, sent bytes all the same.)
+    let sent_nothing = case.is_empty() && case.session.is_none_or(|s| s.steps == 0 && !s.messages);
+    if reset && sent_nothing {
         // A connection that sent nothing was reset: never accepted, its listening socket gone
         // (a dying server releases its connections before its exit is seen). The case before
         // ended the server, or its accept loop.

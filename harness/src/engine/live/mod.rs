@@ -28,6 +28,7 @@ pub mod cmin;
 pub mod coverage;
 pub mod crash_report;
 pub mod driver;
+pub mod libfuzzer;
 pub mod minimize;
 pub mod oracle;
 pub mod record;
