@@ -304,14 +304,14 @@ pub fn exchange<C: Conn + ?Sized>(
 /// A socket file a server may leave at its endpoint when the harness kills it (a clean exit
 /// would have removed it, or not: the kill is the harness's, so the file is the harness's to
 /// remove, and a next start or check must not find the name taken by it).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Leftover {
     pub(crate) path: std::path::PathBuf,
     pub(crate) owner: LeftoverOwner,
 }
 
 /// Whose the directory of a [`Leftover`] is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 // Only the Unix backend leaves files behind (a pipe name goes with its last instance).
 #[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) enum LeftoverOwner {
@@ -323,6 +323,8 @@ pub(crate) enum LeftoverOwner {
     Product {
         /// The device and inode of the file at the path before the server started.
         before: Option<(u64, u64)>,
+        /// The platform's removal of an orphaned socket (given by the backend that made this).
+        remove: fn(&std::path::Path, Option<(u64, u64)>),
     },
 }
 
@@ -333,10 +335,7 @@ impl Leftover {
             LeftoverOwner::Harness => {
                 let _ = std::fs::remove_file(&self.path);
             }
-            #[cfg(unix)]
-            LeftoverOwner::Product { before } => crate::unix::backend::remove_orphaned_socket(&self.path, before),
-            #[cfg(not(unix))]
-            LeftoverOwner::Product { .. } => {}
+            LeftoverOwner::Product { before, remove } => remove(&self.path, before),
         }
     }
 }

@@ -24,10 +24,12 @@ const LAYERS: &[(&str, &[&str])] = &[
             "target",
             "backend",
             "calls",
+            "wrap",
         ],
     ),
     ("platform", &["unix", "windows"]),
-    ("dispatch", &["probe", "supervise", "inventory"]),
+    // `native_backend`: the crate root's function that picks this platform's backend.
+    ("dispatch", &["probe", "supervise", "inventory", "native_backend"]),
     ("engine", &["engine", "fuzzing"]),
 ];
 

@@ -624,7 +624,7 @@ impl Backend for UnixBackend {
             // The product's path: only a socket the server made there, once nobody serves it.
             Endpoint::Path(p) => {
                 let before = std::fs::symlink_metadata(&p).ok().map(|m| (m.dev(), m.ino()));
-                Some(Leftover { path: p, owner: LeftoverOwner::Product { before } })
+                Some(Leftover { path: p, owner: LeftoverOwner::Product { before, remove: remove_orphaned_socket } })
             }
             _ => None,
         }
