@@ -161,6 +161,20 @@ pub trait Backend: Sync {
     fn settle_before_close(&self) -> Duration {
         Duration::ZERO
     }
+    /// Closes connections that could not end their stream (named pipes), each once the server
+    /// has read everything written on it, at most `timeout` in all. Where the platform cannot
+    /// tell when that is (the default), each waits up to [`Backend::settle_before_close`] for
+    /// an answer or a hang-up, then closes.
+    fn close_when_read(&self, conns: Vec<Self::Client>, timeout: Duration) {
+        let _ = timeout;
+        let settle = self.settle_before_close();
+        let mut buf = [0u8; 4096];
+        for mut c in conns {
+            if !settle.is_zero() {
+                let _ = c.recv(&mut buf, settle);
+            }
+        }
+    }
     /// A file the endpoint leaves behind when its server dies (a Unix socket file in the run's
     /// own directory), which the harness removes once it has killed the server; `None` when
     /// there is none or it is not the harness's to remove.
