@@ -4,8 +4,8 @@
 //! measures it for the client end on the machine it runs on).
 //!
 //! `FlushFileBuffers` blocks its thread whatever the handle's flags, so each flush runs on a
-//! thread of its own, on a duplicate of the client's handle, and signals an event when it
-//! returns. Meanwhile the calling thread reads (and discards) what the server sends, so that a
+//! thread of its own (kept for the next flush once it has returned), on a duplicate of the
+//! client's handle, and signals an event when it returns. Meanwhile the calling thread reads (and discards) what the server sends, so that a
 //! server blocked on writing its answer, or flushing it, still gets to read the rest. A flush
 //! that misses the deadline is cancelled (`CancelIoEx` on the handle, `CancelSynchronousIo` on
 //! its thread) and joined; one that the platform cannot cancel keeps only its own duplicate
@@ -15,7 +15,7 @@ use super::pipe::PipeClient;
 use super::sys::{code_of, os, own, raw};
 use crate::error::{Error, OsCode, Result};
 use std::os::windows::io::{AsRawHandle, OwnedHandle};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use windows::core::PCWSTR;
@@ -51,13 +51,65 @@ fn broken(code: OsCode) -> bool {
     matches!(code, OsCode::BROKEN_PIPE | OsCode::NO_DATA | OsCode::PIPE_NOT_CONNECTED)
 }
 
-/// A `FlushFileBuffers` running on a thread of its own.
+/// One flush for a flush thread: the handle to flush, the event to signal, where to put the
+/// result.
+struct Job {
+    handle: Arc<OwnedHandle>,
+    done: Arc<OwnedHandle>,
+    result: Arc<Mutex<Option<Result<()>>>>,
+}
+
+/// A thread that runs flushes, one at a time, and is kept for the next case once its flush has
+/// returned (starting a thread costs milliseconds under Wine, a case over a pipe about ten).
+struct FlushThread {
+    jobs: mpsc::Sender<Job>,
+    thread: JoinHandle<()>,
+}
+
+/// The flush threads idle between cases, at most [`IDLE_THREADS`].
+static IDLE: Mutex<Vec<FlushThread>> = Mutex::new(Vec::new());
+const IDLE_THREADS: usize = 8;
+
+impl FlushThread {
+    fn take() -> std::io::Result<Self> {
+        if let Some(t) = IDLE.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(t);
+        }
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new().name("pipe-flush".into()).stack_size(64 * 1024).spawn(move || {
+            // Ends when its sender goes (a flush thread dropped rather than kept).
+            while let Ok(job) = rx.recv() {
+                // SAFETY: `job.handle` is a valid pipe handle, kept alive by the job's Arc.
+                let r = unsafe { FlushFileBuffers(raw(&job.handle)) }
+                    .map_err(|e| os("FlushFileBuffers", "flushing a client", e));
+                if let Ok(mut slot) = job.result.lock() {
+                    *slot = Some(r);
+                }
+                // SAFETY: a valid event handle, kept alive by the job's Arc.
+                let _ = unsafe { SetEvent(raw(&job.done)) };
+            }
+        })?;
+        Ok(FlushThread { jobs, thread })
+    }
+
+    /// Back to the idle list, once its flush has returned.
+    fn keep(self) {
+        if let Ok(mut idle) = IDLE.lock() {
+            if idle.len() < IDLE_THREADS {
+                idle.push(self);
+            }
+        }
+    }
+}
+
+/// A `FlushFileBuffers` running on a flush thread.
 pub(crate) struct FlushWorker {
     done: Arc<OwnedHandle>,
     /// The client's handle, duplicated: the flush's own, so that a flush that cannot be
     /// cancelled never uses a handle the caller has closed.
     handle: Arc<OwnedHandle>,
-    thread: Option<JoinHandle<Result<()>>>,
+    result: Arc<Mutex<Option<Result<()>>>>,
+    thread: Option<FlushThread>,
 }
 
 impl FlushWorker {
@@ -66,20 +118,13 @@ impl FlushWorker {
         let what = || format!("flushing {} (client)", client.name());
         let handle = Arc::new(client.handle().try_clone().map_err(|e| io_error("DuplicateHandle", what(), &e))?);
         let done = Arc::new(event(&what())?);
-        let (h, d) = (Arc::clone(&handle), Arc::clone(&done));
-        let thread = std::thread::Builder::new()
-            .name("pipe-flush".into())
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                // SAFETY: `h` is a valid pipe handle owned by this closure's Arc for the call.
-                let r =
-                    unsafe { FlushFileBuffers(raw(&h)) }.map_err(|e| os("FlushFileBuffers", "flushing a client", e));
-                // SAFETY: `d` is a valid event handle.
-                let _ = unsafe { SetEvent(raw(&d)) };
-                r
-            })
-            .map_err(|e| io_error("CreateThread", what(), &e))?;
-        Ok(FlushWorker { done, handle, thread: Some(thread) })
+        let result = Arc::new(Mutex::new(None));
+        let thread = FlushThread::take().map_err(|e| io_error("CreateThread", what(), &e))?;
+        let job = Job { handle: Arc::clone(&handle), done: Arc::clone(&done), result: Arc::clone(&result) };
+        if thread.jobs.send(job).is_err() {
+            return Err(Error::Peer(format!("a flush thread ended early while {}", what())));
+        }
+        Ok(FlushWorker { done, handle, result, thread: Some(thread) })
     }
 
     /// The event signalled when the flush has returned.
@@ -93,42 +138,49 @@ impl FlushWorker {
         unsafe { WaitForSingleObject(self.event(), super::sys::millis(timeout)) == WAIT_OBJECT_0 }
     }
 
-    /// The flush's result, once [`FlushWorker::wait`] or the event said it returned.
-    pub(crate) fn finish(mut self) -> Flushed {
-        let r = self.thread.take().map(|t| t.join());
-        match r {
-            Some(Ok(Ok(()))) => Flushed::Read,
-            Some(Ok(Err(Error::Os { code, .. }))) if broken(code) => Flushed::Closed,
-            // Any other failure of the flush (or a panic on its thread): the server's state
-            // is unknown, as after a timeout.
+    fn outcome(&self) -> Flushed {
+        match self.result.lock().ok().and_then(|mut r| r.take()) {
+            Some(Ok(())) => Flushed::Read,
+            Some(Err(Error::Os { code, .. })) if broken(code) => Flushed::Closed,
+            // Any other failure of the flush: the server's state is unknown, as after a
+            // timeout.
             _ => Flushed::TimedOut,
         }
     }
 
-    /// Cancels the flush and joins its thread; a flush that ends anyway reports how.
+    /// The flush's result, once [`FlushWorker::wait`] or the event said it returned.
+    pub(crate) fn finish(mut self) -> Flushed {
+        if !self.wait(Duration::ZERO) {
+            return self.stop();
+        }
+        if let Some(t) = self.thread.take() {
+            t.keep();
+        }
+        self.outcome()
+    }
+
+    /// Cancels the flush and waits for it; a flush that ends anyway reports how.
     pub(crate) fn cancel(mut self) -> Flushed {
         self.stop()
     }
 
     fn stop(&mut self) -> Flushed {
         let Some(thread) = self.thread.take() else { return Flushed::TimedOut };
-        // The flush may not have started yet when the first cancel comes: cancel until the
-        // thread has returned, a bounded number of times.
+        // The flush may not have started yet when the first cancel comes: cancel until it
+        // has returned, a bounded number of times.
         for _ in 0..200 {
             // SAFETY: valid handles; cancelling I/O that is not pending is harmless.
             unsafe {
                 let _ = CancelIoEx(raw(&self.handle), None);
-                let _ = CancelSynchronousIo(HANDLE(thread.as_raw_handle()));
+                let _ = CancelSynchronousIo(HANDLE(thread.thread.as_raw_handle()));
             }
             if self.wait(Duration::from_millis(10)) {
-                return match thread.join() {
-                    Ok(Ok(())) => Flushed::Read,
-                    Ok(Err(Error::Os { code, .. })) if broken(code) => Flushed::Closed,
-                    _ => Flushed::TimedOut,
-                };
+                thread.keep();
+                return self.outcome();
             }
         }
-        // Not cancellable here: the thread keeps its own handle and ends with the pipe.
+        // Not cancellable here: the thread keeps its own handle, ends with the pipe, and is
+        // not kept.
         drop(thread);
         Flushed::TimedOut
     }
