@@ -204,6 +204,20 @@ pub trait Backend: Sync {
         Ok(())
     }
 
+    /// Closes connections that could not end their stream (named pipes), each once the server
+    /// has read everything written on it, at most `timeout` in all. Where the platform cannot
+    /// tell when that is (the default), each waits up to [`Backend::settle_before_close`] for
+    /// an answer or a hang-up, then closes.
+    fn close_when_read(&self, conns: Vec<Self::Client>, timeout: Duration) {
+        let _ = timeout;
+        let settle = self.settle_before_close();
+        let mut buf = [0u8; 4096];
+        for mut c in conns {
+            if !settle.is_zero() {
+                let _ = c.recv(&mut buf, settle);
+            }
+        }
+    }
     /// What the endpoint leaves behind when the harness kills its server (a Unix socket file),
     /// asked before the server starts; `None` when there is nothing (a pipe name goes with its
     /// last instance).

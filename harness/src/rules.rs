@@ -49,6 +49,10 @@ pub enum Rule {
     /// commit past `JobMemoryLimit` fails (the memory and process limits of the server under
     /// test).
     JobLimitsEnforced,
+    /// `FlushFileBuffers` on a client's end of a pipe returns only once the server has read
+    /// everything written (documented for the server's end): the live fuzzer ends a case over
+    /// a pipe as soon as the server has read it, instead of waiting a fixed settle.
+    FlushWaitsForReader,
     /// Unix: the harness can act as other uids (it is root), and a server sees the uid it took
     /// through `SO_PEERCRED`.
     UnixDistinctIdentities,
@@ -67,7 +71,7 @@ pub enum Rule {
 
 impl Rule {
     /// The Windows named-pipe rules.
-    pub const WINDOWS: [Rule; 16] = [
+    pub const WINDOWS: [Rule; 17] = [
         Rule::FirstInstanceFlagEnforced,
         Rule::ClientOpenDaclEnforced,
         Rule::InstanceCreateDaclEnforced,
@@ -84,6 +88,7 @@ impl Rule {
         Rule::RemoteClientsRejected,
         Rule::PipeEnumeration,
         Rule::JobLimitsEnforced,
+        Rule::FlushWaitsForReader,
     ];
 
     /// The Unix-domain-socket rules.
@@ -135,6 +140,7 @@ impl Rule {
             Rule::RemoteClientsRejected => "remote_clients_rejected",
             Rule::PipeEnumeration => "pipe_enumeration",
             Rule::JobLimitsEnforced => "job_limits_enforced",
+            Rule::FlushWaitsForReader => "flush_waits_for_reader",
             Rule::UnixDistinctIdentities => "unix_distinct_identities",
             Rule::UnixSocketModeEnforced => "unix_socket_mode_enforced",
             Rule::UnixBindExclusive => "unix_bind_exclusive",
@@ -162,6 +168,7 @@ impl Rule {
             Rule::RemoteClientsRejected => "PIPE_REJECT_REMOTE_CLIENTS refuses a remote open",
             Rule::PipeEnumeration => r"\\.\pipe\ lists pipes and instance counts",
             Rule::JobLimitsEnforced => "a job's process and memory limits are enforced",
+            Rule::FlushWaitsForReader => "a client's flush returns once the server has read all",
             Rule::UnixDistinctIdentities => "the harness can connect as other uids, seen by SO_PEERCRED",
             Rule::UnixSocketModeEnforced => "a socket file's mode refuses other users",
             Rule::UnixBindExclusive => "bind on an existing socket path fails",

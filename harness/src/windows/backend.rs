@@ -191,6 +191,21 @@ impl Backend for WindowsBackend {
         Duration::from_millis(50)
     }
 
+    /// Where the probe measured that a client's flush waits for the reader
+    /// (`flush_waits_for_reader`), each connection closes as soon as the server has read it
+    /// ([`super::flush::close_when_read`]); elsewhere, and for more connections than one wait
+    /// can watch, the settle of [`Backend::settle_before_close`].
+    fn close_when_read(&self, conns: Vec<PipeClient>, timeout: Duration) {
+        if self.probe.holds(crate::rules::Rule::FlushWaitsForReader) && conns.len() <= super::flush::MAX_CLIENTS {
+            let _ = super::flush::close_when_read(conns, timeout);
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        for mut c in conns {
+            let _ = c.recv(&mut buf, self.settle_before_close());
+        }
+    }
+
     /// Starts the running executable again as the cross-session helper ([`super::helper`]),
     /// with the harness's token moved to another session (`SeTcbPrivilege`, i.e. LocalSystem),
     /// and reads what it could do from its exit code.

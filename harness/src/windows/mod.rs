@@ -11,6 +11,7 @@
 //! `ERROR_ACCESS_DENIED` and `ERROR_PIPE_BUSY` stay apart.
 
 pub mod backend;
+pub mod flush;
 pub mod helper;
 pub mod mapping;
 pub mod pipe;

@@ -669,6 +669,8 @@ impl ClientOptions {
         let deadline = Instant::now() + timeout;
         loop {
             match self.open(name) {
+                // A single attempt (no time to wait) reports the OS's answer itself.
+                Err(e) if timeout.is_zero() => return Err(e),
                 Err(e) if matches!(e.os_code(), Some(OsCode::PIPE_BUSY) | Some(OsCode::FILE_NOT_FOUND)) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {

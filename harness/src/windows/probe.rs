@@ -554,6 +554,78 @@ fn job_limits() -> RuleResult {
     m.done(Rule::JobLimitsEnforced, status)
 }
 
+/// How long a flush must stay pending, with nothing read, to count as waiting for the reader.
+/// A flush that does not wait returns in microseconds; a loaded machine only makes a waiting
+/// one look more so.
+const FLUSH_WINDOW: Duration = Duration::from_millis(100);
+
+/// Does a flush on the client's end wait until the server has read everything written? Done
+/// the way the live fuzzer's cases need it: the client opens the instance and writes before the
+/// server has called `ConnectNamedPipe` (a client that closed then would lose what it wrote),
+/// flushes, and the flush must still be pending while the server has read nothing and while it
+/// has read only part, and return once it has read the rest.
+fn flush_waits() -> RuleResult {
+    let mut m = Measure::new();
+    let name = PipeName::unique("ph-probe-flush");
+    let r = (|| -> Result<(PipeServer, PipeClient)> {
+        let server = ServerOptions::new().create(&name)?;
+        let mut client = ClientOptions::new().open(&name)?;
+        client.write_all(b"ab", IO)?;
+        Ok((server, client))
+    })();
+    let (mut server, client) = match r {
+        Ok(p) => p,
+        Err(e) => {
+            m.note(format!("a client opening {name} and writing 2 bytes failed: {e}"));
+            return m.done(Rule::FlushWaitsForReader, Status::Untestable);
+        }
+    };
+    m.note(format!("a client opened {name} and wrote 2 bytes before the server's ConnectNamedPipe"));
+    let flush = match super::flush::FlushWorker::start(&client) {
+        Ok(f) => f,
+        Err(e) => {
+            m.note(format!("starting the flush failed: {e}"));
+            return m.done(Rule::FlushWaitsForReader, Status::Untestable);
+        }
+    };
+    let mut status = Status::Holds;
+    if flush.wait(FLUSH_WINDOW) {
+        m.note(format!(
+            "FlushFileBuffers on the client's end returned before the server read anything: {:?}",
+            flush.finish()
+        ));
+        return m.done(Rule::FlushWaitsForReader, Status::DoesNotHold);
+    }
+    m.note(format!("nothing read: the client's flush still pending after {} ms", FLUSH_WINDOW.as_millis()));
+    let mut one = [0u8; 1];
+    let partly = server.connect(IO).and_then(|()| server.read(&mut one, IO));
+    m.note(format!("the server's ConnectNamedPipe and a 1-byte read {}", describe(&partly)));
+    if partly.is_err() {
+        status = Status::Untestable;
+    } else if flush.wait(FLUSH_WINDOW) {
+        m.note("the flush returned with 1 of the 2 bytes still unread");
+        status = Status::DoesNotHold;
+    } else {
+        m.note(format!("1 of 2 bytes read: still pending after {} ms", FLUSH_WINDOW.as_millis()));
+        let rest = server.read(&mut one, IO);
+        m.note(format!("the server read the second byte: {}", describe(&rest)));
+        if rest.is_err() {
+            status = Status::Untestable;
+        } else if flush.wait(IO) {
+            m.note("the flush then returned");
+        } else {
+            m.note(format!("the flush had not returned {} s after the server read everything", IO.as_secs()));
+            status = Status::DoesNotHold;
+        }
+    }
+    let ended = flush.cancel();
+    m.note(format!("the flush's outcome: {ended:?}"));
+    if status == Status::Holds && ended != super::flush::Flushed::Read {
+        status = Status::DoesNotHold;
+    }
+    m.done(Rule::FlushWaitsForReader, status)
+}
+
 /// Measures every rule on the running machine.
 pub fn run() -> ProbeReport {
     let user = Token::current_process().and_then(|t| t.info()).map(|i| i.user).ok();
@@ -582,6 +654,7 @@ pub fn run() -> ProbeReport {
             Rule::RemoteClientsRejected => remote_rejected(),
             Rule::PipeEnumeration => enumeration(),
             Rule::JobLimitsEnforced => job_limits(),
+            Rule::FlushWaitsForReader => flush_waits(),
             _ => unreachable!("Rule::WINDOWS holds only Windows rules"),
         })
         .collect();

@@ -11,8 +11,10 @@
 //! that it still accepts: when it fails, nothing of that case reached the server, and the
 //! finding belongs to the case before ([`Blame::Before`]).
 //!
-//! Named pipes have no half-close: a case waits up to [`Backend::settle_before_close`] for an
-//! answer or a hang-up, then closes; a ping (when the plan has one) follows every case.
+//! Named pipes have no half-close: a case's connections close once the server has read them
+//! ([`Backend::close_when_read`]: a flush, where the probe measured that it waits for the
+//! reader; else up to [`Backend::settle_before_close`] for an answer or a hang-up); a ping
+//! (when the plan has one) follows every case.
 
 use crate::backend::{exchange, Backend, Conn, ConnectSpec};
 use crate::engine::server::{ServerUnderTest, Started};
@@ -216,7 +218,16 @@ fn connect_watching<B: Backend>(
             Ok(c) => return Ok(c),
             Err(e) => e,
         };
-        if let Some(t) = server.wait_exit(Duration::from_millis(2)) {
+        if err.is_pipe_busy() {
+            // A pipe whose instances are all taken (a one-instance server still busy with the
+            // last case, or reconnecting): its server is alive; wait for an instance, which the
+            // OS signals, a little at a time.
+            let left = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
+            if let Ok(c) = backend.connect(&server.endpoint, &ConnectSpec { timeout: left, ..ConnectSpec::default() }) {
+                return Ok(c);
+            }
+        }
+        if let Some(t) = server.wait_exit(if err.is_pipe_busy() { Duration::ZERO } else { Duration::from_millis(2) }) {
             return Err(Box::new(crashed(server, t)));
         }
         if Instant::now() >= deadline {
@@ -321,22 +332,22 @@ pub fn run_case<B: Backend>(
         conns.iter_mut().map(|c| c.as_mut().is_some_and(|c| matches!(c.end_of_stream(), Ok(true)))).collect();
     let mut open_after = 0;
     let mut reset = false;
-    let settle = backend.settle_before_close();
+    let mut no_half_close = Vec::new();
     for (conn, half_closed) in conns.iter_mut().zip(half_closed) {
+        if !(half_closed && live.ends_connections) {
+            no_half_close.extend(conn.take());
+            continue;
+        }
         let Some(conn) = conn else { continue };
-        if half_closed && live.ends_connections {
-            match hung_up(conn, deadline) {
-                HangUp::Open => open_after += 1,
-                HangUp::Reset => reset = true,
-                HangUp::Closed => {}
-            }
-        } else if !settle.is_zero() {
-            // No half-close: an answer or a hang-up, briefly, so that what was written is not
-            // lost with a close that comes before the server took the connection.
-            let mut buf = [0u8; 4096];
-            let _ = conn.recv(&mut buf, settle);
+        match hung_up(conn, deadline) {
+            HangUp::Open => open_after += 1,
+            HangUp::Reset => reset = true,
+            HangUp::Closed => {}
         }
     }
+    // No half-close: closed once the server has read them (or after a settle), so that what
+    // was written is not lost with a close that comes before the server took the connection.
+    backend.close_when_read(no_half_close, deadline.saturating_duration_since(Instant::now()));
     drop(conns);
     if let Some(t) = server.try_exit() {
         return (crashed(server, t), Blame::This);
