@@ -69,6 +69,12 @@ enum Command {
         /// plan does not configure it) or unverifiable (not root, a platform rule missing).
         #[arg(long)]
         strict: bool,
+        /// Where a rule a check rests on does not hold here (under Wine), judge the check from
+        /// the Win32 calls the program makes, traced (marked "from calls, not from effect");
+        /// each such check starts the server once more. Without it, those checks are
+        /// unverifiable.
+        #[arg(long)]
+        from_calls: bool,
     },
     /// The live fuzzer: hostile frames from the target's framing, against the running server,
     /// with crash and hang detection; findings are minimised and saved as reproducers.
@@ -473,8 +479,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             record(&plan, &listen, &out, connections, timeout)
         }
         Command::Init { out, name, wait_ms, command } => init(&out, name.as_deref(), wait_ms, &command),
-        Command::Audit { plan, scenarios, format, out, seed, strict } => {
-            audit_plan(&plan, &scenarios, format, out.as_deref(), seed, strict)
+        Command::Audit { plan, scenarios, format, out, seed, strict, from_calls } => {
+            let unmet = if from_calls {
+                pipe_harness::scenarios::Unmet::FromCalls
+            } else {
+                pipe_harness::scenarios::Unmet::Skip
+            };
+            audit_plan(&plan, &scenarios, format, out.as_deref(), seed, strict, unmet)
         }
     }
 }
@@ -1223,6 +1234,7 @@ fn audit_plan(
     out: Option<&std::path::Path>,
     seed: Option<u64>,
     strict: bool,
+    unmet: pipe_harness::scenarios::Unmet,
 ) -> anyhow::Result<u8> {
     use pipe_harness::engine::report::AuditReport;
     use std::sync::{Arc, Mutex};
@@ -1279,7 +1291,7 @@ fn audit_plan(
         &policy,
         seed,
         &chosen,
-        pipe_harness::scenarios::Unmet::Skip,
+        unmet,
         &mut |r, (done, total)| {
             if pipe_harness::supervise::is_ending() {
                 // Ended by a signal: a check cut short by it is not a verdict.
