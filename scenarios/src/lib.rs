@@ -274,7 +274,7 @@ pub struct Context<'a, B: Backend> {
 /// running that the plan attaches to.
 pub enum Running {
     /// Started by the check.
-    Started(ServerUnderTest),
+    Started(Box<ServerUnderTest>),
     /// Already running at this endpoint.
     Attached(String),
 }
@@ -302,7 +302,7 @@ impl<B: Backend> Context<'_, B> {
     pub fn reach_ready(&self) -> Result<Running, Verdict> {
         match &self.target.attach {
             Some(endpoint) => Ok(Running::Attached(endpoint.clone())),
-            None => self.start_ready().map(Running::Started),
+            None => self.start_ready().map(|s| Running::Started(Box::new(s))),
         }
     }
 
