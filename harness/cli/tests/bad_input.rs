@@ -3,7 +3,7 @@
 //! panics, nothing hangs.
 
 use rstest::rstest;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn scratch() -> PathBuf {
