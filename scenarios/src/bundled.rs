@@ -46,6 +46,8 @@ pub fn windows_fixture(fixture: &str, exe: &Path) -> (Target, Policy) {
     }
     if fixture == "local-publisher" {
         t.published_in = Some(r"Local\{pipe}".into());
+        // Its pipe's name is generated: the ready line names it (`READY \\.\pipe\...`).
+        t.readiness = Readiness::LineNamingEndpoint { prefix: "READY".into(), until: String::new() };
     }
     // A service in another session (session 0) must be able to reach each of them.
     let protection = OWNER_ONLY_SDDL.parse().expect("a valid DACL");

@@ -35,7 +35,11 @@ fn a_finding_fails_the_test_and_the_failure_prints_the_report() -> pipe_harness:
     let panic = std::panic::catch_unwind(|| report.assert_no_findings()).expect_err("a finding must fail the test");
     let message = panic.downcast_ref::<String>().expect("a message");
     assert!(message.contains("FAIL") && message.contains("dacl_churn"), "{message}");
-    assert!(message.contains("PIPE_HARNESS_SEED=7 cargo test"), "the report names the seed that replays it: {message}");
+    // `PIPE_HARNESS_SEED=7 cargo test ...` (Windows: PowerShell's `$env:PIPE_HARNESS_SEED=7; cargo test ...`).
+    assert!(
+        message.contains("PIPE_HARNESS_SEED=7") && message.contains("cargo test"),
+        "the report names the seed that replays it: {message}"
+    );
     Ok(())
 }
 
