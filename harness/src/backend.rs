@@ -291,7 +291,9 @@ pub fn reply_succeeds<C: Conn + ?Sized>(
         .map_err(|e| e.to_string())
 }
 
-/// Sends `request` framed with `framing` and reads one framed reply.
+/// Sends `request` framed with `framing` and reads one framed reply. A server that answered
+/// and hung up before reading the request (a refusal: `DENIED ...`) breaks the send; what it
+/// sent is still read (briefly) and is the reply; without one, the send's error stands.
 pub fn exchange<C: Conn + ?Sized>(
     c: &mut C,
     framing: &crate::target::FramingSpec,
@@ -299,17 +301,24 @@ pub fn exchange<C: Conn + ?Sized>(
     timeout: Duration,
 ) -> Result<Vec<u8>> {
     let wire = framing.encode(request).map_err(|e| crate::Error::invalid("request", e.to_string()))?;
-    c.send(&wire, timeout)?;
+    let sent = c.send(&wire, timeout);
     let mut d = framing.decoder().map_err(|e| crate::Error::invalid("framing", e.to_string()))?;
-    let deadline = std::time::Instant::now() + timeout;
+    // After a failed send only what the server already sent is read.
+    let wait = if sent.is_ok() { timeout } else { timeout.min(Duration::from_millis(200)) };
+    let deadline = std::time::Instant::now() + wait;
     let mut buf = [0u8; 4096];
     loop {
         if let Some(reply) = d.next_reply().map_err(|e| crate::Error::Peer(format!("bad reply: {e}")))? {
             return Ok(reply.to_vec());
         }
-        let n = c.recv(&mut buf, deadline.saturating_duration_since(std::time::Instant::now()))?;
+        let n = match c.recv(&mut buf, deadline.saturating_duration_since(std::time::Instant::now())) {
+            Ok(n) => n,
+            Err(e) => return Err(sent.err().unwrap_or(e)),
+        };
         if n == 0 {
-            return Err(crate::Error::Peer("the server closed the connection before replying".into()));
+            return Err(sent
+                .err()
+                .unwrap_or_else(|| crate::Error::Peer("the server closed the connection before replying".into())));
         }
         d.push(&buf[..n]);
     }
