@@ -68,6 +68,9 @@ fn scratch(tag: &str) -> PathBuf {
 
 #[cfg(unix)]
 #[test]
+// One harness at a time: a run that starts removes the folders of dead runs, so one beside the
+// SIGKILL test would remove the folder that test must first see left behind.
+#[serial_test::serial(harness_runs)]
 fn sigterm_to_the_harness_kills_the_whole_run_and_removes_its_folder() {
     use pipe_harness::unix::procfs::processes_with_env;
     let marker = format!("run-{}", std::process::id());
@@ -123,6 +126,9 @@ fn sigterm_to_the_harness_kills_the_whole_run_and_removes_its_folder() {
 /// uid's, at once; the empty cgroups of a pid that is gone once a minute old (backdated here).
 #[cfg(unix)]
 #[test]
+// One harness at a time: a run that starts removes the folders of dead runs, so one beside the
+// SIGKILL test would remove the folder that test must first see left behind.
+#[serial_test::serial(harness_runs)]
 fn after_a_sigkill_the_next_run_removes_the_dead_runs_folder_and_cgroups() {
     use pipe_harness::unix::procfs::processes_with_env;
     let marker = format!("kill-{}", std::process::id());
@@ -207,6 +213,9 @@ fn cgroups_of(pid: u32) -> Vec<PathBuf> {
 /// An account the plan had the harness create is deleted by the signal cleanup too.
 #[cfg(unix)]
 #[test]
+// One harness at a time: a run that starts removes the folders of dead runs, so one beside the
+// SIGKILL test would remove the folder that test must first see left behind.
+#[serial_test::serial(harness_runs)]
 fn sigterm_to_the_harness_deletes_the_accounts_it_created() {
     use pipe_harness::unix::creds::{account_exists, is_root};
     if !is_root() {
@@ -232,6 +241,9 @@ fn sigterm_to_the_harness_deletes_the_accounts_it_created() {
 
 #[cfg(windows)]
 #[test]
+// One harness at a time: a run that starts removes the folders of dead runs, so one beside the
+// SIGKILL test would remove the folder that test must first see left behind.
+#[serial_test::serial(harness_runs)]
 fn killing_the_harness_kills_the_whole_run() {
     use pipe_harness::windows::process::{child_processes, wait_for_pid_exit};
     let dir = scratch("windows");
@@ -269,6 +281,9 @@ fn killing_the_harness_kills_the_whole_run() {
 /// signal goes once stderr says the first is judged, so it always lands in the second.
 #[cfg(unix)]
 #[test]
+// One harness at a time: a run that starts removes the folders of dead runs, so one beside the
+// SIGKILL test would remove the folder that test must first see left behind.
+#[serial_test::serial(harness_runs)]
 fn sigint_mid_audit_writes_what_was_judged_marked_interrupted() {
     use std::io::BufRead as _;
     let dir = scratch("sigint");
