@@ -90,6 +90,7 @@ fn build_rust() -> PathBuf {
 }
 
 #[test]
+#[serial_test::serial(coverage_campaigns)]
 fn with_coverage_the_magic_and_the_checksum_are_solved_not_guessed() {
     let dir = tempdir("ph-fuzz-coverage");
     for cc in compilers() {
@@ -109,6 +110,7 @@ fn with_coverage_the_magic_and_the_checksum_are_solved_not_guessed() {
 /// same campaigns found all three in 19 of 20 (seeds 1-5, twice each), one seed missing the
 /// checksum in 60 s, so clang is not asserted here (docs/fuzzer.md).
 #[test]
+#[serial_test::serial(coverage_campaigns)]
 fn with_coverage_magic_and_verb_compared_by_library_calls_are_solved() {
     if !compilers().contains(&"gcc") {
         return;
@@ -124,6 +126,7 @@ fn with_coverage_magic_and_verb_compared_by_library_calls_are_solved() {
 /// thread ids), so each bug is confirmed 3 of 3. Its reproducer replays against the ASan build
 /// and ends nothing in the plain clang build.
 #[test]
+#[serial_test::serial(coverage_campaigns)]
 fn with_clang_and_asan_a_heap_overread_only_asan_sees_is_its_own_finding() {
     if !compilers().contains(&"clang") {
         return;
@@ -160,6 +163,7 @@ fn with_clang_and_asan_a_heap_overread_only_asan_sees_is_its_own_finding() {
 }
 
 #[test]
+#[serial_test::serial(coverage_campaigns)]
 fn with_coverage_the_rust_twin_is_solved_too() {
     let dir = tempdir("ph-fuzz-coverage-rust-");
     // The records bug is Rust's abort: SIGABRT too.
@@ -227,6 +231,7 @@ fn solved(dir: &Path, plan: &Path, seeds: std::ops::RangeInclusive<u64>, want: &
 /// campaign that reads the first one's folder and saves into another saves every input of the
 /// first (they were in its corpus from the start) and more.
 #[test]
+#[serial_test::serial(coverage_campaigns)]
 fn a_campaign_saves_its_corpus_and_the_next_one_resumes_from_it() {
     let scratch = tempdir("ph-fuzz-corpus-");
     let dir = scratch.path().to_path_buf();
@@ -308,6 +313,7 @@ fn a_campaign_saves_its_corpus_and_the_next_one_resumes_from_it() {
 /// server, and the finding is the recording itself. Before, a coverage campaign took the
 /// recording's messages only as entries to mutate, and never sent the recording.
 #[test]
+#[serial_test::serial(coverage_campaigns)]
 fn a_recorded_session_seeds_a_coverage_campaign_as_a_session() {
     let dir = tempdir("ph-fuzz-seeded");
     let plan = plan(dir.path(), &build(dir.path()));
